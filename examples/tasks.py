@@ -1,0 +1,131 @@
+"""The three example tasks on the vendored datasets (see datasets/README.md for sources and licences):
+their specs, loaders, and the fixed, disjoint train/dev/test splits that the example skills and the
+benchmarks share. The test split is never shown to the compiler."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillforge import Example, SkillSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "datasets"
+SPLIT_SEED = 20261127
+
+INTENTS = ["add_to_playlist", "book_restaurant", "get_weather", "play_music", "rate_book",
+           "search_creative_work", "search_screening_event"]
+
+TEXT_INPUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+    "additionalProperties": False,
+}
+
+# usaddress tag -> output field. Tags outside this map are rare and left out of the task.
+ADDRESS_FIELDS = {
+    "AddressNumber": "address_number",
+    "StreetNamePreDirectional": "street_direction",
+    "StreetName": "street_name",
+    "StreetNamePostType": "street_type",
+    "OccupancyType": "unit_type",
+    "OccupancyIdentifier": "unit_id",
+    "PlaceName": "city",
+    "StateName": "state",
+    "ZipCode": "zip_code",
+}
+ADDRESS_DESCRIPTIONS = {
+    "address_number": "house or building number, e.g. 123",
+    "street_direction": "direction before the street name, e.g. N, West",
+    "street_name": "the street's name without number, direction or type, e.g. Main",
+    "street_type": "street type after the name, e.g. St, Avenue, Blvd",
+    "unit_type": "unit designator, e.g. Apt, Suite, Floor",
+    "unit_id": "unit number or letter, e.g. 4B",
+    "city": "city or town",
+    "state": "state name or abbreviation",
+    "zip_code": "ZIP code",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    spec: SkillSpec
+    rows: list[tuple[dict[str, Any], dict[str, Any]]]  # (input, expected), in file order
+    n_test: int
+    n_dev: int
+    n_train: int
+
+    def splits(self) -> tuple[list[Example], list[Example], list[Example]]:
+        """(train, dev, test): a seeded shuffle cut into disjoint parts."""
+        rows = list(self.rows)
+        random.Random(SPLIT_SEED).shuffle(rows)
+        ex = [Example(input=i, expected=o) for i, o in rows]
+        test = ex[: self.n_test]
+        dev = ex[self.n_test : self.n_test + self.n_dev]
+        train = ex[self.n_test + self.n_dev : self.n_test + self.n_dev + self.n_train]
+        return train, dev, test
+
+
+def _jsonl(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line]
+
+
+def intent_router() -> Task:
+    spec = SkillSpec(
+        name="intent-router",
+        description="Classify the intent of a voice-assistant utterance.",
+        input_schema=TEXT_INPUT,
+        output_schema={
+            "type": "object",
+            "properties": {"intent": {"type": "string", "enum": INTENTS}},
+            "required": ["intent"],
+            "additionalProperties": False,
+        },
+    )
+    rows = [({"text": r["text"]}, {"intent": r["intent"]}) for r in _jsonl("snips_intent.jsonl")]
+    return Task(spec, rows, n_test=200, n_dev=60, n_train=200)
+
+
+def review_sentiment() -> Task:
+    spec = SkillSpec(
+        name="review-sentiment",
+        description="Decide whether a one-sentence product, movie or restaurant review is positive or negative.",
+        input_schema=TEXT_INPUT,
+        output_schema={
+            "type": "object",
+            "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}},
+            "required": ["sentiment"],
+            "additionalProperties": False,
+        },
+    )
+    rows = [({"text": r["text"]}, {"sentiment": r["sentiment"]}) for r in _jsonl("uci_sentiment.jsonl")]
+    return Task(spec, rows, n_test=300, n_dev=60, n_train=200)
+
+
+def address_parser() -> Task:
+    spec = SkillSpec(
+        name="address-parser",
+        description="Split a US street address into its parts. Copy each part exactly as written; "
+        "leave out parts the address does not have.",
+        input_schema=TEXT_INPUT,
+        output_schema={
+            "type": "object",
+            "properties": {
+                field: {"type": "string", "description": ADDRESS_DESCRIPTIONS[field]}
+                for field in ADDRESS_FIELDS.values()
+            },
+            "additionalProperties": False,
+        },
+    )
+    rows = [
+        ({"text": r["text"]}, {ADDRESS_FIELDS[k]: v for k, v in r["fields"].items() if k in ADDRESS_FIELDS})
+        for r in _jsonl("us_addresses.jsonl")
+    ]
+    return Task(spec, rows, n_test=200, n_dev=40, n_train=200)
+
+
+TASKS = {"intent-router": intent_router, "review-sentiment": review_sentiment, "address-parser": address_parser}

@@ -1,0 +1,174 @@
+"""Candidate skills and their measurement on the dev set with the student.
+
+A candidate is an instruction text plus a demo list. Every candidate is run by the student on every
+dev case, in order, so a local model's KV cache keeps the candidate's static prefix warm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from skillforge.ledger import Ledger
+from skillforge.models.base import Model
+from skillforge.prompt import build_request
+from skillforge.runtime import ask
+from skillforge.scoring import Comparator, compare
+from skillforge.skill import Demo
+
+
+@dataclass(frozen=True)
+class DevCase:
+    input: dict[str, Any]
+    #: The label, or the teacher's answer where no label was given.
+    expected: dict[str, Any]
+
+
+@dataclass
+class Candidate:
+    name: str
+    instructions_source: Literal["teacher", "template"]
+    instructions: str
+    demos: list[Demo]
+
+    @property
+    def k(self) -> int:
+        return len(self.demos)
+
+
+@dataclass
+class CaseResult:
+    output: dict[str, Any] | None
+    score: float
+    correct: bool
+    confidence: float | None
+
+
+@dataclass
+class Evaluation:
+    candidate: Candidate
+    cases: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.cases) / len(self.cases) if self.cases else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return sum(c.correct for c in self.cases) / len(self.cases) if self.cases else 0.0
+
+    @property
+    def mean_confidence(self) -> float | None:
+        confs = [c.confidence for c in self.cases if c.confidence is not None]
+        return sum(confs) / len(confs) if confs else None
+
+
+def label_field(output_schema: Mapping[str, Any]) -> str | None:
+    """The first output property with an ``enum``: a class label to balance demos over."""
+    for name, prop in output_schema.get("properties", {}).items():
+        if isinstance(prop, dict) and "enum" in prop:
+            return str(name)
+    return None
+
+
+def pick_demos(pool: Sequence[Demo], k: int, label: str | None, seed: int) -> list[Demo]:
+    """``k`` demos from ``pool``: balanced across label values and interleaved (so no class sits
+    last by accident), else a seeded random sample. Deterministic for a given seed."""
+    rng = random.Random(seed)
+    shuffled = list(pool)
+    rng.shuffle(shuffled)
+    if label is None:
+        return shuffled[:k]
+    groups: dict[str, list[Demo]] = {}
+    for d in shuffled:
+        groups.setdefault(str(d.output.get(label)), []).append(d)
+    keys = sorted(groups)
+    out: list[Demo] = []
+    while len(out) < k and any(groups.values()):
+        for key in keys:
+            if groups[key] and len(out) < k:
+                out.append(groups[key].pop(0))
+    return out
+
+
+def demo_counts(pool_size: int, n_classes: int | None, requested: Sequence[int] | None) -> list[int]:
+    """Demo counts to try (besides 0): per-class multiples for classification, else 2/4/8."""
+    if requested is not None:
+        ks = [k for k in requested if 0 < k <= pool_size]
+    elif n_classes:
+        ks = [n_classes * m for m in (1, 2, 3)]
+    else:
+        ks = [2, 4, 8]
+    return sorted({min(k, pool_size) for k in ks if pool_size > 0})
+
+
+def build_candidates(
+    *,
+    template_text: str,
+    teacher_text: str | None,
+    pool: Sequence[Demo],
+    output_schema: Mapping[str, Any],
+    ks: Sequence[int] | None,
+    seed: int,
+) -> list[Candidate]:
+    """Instruction variants (template, teacher) x demo counts (0 and each k)."""
+    label = label_field(output_schema)
+    n_classes = len({str(d.output.get(label)) for d in pool}) if label else None
+    variants: list[tuple[Literal["teacher", "template"], str]] = [("template", template_text)]
+    if teacher_text:
+        variants.append(("teacher", teacher_text))
+    out = []
+    for source, text in variants:
+        out.append(Candidate(f"{source}+0", source, text, []))
+        for k in demo_counts(len(pool), n_classes, ks):
+            out.append(Candidate(f"{source}+{k}", source, text, pick_demos(pool, k, label, seed)))
+    return out
+
+
+async def evaluate(
+    candidate: Candidate,
+    dev: Sequence[DevCase],
+    *,
+    student: Model,
+    output_schema: Mapping[str, Any],
+    comparators: Mapping[str, Comparator],
+    max_tokens: int,
+    max_reasks: int,
+    ledger: Ledger,
+    skill: str,
+    concurrency: int,
+    on_case: Callable[[], None] = lambda: None,
+) -> Evaluation:
+    """Run the student on every dev case with this candidate and score it."""
+    demos = [(d.input, d.output) for d in candidate.demos]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(case: DevCase) -> CaseResult:
+        request = build_request(instructions=candidate.instructions, output_schema=output_schema,
+                                demos=demos, input=case.input, max_tokens=max_tokens)
+        async with sem:
+            outcome = await ask(student, "student", request, schema=output_schema, threshold=None,
+                                max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile")
+        on_case()
+        cs = compare(outcome.output, case.expected, comparators)
+        return CaseResult(outcome.output, cs.score, cs.correct, outcome.confidence)
+
+    if concurrency <= 1:
+        cases = [await one(c) for c in dev]  # strictly in order: keeps a local KV cache warm
+    else:
+        cases = list(await asyncio.gather(*(one(c) for c in dev)))
+    return Evaluation(candidate, cases)
+
+
+def best(evaluations: Sequence[Evaluation]) -> Evaluation:
+    """Highest dev score; ties go to fewer demos (cheaper prompts), then template instructions
+    (no dependence on a teacher's draft), then the earlier candidate."""
+    ranked = sorted(
+        enumerate(evaluations),
+        key=lambda ie: (-round(ie[1].score, 9), ie[1].candidate.k,
+                        ie[1].candidate.instructions_source != "template", ie[0]),
+    )
+    return ranked[0][1]

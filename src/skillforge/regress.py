@@ -1,0 +1,400 @@
+"""Regression runs of compiled skills: what ``skillforge test`` and the pytest plugin share.
+
+A skill's regression cases (``tests.jsonl``) run through the normal runtime (student, verifier,
+escalation) with every model call going through a :class:`~skillforge.cassette.CassetteModel`, and
+each answer is compared with the expected one by the skill's per-field comparators. The skill passes
+when its pass rate reaches ``settings.min_pass_rate``.
+
+A case that raises (no valid answer from anyone, a provider error, a replay miss) fails with its
+message; the run goes on. What makes every case fail the same way (a missing API key, rejected
+credentials, an unknown model id) ends that skill's run with an error instead; other skills still run.
+
+Results are pydantic models with paths relative to ``root`` and no timings, so ``--json`` output of
+the same run is byte-identical and diffs well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from skillforge.cassette import CASSETTE_DIR, CassetteModel, CassetteStore, Mode
+from skillforge.errors import (
+    ConfigurationError,
+    EscalationFailed,
+    InputValidationError,
+    ModelAPIError,
+    ModelAuthError,
+    ReplayMissError,
+    SkillFormatError,
+    SkillIntegrityWarning,
+    UserError,
+)
+from skillforge.ledger import Ledger
+from skillforge.models.base import Model, run_sync
+from skillforge.runtime import Runner, summarize
+from skillforge.scoring import FieldDiff, compare
+from skillforge.skill import MANIFEST, TESTS, Skill, load_skill
+
+REPORT_FORMAT = 1
+#: Default allowed drop in pass rate against a baseline before the run fails.
+DEFAULT_TOLERANCE = 0.02
+#: Slack for float comparisons of rates (0.85 stored in YAML vs 17/20 computed).
+RATE_EPSILON = 1e-9
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaseFailure(_Strict):
+    """A regression case that failed at least one of its runs (the first failing run is shown)."""
+
+    #: 1-based case number: the line of ``tests.jsonl``.
+    case: int
+    input: dict[str, Any]
+    expected: dict[str, Any]
+    got: dict[str, Any] | None = None
+    diffs: list[FieldDiff] = Field(default_factory=list)
+    #: Why there is no answer (escalation failed, provider error, missing recording).
+    error: str | None = None
+    failed_runs: int = 1
+    runs: int = 1
+
+
+class SkillResult(_Strict):
+    """The regression result of one skill. Counts are over all ``cases x repeat`` runs."""
+
+    name: str
+    #: The skill directory, relative to the run's root (never absolute).
+    path: str
+    mode: Mode
+    student: str | None = None
+    teacher: str | None = None
+    escalate: bool = True
+    cases: int = 0
+    repeat: int = 1
+    #: Passing runs (out of ``cases * repeat``).
+    passed: int = 0
+    #: Mean pass rate over all runs; this is what the gate compares with ``min_pass_rate``.
+    pass_rate: float = 0.0
+    #: pass^K: the share of cases that passed all ``repeat`` runs (``None`` when ``repeat`` is 1).
+    pass_k: float | None = None
+    min_pass_rate: float = 0.0
+    #: Share of runs answered by the student without escalation.
+    student_share: float = 0.0
+    escalations: int = 0
+    #: Total cost of all runs; ``None`` when some model's price is unknown.
+    cost_usd: float | None = 0.0
+    tokens: int = 0
+    failures: list[CaseFailure] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    #: Set when the skill could not be run at all (unreadable files, missing credentials, ...).
+    error: str | None = None
+    ok: bool = False
+
+
+class SkillDelta(_Strict):
+    """One skill compared with a baseline run."""
+
+    name: str
+    pass_rate_before: float | None = None
+    pass_rate_after: float | None = None
+    pass_rate_delta: float | None = None
+    #: Cost of one pass over the cases (total / repeat), before and after.
+    cost_before: float | None = None
+    cost_after: float | None = None
+    cost_delta: float | None = None
+    ok: bool = True
+    note: str | None = None
+
+
+class SuiteReport(_Strict):
+    """Everything one ``skillforge test`` run found; what ``--json`` writes and ``--baseline`` reads."""
+
+    format: int = REPORT_FORMAT
+    mode: Mode
+    escalate: bool = True
+    repeat: int = 1
+    skills: list[SkillResult]
+    tolerance: float | None = None
+    baseline: list[SkillDelta] | None = None
+    ok: bool
+
+    def to_json(self) -> str:
+        """Stable JSON text (same results -> same bytes)."""
+        return self.model_dump_json(indent=2) + "\n"
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json(), encoding="utf-8", newline="\n")
+        return path
+
+    def delta(self, name: str) -> SkillDelta | None:
+        return next((d for d in self.baseline or [] if d.name == name), None)
+
+
+def load_report(path: str | Path) -> SuiteReport:
+    """Read a ``--json`` result (e.g. for ``--baseline``). Raises :class:`ConfigurationError`."""
+    try:
+        return SuiteReport.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{path} is not a skillforge test --json result: {exc}") from None
+
+
+class ProgressSink(Protocol):
+    """Receives progress while a suite runs (the CLI shows a rich progress bar)."""
+
+    def start(self, name: str, total: int) -> None: ...
+
+    def advance(self) -> None: ...
+
+
+def find_skills(paths: Sequence[str | Path]) -> list[Path]:
+    """Skill directories (with a ``skill.yaml``) at or under ``paths``, in sorted order per path.
+    Raises :class:`ConfigurationError` for a missing path or when no skill is found."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise ConfigurationError(f"no such file or directory: {p}")
+        if p.is_file() and p.name == MANIFEST:
+            p = p.parent
+        if (p / MANIFEST).is_file():
+            candidates = [p]
+        elif p.is_dir():
+            candidates = [m.parent for m in sorted(p.rglob(MANIFEST))
+                          if not any(part.startswith(".") for part in m.relative_to(p).parts)]
+        else:
+            candidates = []
+        for c in candidates:
+            if c.resolve() not in seen:
+                seen.add(c.resolve())
+                found.append(c)
+    if not found:
+        where = ", ".join(str(p) for p in paths)
+        raise ConfigurationError(f"no skills (directories with a {MANIFEST}) found under {where}")
+    return found
+
+
+def display_path(path: Path, root: Path | None = None) -> str:
+    """``path`` relative to ``root`` (default: the working directory), POSIX-style; reports never
+    carry absolute paths."""
+    base = (root or Path.cwd()).resolve()
+    try:
+        rel = os.path.relpath(path.resolve(), base)
+    except ValueError:  # another drive on Windows: the directory name is all we can say
+        rel = path.name
+    return Path(rel).as_posix()
+
+
+@dataclass
+class _Run:
+    """One run of one case."""
+
+    correct: bool = False
+    output: dict[str, Any] | None = None
+    diffs: list[FieldDiff] = field(default_factory=list)
+    error: str | None = None
+    escalated: bool = False
+    cost: float | None = 0.0
+    tokens: int = 0
+
+
+class _Abort(Exception):
+    """A failure that no case can get past; ends the skill's run."""
+
+
+async def _run_case(runner: Runner, skill: Skill, n: int, rel: str) -> _Run:
+    case = skill.tests[n - 1]
+    try:
+        result = await runner.arun(case.input)
+    except ReplayMissError as exc:
+        return _Run(error=(f"skill {skill.name!r}, case {n}: no recording for model {exc.model_id} "
+                           f"(request {exc.key[:12]}) in {rel}/{CASSETTE_DIR}/; replay never calls a model. "
+                           f"Record it: skillforge test {rel} --mode record"))
+    except EscalationFailed as exc:
+        usage, cost = summarize(exc.attempts)
+        who = "neither the student nor the teacher" if runner.escalate else "the student (escalation off)"
+        message = f"no valid answer: {who} gave one"
+        if exc.attempts:
+            last = exc.attempts[-1]
+            message += f"; last answer {last.raw_text!r}: {'; '.join(last.errors) or last.verdict}"
+        return _Run(error=message, cost=cost, tokens=sum(u.total_tokens for u in usage.values()))
+    except ModelAuthError as exc:
+        raise _Abort(str(exc)) from exc
+    except ModelAPIError as exc:
+        return _Run(error=f"model call failed: {exc}")
+    except InputValidationError as exc:
+        return _Run(error=f"input rejected: {exc}")
+    except UserError as exc:  # e.g. an unknown model id or a missing API key
+        raise _Abort(str(exc)) from exc
+    score = compare(result.output, case.expected, skill.settings.comparators)
+    return _Run(correct=score.correct, output=result.output, diffs=score.diffs, escalated=result.escalated,
+                cost=result.cost_usd, tokens=sum(u.total_tokens for u in result.usage.values()))
+
+
+def _error_result(name: str, rel: str, mode: Mode, message: str, **kw: Any) -> SkillResult:
+    return SkillResult(name=name, path=rel, mode=mode, error=message, ok=False, **kw)
+
+
+async def arun_skill(
+    path: str | Path,
+    *,
+    mode: Mode = "replay",
+    escalate: bool = True,
+    repeat: int = 1,
+    student: str | Model | None = None,
+    teacher: str | Model | None = None,
+    root: Path | None = None,
+    progress: ProgressSink | None = None,
+    concurrency: int | None = None,
+) -> SkillResult:
+    """Run the regression cases of the skill at ``path``, ``repeat`` times each.
+
+    ``student``/``teacher`` override the models recorded in the skill (ids or instances; recordings
+    are per model id). ``concurrency`` defaults to 1 for a local student (one llama.cpp context, warm
+    KV cache) and 8 otherwise. In ``record`` mode a complete run prunes the skill's cassettes to what
+    it used; ``auto`` only adds recordings.
+    """
+    if repeat < 1:
+        raise ConfigurationError(f"repeat must be at least 1, got {repeat}")
+    path = Path(path)
+    rel = display_path(path, root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkillIntegrityWarning)
+        try:
+            skill = load_skill(path)
+        except SkillFormatError as exc:
+            return _error_result(path.name, rel, mode, str(exc), escalate=escalate, repeat=repeat)
+    notes = [f"{TESTS}, instructions.md or examples.jsonl changed since the skill was compiled"
+             for w in caught if issubclass(w.category, SkillIntegrityWarning)]
+    prov = skill.manifest.provenance
+    common: dict[str, Any] = {"student": prov.student, "teacher": prov.teacher, "escalate": escalate,
+                              "repeat": repeat, "min_pass_rate": skill.settings.min_pass_rate, "notes": notes}
+    if not skill.tests:
+        return _error_result(skill.name, rel, mode, f"{TESTS} has no regression cases", **common)
+    # A regression run must not append to the committed skill's escalations.jsonl.
+    skill.path = None
+    store = CassetteStore(path / CASSETTE_DIR)
+    student_m = CassetteModel(student if student is not None else prov.student, store, mode)
+    teacher_m = CassetteModel(teacher if teacher is not None else prov.teacher, store, mode)
+    common.update(student=student_m.model_id, teacher=teacher_m.model_id)
+    runner = Runner(skill, student=student_m, teacher=teacher_m, ledger=Ledger(None), escalate=escalate,
+                    phase="test")
+    conc = concurrency or (1 if student_m.is_local else 8)
+    sem = asyncio.Semaphore(conc)
+    aborted: list[str] = []
+
+    async def one(n: int) -> _Run:
+        async with sem:
+            if aborted:
+                return _Run(error="not run")
+            try:
+                return await _run_case(runner, skill, n, rel)
+            except _Abort as exc:
+                aborted.append(str(exc))
+                return _Run(error="not run")
+            finally:
+                if progress is not None:
+                    progress.advance()
+
+    if progress is not None:
+        progress.start(skill.name, len(skill.tests) * repeat)
+    runs: list[list[_Run]] = [[] for _ in skill.tests]
+    complete = False
+    try:
+        for _ in range(repeat):
+            numbers = range(1, len(skill.tests) + 1)
+            batch = [await one(n) for n in numbers] if conc == 1 else await asyncio.gather(*map(one, numbers))
+            for n, run in zip(numbers, batch, strict=True):
+                runs[n - 1].append(run)
+        complete = not aborted
+    finally:
+        if mode in ("record", "auto"):
+            store.save(prune=mode == "record" and complete)
+    if aborted:
+        return _error_result(skill.name, rel, mode, aborted[0], **common)
+    return _summarize(skill, rel, mode, runs, common)
+
+
+def _summarize(
+    skill: Skill, rel: str, mode: Mode, runs: list[list[_Run]], common: dict[str, Any]
+) -> SkillResult:
+    flat = [r for case_runs in runs for r in case_runs]
+    total = len(flat)
+    passed = sum(r.correct for r in flat)
+    cost: float | None = 0.0
+    for r in flat:
+        cost = None if cost is None or r.cost is None else cost + r.cost
+    failures: list[CaseFailure] = []
+    for n, case_runs in enumerate(runs, start=1):
+        bad = [r for r in case_runs if not r.correct]
+        if bad:
+            case = skill.tests[n - 1]
+            first = bad[0]
+            failures.append(CaseFailure(case=n, input=case.input, expected=case.expected, got=first.output,
+                                        diffs=first.diffs, error=first.error, failed_runs=len(bad),
+                                        runs=len(case_runs)))
+    pass_rate = passed / total
+    repeat = common["repeat"]
+    pass_k = sum(all(r.correct for r in c) for c in runs) / len(runs) if repeat > 1 else None
+    return SkillResult(
+        name=skill.name, path=rel, mode=mode, cases=len(runs), passed=passed, pass_rate=round(pass_rate, 4),
+        pass_k=None if pass_k is None else round(pass_k, 4),
+        student_share=round(sum(r.output is not None and not r.escalated for r in flat) / total, 4),
+        escalations=sum(r.escalated for r in flat), cost_usd=None if cost is None else round(cost, 8),
+        tokens=sum(r.tokens for r in flat), failures=failures,
+        ok=pass_rate + RATE_EPSILON >= common["min_pass_rate"], **common,
+    )
+
+
+def run_skill(path: str | Path, **kwargs: Any) -> SkillResult:
+    """Blocking :func:`arun_skill`."""
+    return run_sync(arun_skill(path, **kwargs))
+
+
+async def arun_suite(
+    paths: Sequence[str | Path],
+    *,
+    mode: Mode = "replay",
+    escalate: bool = True,
+    repeat: int = 1,
+    student: str | Model | None = None,
+    teacher: str | Model | None = None,
+    baseline: SuiteReport | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    root: Path | None = None,
+    progress: ProgressSink | None = None,
+) -> SuiteReport:
+    """Find the skills under ``paths`` and run each (see :func:`arun_skill`), one after another."""
+    results = [
+        await arun_skill(p, mode=mode, escalate=escalate, repeat=repeat, student=student, teacher=teacher,
+                         root=root, progress=progress)
+        for p in find_skills(paths)
+    ]
+    report = SuiteReport(mode=mode, escalate=escalate, repeat=repeat, skills=results,
+                         ok=all(r.ok for r in results))
+    if baseline is not None:
+        from skillforge.regress_report import compare_baseline
+
+        report.tolerance = tolerance
+        report.baseline = compare_baseline(report, baseline, tolerance=tolerance)
+        report.ok = report.ok and all(d.ok for d in report.baseline)
+    return report
+
+
+def run_suite(paths: Sequence[str | Path], **kwargs: Any) -> SuiteReport:
+    """Blocking :func:`arun_suite`."""
+    return run_sync(arun_suite(paths, **kwargs))

@@ -1,0 +1,101 @@
+"""Terminal output for compilation: a rich progress bar and the end-of-compile report."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from skillforge.ledger import Ledger
+
+if TYPE_CHECKING:
+    from skillforge.skill import Skill
+
+
+class CompileProgress:
+    """One progress bar per compile stage. A no-op when disabled."""
+
+    def __init__(self, console: Console, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False, disable=not enabled,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> CompileProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
+
+    def stage(self, description: str, total: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[-1].total)
+        self._task = self._progress.add_task(description, total=max(total, 0))
+
+    def advance(self) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task)
+
+
+def _money(cost: float | None) -> str:
+    return "unknown" if cost is None else f"${cost:.4f}"
+
+
+def print_compile_report(
+    console: Console, skill: Skill, ledger: Ledger, *, teacher_demo_drops: int, pool_size: int,
+    same_model: bool,
+) -> None:
+    """Tokens and cost per role, every candidate's dev score, the choice, threshold and share."""
+    m, s, p = skill.manifest.metrics, skill.settings, skill.manifest.provenance
+    console.print()
+    console.rule(f"[bold]compiled skill {skill.name!r}")
+    usage = Table(title="Model calls during compilation", show_edge=False)
+    for col in ("role", "model", "calls", "input tok", "output tok", "cache read tok", "cost"):
+        usage.add_column(col, justify="right" if col not in ("role", "model") else "left")
+    calls: dict[tuple[str, str], int] = {}
+    for e in ledger.entries:
+        if e.skill == skill.name and e.phase == "compile":
+            calls[(e.role, e.model_id)] = calls.get((e.role, e.model_id), 0) + 1
+    for (role, model), (u, cost) in sorted(ledger.totals().items()):
+        if (role, model) not in calls:
+            continue
+        usage.add_row(role, model, str(calls[(role, model)]), f"{u.input_tokens:,}", f"{u.output_tokens:,}",
+                      f"{u.cache_read_input_tokens:,}", _money(cost))
+    console.print(usage)
+
+    cands = Table(title=f"Candidates on the dev set ({m.dev_size} cases, student {p.student})", show_edge=False)
+    for col in ("candidate", "instructions", "demos", "dev score", "dev accuracy", "mean confidence"):
+        cands.add_column(col, justify="left" if col in ("candidate", "instructions") else "right")
+    for c in m.candidates:
+        mark = " [green]<- chosen" if c.name == m.chosen else ""
+        conf = "-" if c.mean_confidence is None else f"{c.mean_confidence:.3f}"
+        cands.add_row(c.name + mark, c.instructions_source, str(c.k), f"{c.dev_score:.3f}",
+                      f"{c.dev_accuracy:.3f}", conf)
+    console.print(cands)
+    console.print(f"demo pool: {pool_size} demos ({teacher_demo_drops} teacher answers dropped or replaced "
+                  "by labels)")
+    console.print(f"chosen: [bold]{m.chosen}[/]  dev score {m.dev_score:.3f} "
+                  f"(zero-shot {m.zero_shot_dev_score:.3f})")
+    if s.threshold is None:
+        console.print("escalation threshold: none (the student gives no confidence signal); "
+                      "only invalid answers escalate")
+    else:
+        prec = "-" if m.accepted_precision is None else f"{m.accepted_precision:.3f}"
+        console.print(f"escalation threshold: {s.threshold:.4f} for target precision {s.target_precision} "
+                      f"(accepted dev precision {prec})")
+    share = "-" if s.expected_student_share is None else f"{s.expected_student_share:.0%}"
+    console.print(f"expected student share: {share} of calls answered by {p.student}")
+    if same_model:
+        console.print(
+            f"[yellow]note:[/] teacher and student are the same model ({p.teacher}); escalation here shows "
+            "the mechanics, not a quality gain. Pass a stronger teacher (a larger local GGUF or Claude) "
+            "for real escalations."
+        )

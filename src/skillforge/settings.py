@@ -1,0 +1,50 @@
+"""The one place environment variables are read. Each is only ever a default: anything passed
+explicitly to skillforge wins.
+
+- ``SKILLFORGE_TEACHER`` / ``SKILLFORGE_STUDENT``: default model ids.
+- ``ANTHROPIC_API_KEY``: when set (and no override), the defaults become Claude Opus / Haiku.
+- ``ANTHROPIC_BASE_URL``: an Anthropic-compatible server for ``anthropic:`` models.
+- ``SKILLFORGE_LEDGER``: ledger path (default ``.skillforge/ledger.jsonl``).
+- ``SKILLFORGE_LOCAL_MODEL``: path of a GGUF file for ``local:`` models (default: the embedded one).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCAL_DEFAULT = "local:smollm2-135m"
+CLAUDE_TEACHER = "anthropic:claude-opus-4-8"
+CLAUDE_STUDENT = "anthropic:claude-haiku-4-5"
+
+
+@dataclass(frozen=True)
+class Env:
+    teacher: str | None
+    student: str | None
+    anthropic_api_key: str | None
+    anthropic_base_url: str | None
+    ledger_path: Path
+    local_model_path: Path | None
+
+    @property
+    def default_teacher(self) -> str:
+        return self.teacher or (CLAUDE_TEACHER if self.anthropic_api_key else LOCAL_DEFAULT)
+
+    @property
+    def default_student(self) -> str:
+        return self.student or (CLAUDE_STUDENT if self.anthropic_api_key else LOCAL_DEFAULT)
+
+
+def read_env() -> Env:
+    """Snapshot of the environment, read when called (never at import)."""
+    local = os.environ.get("SKILLFORGE_LOCAL_MODEL")
+    return Env(
+        teacher=os.environ.get("SKILLFORGE_TEACHER") or None,
+        student=os.environ.get("SKILLFORGE_STUDENT") or None,
+        anthropic_api_key=os.environ.get("ANTHROPIC_API_KEY") or None,
+        anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+        ledger_path=Path(os.environ.get("SKILLFORGE_LEDGER") or ".skillforge/ledger.jsonl"),
+        local_model_path=Path(local) if local else None,
+    )

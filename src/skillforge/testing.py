@@ -1,0 +1,125 @@
+"""Test doubles for skillforge models, shipped with the package so users can test their own code.
+
+- :class:`QueuedModel` answers from a queue of canned responses, in order, and records every request.
+- :class:`FunctionModel` answers by calling a function of the request.
+
+Both count tokens roughly (whitespace words) so ledgers and reports have numbers to show.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+
+Answer = str | dict[str, Any] | ModelResponse | BaseException
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _request_tokens(request: ModelRequest) -> int:
+    return _words(request.system) + sum(_words(m.content) for m in request.messages)
+
+
+class _DoubleBase(Model):
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        logprob: float | None,
+        structured: bool,
+        price_per_token: float | None,
+    ) -> None:
+        self.model_id = model_id
+        self.default_logprob = logprob
+        self.supports_logprobs = logprob is not None
+        self.supports_structured_output = structured
+        self.price_per_token = price_per_token
+        self.is_local = price_per_token == 0.0
+        #: Every request received, in order.
+        self.requests: list[ModelRequest] = []
+
+    def _to_response(self, request: ModelRequest, answer: Answer) -> ModelResponse:
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, ModelResponse):
+            return answer
+        text = answer if isinstance(answer, str) else json.dumps(answer)
+        return ModelResponse(
+            model_id=self.model_id,
+            text=text,
+            usage=Usage(input_tokens=_request_tokens(request), output_tokens=max(1, _words(text))),
+            logprob_sum=self.default_logprob if request.logprobs else None,
+            stop_reason="end_turn",
+        )
+
+    def cost_usd(self, usage: Usage) -> float | None:
+        if self.price_per_token is None:
+            return None
+        return self.price_per_token * (usage.input_tokens + usage.output_tokens)
+
+
+class QueuedModel(_DoubleBase):
+    """Returns queued answers in order: a ``str`` (raw text), a ``dict`` (sent as JSON), a full
+    :class:`ModelResponse`, or an exception instance (raised). Raises ``AssertionError`` when the
+    queue runs dry, so a test notices an unexpected extra call."""
+
+    def __init__(
+        self,
+        answers: Iterable[Answer] = (),
+        *,
+        model_id: str = "test:queued",
+        logprob: float | None = -0.05,
+        structured: bool = True,
+        price_per_token: float | None = 0.0,
+    ) -> None:
+        super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token)
+        self.queue: list[Answer] = list(answers)
+
+    def push(self, *answers: Answer) -> None:
+        """Queue more answers."""
+        self.queue.extend(answers)
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        self.requests.append(request)
+        if not self.queue:
+            raise AssertionError(f"{self.model_id}: unexpected request #{len(self.requests)} (queue empty)")
+        return self._to_response(request, self.queue.pop(0))
+
+
+class FunctionModel(_DoubleBase):
+    """Answers with ``fn(request)``; ``fn`` may be sync or async and returns any :data:`Answer`."""
+
+    def __init__(
+        self,
+        fn: Callable[[ModelRequest], Answer | Awaitable[Answer]],
+        *,
+        model_id: str = "test:function",
+        logprob: float | None = -0.05,
+        structured: bool = True,
+        price_per_token: float | None = 0.0,
+    ) -> None:
+        super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token)
+        self.fn = fn
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        self.requests.append(request)
+        result = self.fn(request)
+        if inspect.isawaitable(result):
+            result = await result
+        return self._to_response(request, result)
+
+
+def skill_input(request: ModelRequest) -> dict[str, Any]:
+    """The JSON input of a skill request: the first turn after the static demos (handy inside a
+    FunctionModel; re-asks append turns after it)."""
+    content = request.messages[request.static_messages].content
+    value = json.loads(content)
+    if not isinstance(value, dict):
+        raise ValueError(f"last user message is not a JSON object: {content!r}")
+    return value

@@ -1,0 +1,72 @@
+"""The verifier: is a model's answer valid JSON for the schema, and confident enough?
+
+Never trusts the provider to have honoured the schema: some servers silently ignore structured-output
+requests and answer in prose, so every answer is parsed and validated here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillforge.models.base import Verdict
+from skillforge.spec import validation_errors
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verifier's finding on one answer."""
+
+    verdict: Verdict
+    output: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def extract_json(text: str) -> Any:
+    """Parse the JSON object in ``text``: the whole text, else a fenced block, else the first
+    balanced ``{...}``. Raises ``ValueError`` naming what was wrong."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("the answer is empty")
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    decoder = json.JSONDecoder()
+    start = stripped.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(stripped, start)
+            return value
+        except json.JSONDecodeError:
+            start = stripped.find("{", start + 1)
+    preview = stripped if len(stripped) <= 80 else stripped[:77] + "..."
+    raise ValueError(f"the answer is not JSON: {preview!r}")
+
+
+def check_answer(
+    text: str,
+    schema: Mapping[str, Any],
+    *,
+    confidence: float | None = None,
+    threshold: float | None = None,
+) -> Check:
+    """Validate ``text`` against ``schema``; below ``threshold`` a valid answer is ``low_confidence``."""
+    try:
+        value = extract_json(text)
+    except ValueError as exc:
+        return Check("invalid", errors=[str(exc)])
+    if not isinstance(value, dict):
+        return Check("invalid", errors=[f"expected a JSON object, got {type(value).__name__}"])
+    errors = validation_errors(dict(schema), value)
+    if errors:
+        return Check("invalid", output=value, errors=errors)
+    if threshold is not None and confidence is not None and confidence < threshold:
+        return Check(
+            "low_confidence",
+            output=value,
+            errors=[f"confidence {confidence:.3f} is below the skill's threshold {threshold:.3f}"],
+        )
+    return Check("accepted", output=value)

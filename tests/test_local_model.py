@@ -1,0 +1,77 @@
+"""The embedded model (SmolLM2-135M via llama.cpp), for real: a handful of offline calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skillforge import Example, Ledger, compile_skill, get_model, load_skill
+from skillforge.models.local import answer_logprob, value_spans
+from skillforge.prompt import build_request, template_instructions
+
+from helpers import SENTIMENT_OUT, sentiment_spec
+
+pytestmark = pytest.mark.local_model
+
+
+def request_for(text: str, demos: list[tuple[dict[str, str], dict[str, str]]] | None = None):  # type: ignore[no-untyped-def]
+    return build_request(instructions=template_instructions("Is the review positive or negative?", SENTIMENT_OUT),
+                         output_schema=SENTIMENT_OUT, demos=demos or [], input={"text": text}, max_tokens=32)
+
+
+def test_output_is_constrained_to_the_schema_and_carries_a_confidence() -> None:
+    model = get_model("local:smollm2-135m")
+    assert model.is_local and model.supports_logprobs and model.cost_usd(model.request_sync(
+        request_for("fine")).usage) == 0.0
+    response = model.request_sync(request_for("Terrible. It broke after one day."))
+    assert json.loads(response.text)["sentiment"] in ("positive", "negative")
+    assert response.confidence is not None and 0.0 < response.confidence <= 1.0
+    assert response.usage.input_tokens > 20 and response.usage.output_tokens > 0
+
+
+def test_the_weights_are_loaded_once_and_shared() -> None:
+    from skillforge.models import local
+
+    get_model("local:smollm2-135m").request_sync(request_for("ok"))
+    loaded = dict(local._LOADED)
+    get_model("local:smollm2-135m").request_sync(request_for("ok"))
+    assert loaded == local._LOADED and len(loaded) == 1
+
+
+def test_free_text_requests_work_for_the_teacher_role() -> None:
+    from skillforge.models.base import Message, ModelRequest
+
+    model = get_model("local:smollm2-135m")
+    response = model.request_sync(ModelRequest(system="You are terse.", messages=(
+        Message(role="user", content="Say hello."),), output_schema=None, max_tokens=16, logprobs=False))
+    assert response.text.strip() and response.logprob_sum is None
+
+
+def test_confidence_counts_only_the_answer_values() -> None:
+    text = '{"sentiment": "negative", "n": 12}'
+    assert [text[a:b] for a, b in value_spans(text)] == ["negative", "12"]
+    tokens = [('{"', -3.0), ("sentiment", -6.0), ('": "', -0.1), ("neg", -0.5), ("ative", -0.25),
+              ('", "n": ', -1.0), ("12", -0.125), ("}", -0.01)]
+    assert answer_logprob(tokens) == pytest.approx(-0.875)
+
+
+def test_compile_and_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
+    rows = [("I love it, works great", "positive"), ("Awful, broke in a day", "negative"),
+            ("Best purchase ever", "positive"), ("Waste of money", "negative"),
+            ("The food was delicious", "positive"), ("Rude staff and cold food", "negative"),
+            ("A wonderful film", "positive"), ("Boring and too long", "negative"),
+            ("Highly recommend", "positive"), ("Never again", "negative")]
+    examples = [Example(input={"text": t}, expected={"sentiment": s}) for t, s in rows]
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    skill = compile_skill(sentiment_spec(), examples[:6], dev_examples=examples[6:], ks=[2], progress=False,
+                          teacher="local:smollm2-135m", student="local:smollm2-135m", ledger=ledger)
+    m = skill.manifest.metrics
+    assert m.dev_score >= m.zero_shot_dev_score
+    assert skill.manifest.provenance.student == "local:smollm2-135m"
+    skill.save(tmp_path / "skill")
+    result = load_skill(tmp_path / "skill").run({"text": "Great value, I love it"}, ledger=ledger)
+    assert result.output["sentiment"] in ("positive", "negative")
+    assert result.cost_usd == 0.0 and result.attempts
+    assert {e.phase for e in ledger.read()} == {"compile", "run"}
