@@ -5,7 +5,8 @@ A :class:`CassetteModel` wraps a model and implements the same protocol. Every r
 parameters), so a recording is found again exactly when the request is the same. Modes:
 
 - ``live``:   call the model; read and write nothing.
-- ``record``: call the model for every request and write the answers.
+- ``record``: call the model once per distinct request and write the answers (a request seen again in
+  the same session gets the answer just recorded: one recording per request is all replay can use).
 - ``replay``: answer from the recordings only; a request with no recording raises
   :class:`~skillforge.errors.ReplayMissError` and no model is ever constructed or called.
 - ``auto``:   replay what is recorded, call and record the rest.
@@ -174,6 +175,10 @@ class Cassette:
             self.used.add(key)
         return rec
 
+    def fresh(self, key: str) -> Recording | None:
+        """The recording of ``key`` if it was recorded in this session."""
+        return self._entries[key] if key in self._fresh else None
+
     def put(self, key: str, request: ModelRequest, response: ModelResponse) -> None:
         """Record ``response``. Within one session the first answer to a key wins (a sampled model
         asked again keeps its first recording); an old line equal up to float noise is kept as is."""
@@ -340,6 +345,11 @@ class CassetteModel(Model):
                     "record with mode 'record' or 'auto')",
                     model_id=self.model_id, key=key,
                 )
+        elif (rec := self.cassette.fresh(key)) is not None:
+            # Recorded earlier in this session (a teacher that is the student model, asked the same
+            # request after a low-confidence answer; a repeated case): it is the recording either way.
+            self.replayed += 1
+            return rec.response(self.model_id)
         model = self.inner
         self.calls += 1
         response = await model.request(request)

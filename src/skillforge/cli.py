@@ -173,8 +173,8 @@ def test_cmd(
     `skillforge test skills/ --mode record`.
     """
     from skillforge.models.base import run_sync
-    from skillforge.regress import arun_suite, load_report
-    from skillforge.regress_report import RichProgress, print_report
+    from skillforge.regress import arun_suite
+    from skillforge.regress_report import RichProgress, load_report, print_report
     from skillforge.regress_report import junit_xml as render_junit
 
     base = load_report(baseline) if baseline is not None else None

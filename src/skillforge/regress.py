@@ -65,6 +65,8 @@ class CaseFailure(_Strict):
     diffs: list[FieldDiff] = Field(default_factory=list)
     #: Why there is no answer (escalation failed, provider error, missing recording).
     error: str | None = None
+    #: The model whose answer was not recorded, when that is why the case failed (replay mode).
+    missing_recording: str | None = None
     failed_runs: int = 1
     runs: int = 1
 
@@ -142,16 +144,6 @@ class SuiteReport(_Strict):
         return next((d for d in self.baseline or [] if d.name == name), None)
 
 
-def load_report(path: str | Path) -> SuiteReport:
-    """Read a ``--json`` result (e.g. for ``--baseline``). Raises :class:`ConfigurationError`."""
-    try:
-        return SuiteReport.model_validate_json(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ConfigurationError(f"{path} is not a skillforge test --json result: {exc}") from None
-
-
 class ProgressSink(Protocol):
     """Receives progress while a suite runs (the CLI shows a rich progress bar)."""
 
@@ -207,6 +199,7 @@ class _Run:
     output: dict[str, Any] | None = None
     diffs: list[FieldDiff] = field(default_factory=list)
     error: str | None = None
+    missing_recording: str | None = None
     escalated: bool = False
     cost: float | None = 0.0
     tokens: int = 0
@@ -223,7 +216,7 @@ async def _run_case(runner: Runner, skill: Skill, n: int, rel: str) -> _Run:
     except ReplayMissError as exc:
         return _Run(error=(f"skill {skill.name!r}, case {n}: no recording for model {exc.model_id} "
                            f"(request {exc.key[:12]}) in {rel}/{CASSETTE_DIR}/; replay never calls a model. "
-                           f"Record it: skillforge test {rel} --mode record"))
+                           f"Record it: skillforge test {rel} --mode record"), missing_recording=exc.model_id)
     except EscalationFailed as exc:
         usage, cost = summarize(exc.attempts)
         who = "neither the student nor the teacher" if runner.escalate else "the student (escalation off)"
@@ -277,7 +270,7 @@ async def arun_skill(
         try:
             skill = load_skill(path)
         except SkillFormatError as exc:
-            return _error_result(path.name, rel, mode, str(exc), escalate=escalate, repeat=repeat)
+            return _error_result(path.name, rel, mode, f"{rel}/{exc}", escalate=escalate, repeat=repeat)
     notes = [f"{TESTS}, instructions.md or examples.jsonl changed since the skill was compiled"
              for w in caught if issubclass(w.category, SkillIntegrityWarning)]
     prov = skill.manifest.provenance
@@ -288,8 +281,11 @@ async def arun_skill(
     # A regression run must not append to the committed skill's escalations.jsonl.
     skill.path = None
     store = CassetteStore(path / CASSETTE_DIR)
-    student_m = CassetteModel(student if student is not None else prov.student, store, mode)
-    teacher_m = CassetteModel(teacher if teacher is not None else prov.teacher, store, mode)
+    try:
+        student_m = CassetteModel(student if student is not None else prov.student, store, mode)
+        teacher_m = CassetteModel(teacher if teacher is not None else prov.teacher, store, mode)
+    except SkillFormatError as exc:  # a malformed cassette file
+        return _error_result(skill.name, rel, mode, f"{rel}/{exc}", **common)
     common.update(student=student_m.model_id, teacher=teacher_m.model_id)
     runner = Runner(skill, student=student_m, teacher=teacher_m, ledger=Ledger(None), escalate=escalate,
                     phase="test")
@@ -346,6 +342,7 @@ def _summarize(
             first = bad[0]
             failures.append(CaseFailure(case=n, input=case.input, expected=case.expected, got=first.output,
                                         diffs=first.diffs, error=first.error, failed_runs=len(bad),
+                                        missing_recording=first.missing_recording,
                                         runs=len(case_runs)))
     pass_rate = passed / total
     repeat = common["repeat"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
+from skillforge.errors import ConfigurationError
 from skillforge.regress import (
     DEFAULT_TOLERANCE,
     RATE_EPSILON,
@@ -21,6 +23,17 @@ from skillforge.regress import (
     SkillResult,
     SuiteReport,
 )
+
+
+def load_report(path: str | Path) -> SuiteReport:
+    """Read a ``--json`` result (e.g. for ``--baseline``). Raises :class:`ConfigurationError`."""
+    try:
+        return SuiteReport.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{path} is not a skillforge test --json result: {exc}") from None
+
 
 #: Failing cases shown per skill in the terminal (``--json`` has all of them).
 SHOW_CASES = 20
@@ -95,16 +108,29 @@ def case_lines(failure: CaseFailure) -> list[str]:
 
 
 def failure_text(result: SkillResult, delta: SkillDelta | None = None, *, limit: int | None = None) -> str:
-    """Plain-text report of a skill's failures (pytest's failure section, JUnit failure bodies)."""
+    """Plain-text report of a skill's failures (pytest's failure section, JUnit failure bodies):
+    the verdict, then each failing case with its field diffs; cases that failed only for want of a
+    recording are summed up in one line per model (``--json`` keeps every case's message)."""
     lines = [f"skill {result.name!r} ({result.path}): {verdict(result)}"]
     if delta is not None and not delta.ok and delta.note:
         lines.append(f"against the baseline: {delta.note}")
     lines += [f"note: {n}" for n in result.notes]
-    shown = result.failures if limit is None else result.failures[:limit]
+    misses: dict[str, list[int]] = {}
+    detailed = []
+    for f in result.failures:
+        if f.missing_recording is not None:
+            misses.setdefault(f.missing_recording, []).append(f.case)
+        else:
+            detailed.append(f)
+    shown = detailed if limit is None else detailed[:limit]
     for f in shown:
         lines += ["  " + line for line in case_lines(f)]
-    if len(shown) < len(result.failures):
-        lines.append(f"  … and {len(result.failures) - len(shown)} more failing cases")
+    if len(shown) < len(detailed):
+        lines.append(f"  … and {len(detailed) - len(shown)} more failing cases")
+    for model_id, cases in misses.items():
+        numbers = ", ".join(map(str, cases[:10])) + (", …" if len(cases) > 10 else "")
+        lines.append(f"  {len(cases)} cases have no recording for model {model_id} (cases {numbers}); "
+                     f"replay never calls a model. Record them: skillforge test {result.path} --mode record")
     return "\n".join(lines)
 
 
@@ -185,12 +211,8 @@ def print_report(console: Console, report: SuiteReport, *, verbose: bool = False
             continue
         console.rule(Text(f"{r.name} ({r.path})", style="bold red" if failing else "bold"))
         for i, line in enumerate(failure_text(r, delta, limit=SHOW_CASES).splitlines()):
-            style = "red" if failing and i == 0 else ("dim" if line.startswith("  case") else None)
+            style = "red" if failing and i == 0 else ("yellow" if "no recording" in line else None)
             console.print(Text(line, style=style or ""))
-        misses = sum("no recording for model" in (f.error or "") for f in r.failures)
-        if misses:
-            console.print(Text(f"{misses} cases have no recording: record them with "
-                               f"`skillforge test {r.path} --mode record`", style="yellow"))
     passed = sum(r.ok and ((d := report.delta(r.name)) is None or d.ok) for r in report.skills)
     summary = f"{len(report.skills)} skills: {passed} passed, {len(report.skills) - passed} failed"
     console.print(Text(summary, style="bold green" if report.ok else "bold red"))

@@ -168,10 +168,9 @@ class Runner:
         value = skill.spec.check_input(input)
         request = self.request_for(value)
         schema = skill.manifest.output_schema
-        common = {"schema": schema, "ledger": self.ledger, "skill": skill.name, "phase": self.phase}
         threshold = s.threshold if self.escalate else None
-        student = await ask(self.student, "student", request, threshold=threshold,
-                            max_reasks=s.max_reasks, **common)  # type: ignore[arg-type]
+        student = await ask(self.student, "student", request, schema=schema, threshold=threshold,
+                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
         if student.accepted:
             return self._result(student.output, False, self.student.model_id, student.confidence,
                                 student.attempts)
@@ -180,8 +179,8 @@ class Runner:
                 f"skill {skill.name!r}: the student gave no valid answer and escalation is off",
                 attempts=student.attempts, input=value,
             )
-        teacher = await ask(self.teacher, "teacher", request, threshold=None, max_reasks=s.max_reasks,
-                            **common)  # type: ignore[arg-type]
+        teacher = await ask(self.teacher, "teacher", request, schema=schema, threshold=None,
+                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
         attempts = student.attempts + teacher.attempts
         if not teacher.accepted or teacher.output is None:
             raise EscalationFailed(

@@ -1,0 +1,75 @@
+"""`make demo`: compile a small intent router with the embedded local model, then run it.
+
+Everything runs offline on SmolLM2-135M (llama.cpp). Without an API key the teacher is the same small
+model as the student, so escalations here show the mechanics (verify -> escalate -> log), not a quality
+gain; pass a stronger teacher (a larger local GGUF or Claude) for that.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from skillforge import EscalationFailed, Ledger, SkillSpec, compile_skill, load_skill
+from skillforge.spec import read_examples
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = ROOT / "demo-out"
+
+INPUTS = [
+    "play the newest album by Daft Punk",
+    "will it rain in Boston tomorrow morning?",
+    "book a table for two at an italian place tonight",
+    "add this song to my road trip playlist",
+    "rate this novel four out of six stars",
+    "what time is Dune showing at the cinema nearby?",
+    "{{ 7*7 }} find me the TV series Dark",
+]
+
+
+def main() -> int:
+    console = Console()
+    if not console.is_terminal:  # e.g. piped to a log: don't squeeze the tables into 80 columns
+        console = Console(width=120)
+    spec = SkillSpec.from_file(HERE / "intent-demo" / "spec.yaml")
+    examples = read_examples(HERE / "intent-demo" / "examples.jsonl")
+    ledger = Ledger(OUT / "ledger.jsonl")
+    console.rule("[bold]1. compile (teacher drafts, student measured on dev)")
+    skill = compile_skill(spec, examples, ks=[7, 14], max_demo_pool=21, ledger=ledger, console=console)
+    path = skill.save(OUT / "skills" / spec.name)
+    console.print(f"\nskill written to [bold]{path.relative_to(ROOT)}[/] "
+                  f"({', '.join(sorted(p.name for p in path.iterdir()))})")
+
+    console.rule("[bold]2. run (student answers; low confidence or invalid -> teacher)")
+    skill = load_skill(path, strict=True)
+    table = Table(show_edge=False)
+    for col in ("input", "intent", "confidence", "escalated", "answered by", "cost"):
+        table.add_column(col)
+    for text in INPUTS:
+        try:
+            r = skill.run({"text": text}, ledger=ledger)
+        except EscalationFailed as exc:
+            table.add_row(text, f"[red]failed: {exc}", "", "", "", "")
+            continue
+        conf = "-" if r.confidence is None else f"{r.confidence:.3f}"
+        table.add_row(text, r.output["intent"], conf, "yes" if r.escalated else "no", r.answered_by,
+                      "unknown" if r.cost_usd is None else f"${r.cost_usd:.4f}")
+    console.print(table)
+    threshold = skill.settings.threshold
+    console.print(f"threshold {threshold if threshold is None else round(threshold, 4)}; "
+                  f"escalations are appended to {(path / 'escalations.jsonl').relative_to(ROOT)}")
+
+    console.rule("[bold]3. ledger")
+    runs = [e for e in ledger.entries if e.phase == "run"]
+    compiles = [e for e in ledger.entries if e.phase == "compile"]
+    console.print(f"{len(compiles)} model calls while compiling, {len(runs)} while running; every call is a line "
+                  f"in {(OUT / 'ledger.jsonl').relative_to(ROOT)} (cost $0: local model)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
