@@ -12,7 +12,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 PYTAG := $(shell $(PYTHON) -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 WHEEL_DIR ?= $(HOME)/.cache/skillforge/wheels/llama-$(LLAMA_VERSION)-avx2-fma-f16c-$(PYTAG)
 
-.PHONY: install demo test lint typecheck bench skills clean
+.PHONY: install demo test lint typecheck bench quality skills clean
 
 install: $(STAMP)
 
@@ -48,6 +48,9 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/heldout.py
+
+quality: $(STAMP)
+	$(BIN)/python bench/quality.py $(QUALITY_ARGS)
 
 skills: $(STAMP)
 	$(BIN)/python examples/build_example_skills.py

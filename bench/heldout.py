@@ -37,8 +37,9 @@ def main(names: list[str]) -> None:
         cases = [DevCase(e.input, e.expected or {}) for e in test]
         zero = Candidate("zero-shot", "template",
                          template_instructions(task.spec.description, task.spec.output_schema), [])
+        retrieve_k = skill.settings.k if skill.settings.demo_strategy == "retrieved" else None
         compiled = Candidate(skill.manifest.metrics.chosen, skill.settings.instructions_source,
-                             skill.instructions, list(skill.demos))
+                             skill.instructions, list(skill.demos), retrieve_k=retrieve_k)
         row: dict[str, object] = {"skill": name, "test_cases": len(cases), "chosen": compiled.name}
         for label, cand in (("zero_shot", zero), ("compiled", compiled)):
             start = time.perf_counter()

@@ -58,6 +58,8 @@ class Task:
     n_test: int
     n_dev: int
     n_train: int
+    #: Demo counts the compiler tries (None: its default). Long outputs make each candidate costly.
+    ks: tuple[int, ...] | None = None
 
     def splits(self) -> tuple[list[Example], list[Example], list[Example]]:
         """(train, dev, test): a seeded shuffle cut into disjoint parts."""
@@ -125,7 +127,7 @@ def address_parser() -> Task:
         ({"text": r["text"]}, {ADDRESS_FIELDS[k]: v for k, v in r["fields"].items() if k in ADDRESS_FIELDS})
         for r in _jsonl("us_addresses.jsonl")
     ]
-    return Task(spec, rows, n_test=200, n_dev=40, n_train=200)
+    return Task(spec, rows, n_test=200, n_dev=30, n_train=200, ks=(2, 4))
 
 
 TASKS = {"intent-router": intent_router, "review-sentiment": review_sentiment, "address-parser": address_parser}

@@ -68,7 +68,7 @@ def test_wrong_teacher_answers_never_become_demos() -> None:
 def test_unlabelled_examples_get_teacher_demos() -> None:
     labelled = sentiment_examples(12)
     unlabelled = [Example(input={"text": f"good news {i}"}) for i in range(6)]
-    dev = sentiment_examples(6)
+    dev = sentiment_examples(18)[12:]  # disjoint from the examples (an overlap would be removed from them)
     skill = compile_skill(sentiment_spec(), labelled + unlabelled, dev_examples=dev, teacher=keyword_model(),
                           student=FunctionModel(demo_hungry_student), ks=[18], progress=False)
     sources = {d.input["text"]: d.source for d in skill.demos}
@@ -84,12 +84,15 @@ def test_dev_cases_become_regression_cases_and_never_demos() -> None:
 
 
 def test_the_threshold_is_the_lowest_that_reaches_the_target_precision() -> None:
+    # By the point estimate (confidence_level=None); the default, a Wilson bound, is in test_calibrate.py.
+    point = {"confidence_level": None}
     cal = choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5, None], [True, True, True, False, True, False],
-                           target_precision=0.75)
+                           target_precision=0.75, **point)
     assert cal.threshold == 0.5 and cal.student_share == pytest.approx(5 / 6) and cal.precision == 0.8
-    strict = choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5], [True, True, True, False, True], target_precision=1.0)
+    strict = choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5], [True, True, True, False, True], target_precision=1.0,
+                              **point)
     assert strict.threshold == 0.7 and strict.student_share == pytest.approx(3 / 5)
-    hopeless = choose_threshold([0.9, 0.5], [False, False], target_precision=0.9)
+    hopeless = choose_threshold([0.9, 0.5], [False, False], target_precision=0.9, **point)
     assert hopeless.student_share == 0.0 and hopeless.threshold is not None and hopeless.threshold > 0.9
     assert choose_threshold([None, None], [True, False], target_precision=0.9).threshold is None
 
@@ -109,7 +112,8 @@ def test_compilation_calibrates_from_the_students_confidence() -> None:
     dev = [Example(input={"text": f"good thing 1{i}"}, expected={"sentiment": "positive"}) for i in range(2)]
     dev += [Example(input={"text": f"bad stuff {i}"}, expected={"sentiment": "negative"}) for i in range(8)]
     skill = compile_skill(sentiment_spec(), examples, dev_examples=dev, teacher=keyword_model(),
-                          student=FunctionModel(unsure_when_wrong), target_precision=0.95, ks=[2], progress=False)
+                          student=FunctionModel(unsure_when_wrong), target_precision=0.95, ks=[2], progress=False,
+                          confidence_level=None, calibration_extra=0)  # point estimate on dev alone
     s = skill.settings
     assert s.threshold == pytest.approx(0.951229, abs=1e-5)  # exp(-0.05): the confident answers
     assert s.expected_student_share == 0.8

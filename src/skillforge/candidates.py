@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skillforge.ledger import Ledger
-from skillforge.models.base import Model
-from skillforge.prompt import build_request
+from skillforge.models.base import Model, ModelRequest
+from skillforge.prompt import build_request, render_input
+from skillforge.retrieval import DemoIndex
 from skillforge.runtime import ask
 from skillforge.scoring import Comparator, compare
-from skillforge.skill import Demo
+from skillforge.skill import Demo, DemoStrategy
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,25 @@ class DevCase:
 
 @dataclass
 class Candidate:
+    """Instructions plus demos: fixed demos (every one, in order), or with ``retrieve_k`` set, a pool
+    from which each input gets its ``retrieve_k`` most similar demos."""
+
     name: str
     instructions_source: Literal["teacher", "template"]
     instructions: str
     demos: list[Demo]
+    retrieve_k: int | None = None
 
     @property
     def k(self) -> int:
-        return len(self.demos)
+        """Demos in each prompt."""
+        return self.retrieve_k if self.retrieve_k is not None else len(self.demos)
+
+    @property
+    def demo_strategy(self) -> DemoStrategy:
+        if self.retrieve_k is not None:
+            return "retrieved"
+        return "fixed" if self.demos else "none"
 
 
 @dataclass
@@ -128,6 +140,21 @@ def build_candidates(
     return out
 
 
+def retrieval_candidates(
+    *,
+    source: Literal["teacher", "template"],
+    instructions: str,
+    pool: Sequence[Demo],
+    output_schema: Mapping[str, Any],
+    ks: Sequence[int] | None,
+) -> list[Candidate]:
+    """Per-input retrieved demos from ``pool`` for each demo count (the same counts as fixed demos)."""
+    label = label_field(output_schema)
+    n_classes = len({str(d.output.get(label)) for d in pool}) if label else None
+    return [Candidate(f"{source}+retrieved{k}", source, instructions, list(pool), retrieve_k=k)
+            for k in demo_counts(len(pool), n_classes, ks)]
+
+
 async def evaluate(
     candidate: Candidate,
     dev: Sequence[DevCase],
@@ -142,13 +169,26 @@ async def evaluate(
     concurrency: int,
     on_case: Callable[[], None] = lambda: None,
 ) -> Evaluation:
-    """Run the student on every dev case with this candidate and score it."""
-    demos = [(d.input, d.output) for d in candidate.demos]
+    """Run the student on every dev case with this candidate and score it. A retrieval candidate
+    never retrieves a demo whose input equals the case's own (leave-one-out), so cases drawn from
+    the demo pool itself (calibration) are measured honestly."""
+    pairs = [(d.input, d.output) for d in candidate.demos]
+    retrieving = candidate.retrieve_k is not None
+    index = DemoIndex([d.input for d in candidate.demos]) if retrieving else None
     sem = asyncio.Semaphore(concurrency)
 
+    def request_for(case: DevCase) -> ModelRequest:
+        if index is None or candidate.retrieve_k is None:
+            return build_request(instructions=candidate.instructions, output_schema=output_schema,
+                                 demos=pairs, input=case.input, max_tokens=max_tokens)
+        own = render_input(case.input)
+        others = [i for i in index.top(case.input, candidate.retrieve_k + 1) if render_input(pairs[i][0]) != own]
+        shown = [pairs[i] for i in reversed(others[: candidate.retrieve_k])]
+        return build_request(instructions=candidate.instructions, output_schema=output_schema,
+                             demos=[], retrieved=shown, input=case.input, max_tokens=max_tokens)
+
     async def one(case: DevCase) -> CaseResult:
-        request = build_request(instructions=candidate.instructions, output_schema=output_schema,
-                                demos=demos, input=case.input, max_tokens=max_tokens)
+        request = request_for(case)
         async with sem:
             outcome = await ask(student, "student", request, schema=output_schema, threshold=None,
                                 max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile")
@@ -164,11 +204,13 @@ async def evaluate(
 
 
 def best(evaluations: Sequence[Evaluation]) -> Evaluation:
-    """Highest dev score; ties go to fewer demos (cheaper prompts), then template instructions
+    """Highest dev score; ties go to fewer demos (cheaper prompts), then fixed demos, then template instructions
     (no dependence on a teacher's draft), then the earlier candidate."""
     ranked = sorted(
         enumerate(evaluations),
         key=lambda ie: (-round(ie[1].score, 9), ie[1].candidate.k,
+                        # fixed demos before retrieved at equal k: a fixed prefix is cacheable
+                        ie[1].candidate.retrieve_k is not None,
                         ie[1].candidate.instructions_source != "template", ie[0]),
     )
     return ranked[0][1]

@@ -355,7 +355,12 @@ class CassetteModel(Model):
         response = await model.request(request)
         self.cassette.describe(model)
         self.cassette.put(key, request, response)
-        return response
+        # Answer with what was written (rounded log-probability), so a record run and a later replay
+        # of it reach the same verdicts even at the escalation threshold.
+        stored = self.cassette.fresh(key)
+        assert stored is not None
+        return stored.response(self.model_id).model_copy(
+            update={"latency_s": response.latency_s, "request_id": response.request_id})
 
     def check_schema(self, schema: dict[str, Any]) -> None:
         if self._inner is not None:

@@ -123,6 +123,48 @@ def _parse_input(text: str, *, where: str) -> dict[str, Any]:
     return value
 
 
+@app.command("eval")
+def eval_cmd(
+    skill_dir: Annotated[Path, typer.Argument(help="The skill directory, e.g. skills/NAME.")],
+    data: Annotated[Path, typer.Option("--data", help="JSON Lines of {input, expected} to measure on.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a risk-coverage plot (SVG) here.")] = None,
+    no_escalate: Annotated[bool, typer.Option("--no-escalate", help="Measure the student alone.")] = False,
+    teacher: Annotated[str | None, typer.Option(
+        "--teacher", help="Teacher model id for escalations, or 'gold' to simulate the teacher by the labels "
+        "(offline measurement; labelled as simulated in the output).")] = None,
+    student: StudentOpt = None,
+) -> None:
+    """Measure a skill on labelled data: student accuracy, risk-coverage, the threshold's operating point
+    (student share, accuracy accepted and after escalation) and cost per 1,000 calls vs teacher-only."""
+    from rich.progress import Progress
+
+    from skillforge.errors import SpecError
+    from skillforge.eval_report import print_eval, write_svg
+    from skillforge.evaluate import aevaluate_skill
+    from skillforge.models.base import run_sync
+    from skillforge.skill import load_skill
+    from skillforge.spec import read_examples
+
+    skill = load_skill(skill_dir)
+    rows = [e for e in read_examples(data) if e.expected is not None]
+    if not rows:
+        raise SpecError(f"{data}: no labelled cases (each line needs an 'expected')")
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"eval {skill.name}", total=len(rows))
+        result = run_sync(aevaluate_skill(skill, rows, student=student, teacher=teacher, escalate=not no_escalate,
+                                          on_case=lambda: bar.advance(task)))
+    out = Console()
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(width=120)
+    print_eval(out, result)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    if plot is not None:
+        write_svg(result, plot)
+
+
 def main() -> None:
     """Console-script entry point: runs the app, turning skillforge errors into one line + exit 2."""
     try:

@@ -3,38 +3,57 @@
 1. Split off a dev set (unless given); it becomes the skill's regression cases and never supplies demos.
 2. The teacher drafts instructions; the teacher answers training examples -> the demo pool.
 3. Candidates (template or teacher instructions x 0..k demos) run with the student on dev.
+   Then retrieved demos (per input, BM25-similar) with the better instructions, for the same demo counts.
 4. The best on dev wins (the zero-shot candidate is among them, so the result is never worse).
-5. The escalation threshold is the lowest whose accepted dev answers reach the target precision.
+   The teacher then revises the instructions from the student's dev failures (bounded rounds); a
+   revision is kept only if the dev score improves.
+5. The escalation threshold is the lowest whose accepted answers (dev + held-out training examples)
+   reach the target precision by a Wilson lower bound.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 
 from skillforge import __version__
-from skillforge.calibrate import choose_threshold
-from skillforge.candidates import DevCase, Evaluation, best, build_candidates, evaluate, label_field
+from skillforge.calibrate import DEFAULT_CONFIDENCE_LEVEL, choose_threshold
+from skillforge.candidates import (
+    Candidate,
+    DevCase,
+    Evaluation,
+    best,
+    build_candidates,
+    evaluate,
+    label_field,
+    retrieval_candidates,
+)
+from skillforge.confidence import with_confidence
 from skillforge.drafting import draft_instructions, teacher_demos
 from skillforge.errors import SpecError
 from skillforge.ledger import Clock, Ledger, utc_now
 from skillforge.models.base import Model, run_sync
 from skillforge.models.registry import resolve_model
 from skillforge.prompt import build_request, template_instructions
+from skillforge.refine import failures_of, over_budget, revise_instructions
 from skillforge.report import CompileProgress, print_compile_report
+from skillforge.retrieval import without_inputs
 from skillforge.runtime import ask
 from skillforge.scoring import Comparator
 from skillforge.settings import read_env
 from skillforge.skill import (
     FORMAT_VERSION,
     CandidateResult,
+    ConfidenceSettings,
+    Demo,
     Manifest,
     Metrics,
     Provenance,
+    RefinementRound,
     RegressionCase,
     Settings,
     Skill,
@@ -93,11 +112,20 @@ async def acompile_skill(
     teacher: str | Model | None = None,
     student: str | Model | None = None,
     target_precision: float = 0.95,
+    confidence_level: float | None = DEFAULT_CONFIDENCE_LEVEL,
     comparators: Mapping[str, Comparator] | None = None,
     ks: Sequence[int] | None = None,
     dev_fraction: float = 0.3,
     max_dev: int = 60,
     max_demo_pool: int = 32,
+    retrieval: bool = True,
+    retrieval_ks: Sequence[int] | None = None,
+    max_retrieval_pool: int = 200,
+    refine_rounds: int = 2,
+    refine_budget_usd: float | None = None,
+    calibration_extra: int = 100,
+    confidence: ConfidenceSettings | None = None,
+    max_tokens: int = 256,
     seed: int = 0,
     ledger: Ledger | None = None,
     clock: Clock = utc_now,
@@ -119,11 +147,14 @@ async def acompile_skill(
     unknown = set(comparators) - set(spec.output_schema.get("properties", {}))
     if unknown:
         raise SpecError(f"comparators for unknown output fields: {sorted(unknown)}", field="comparators")
+    confidence = confidence or ConfidenceSettings()
     env = read_env()
     teacher_m = resolve_model(teacher, env.default_teacher)
     student_m = resolve_model(student, env.default_student)
     for m in (teacher_m, student_m):
         m.check_schema(spec.output_schema)
+    # Dev answers are measured the way the skill will run: with self-consistency when configured.
+    student_eval = with_confidence(student_m, confidence)
     ledger = ledger if ledger is not None else Ledger(env.ledger_path, clock=clock)
     console = console or Console(stderr=True)
 
@@ -135,11 +166,24 @@ async def acompile_skill(
         if not dev_ex:
             raise SpecError("dev_examples is empty", field="dev_examples")
         train = list(examples)
+    # Overfitting guard: a dev (= regression) input never doubles as a demo, even when the caller's
+    # dev set overlaps the examples; repeated training inputs are kept once.
+    train = without_inputs(train, [e.input for e in dev_ex])
+    if not train:
+        raise SpecError("no training examples are left once the dev inputs are removed", field="examples")
     train_pool = train[:max_demo_pool]
     t_conc = 1 if teacher_m.is_local else 8
     s_conc = 1 if student_m.is_local else 8
     name = spec.name
 
+    def run_eval(cand: Candidate, cases: Sequence[DevCase], bar: CompileProgress,
+                 what: str) -> Coroutine[Any, Any, Evaluation]:
+        bar.stage(f"student: {cand.name} on {what}", len(cases))
+        return evaluate(cand, cases, student=student_eval, output_schema=spec.output_schema,
+                        comparators=comparators, max_tokens=max_tokens, max_reasks=1, ledger=ledger, skill=name,
+                        concurrency=s_conc, on_case=bar.advance)
+
+    rounds: list[RefinementRound] = []
     with CompileProgress(console, enabled=progress) as bar:
         bar.stage("teacher: drafting instructions", 1)
         teacher_text = await draft_instructions(teacher_m, spec, _samples(train, spec.output_schema, 8, seed),
@@ -157,7 +201,7 @@ async def acompile_skill(
                 dev.append(DevCase(e.input, e.expected))
                 continue
             req = build_request(instructions=teacher_text or template_text, output_schema=spec.output_schema,
-                                demos=[], input=e.input, max_tokens=256)
+                                demos=[], input=e.input, max_tokens=max_tokens)
             out = await ask(teacher_m, "teacher", req, schema=spec.output_schema, threshold=None,
                             max_reasks=1, ledger=ledger, skill=name, phase="compile")
             bar.advance()
@@ -169,29 +213,72 @@ async def acompile_skill(
         bar.stage("teacher: answering training examples", len(train_pool))
         pool, dropped = await teacher_demos(
             teacher_m, spec, teacher_text or template_text, train_pool, comparators=comparators,
-            ledger=ledger, concurrency=t_conc, on_case=bar.advance,
+            ledger=ledger, concurrency=t_conc, on_case=bar.advance, max_tokens=max_tokens,
         )
 
         candidates = build_candidates(template_text=template_text, teacher_text=teacher_text, pool=pool,
                                       output_schema=spec.output_schema, ks=ks, seed=seed)
-        evaluations: list[Evaluation] = []
-        for cand in candidates:
-            bar.stage(f"student: candidate {cand.name} on dev", len(dev))
-            evaluations.append(await evaluate(
-                cand, dev, student=student_m, output_schema=spec.output_schema, comparators=comparators,
-                max_tokens=256, max_reasks=1, ledger=ledger, skill=name, concurrency=s_conc,
-                on_case=bar.advance,
-            ))
+        evaluations: list[Evaluation] = [await run_eval(c, dev, bar, "dev") for c in candidates]
 
-    chosen = best(evaluations)
+        # Retrieved demos draw on a larger pool: the teacher-checked demos plus further labelled
+        # training examples (labels need no teacher call). Tried with the better instruction text only,
+        # which keeps the grid linear in the demo counts.
+        retrieval_pool = without_inputs(
+            pool + [Demo(input=e.input, output=e.expected, source="label")
+                    for e in train[max_demo_pool:] if e.expected is not None],
+            [c.input for c in dev],
+        )[:max_retrieval_pool]
+        if retrieval and retrieval_pool:
+            lead = best(evaluations).candidate
+            for cand in retrieval_candidates(source=lead.instructions_source, instructions=lead.instructions,
+                                             pool=retrieval_pool, output_schema=spec.output_schema,
+                                             ks=retrieval_ks if retrieval_ks is not None else ks):
+                evaluations.append(await run_eval(cand, dev, bar, "dev"))
+        chosen = best(evaluations)
+
+        spent: float | None = 0.0
+        for n in range(1, refine_rounds + 1):
+            failures = failures_of(chosen, dev, limit=12)
+            if not failures or over_budget(spent, refine_budget_usd):
+                break
+            bar.stage(f"teacher: refinement round {n}", 1)
+            text, cost = await revise_instructions(teacher_m, spec, chosen.candidate.instructions, failures,
+                                                   ledger=ledger)
+            bar.advance()
+            spent = None if spent is None or cost is None else spent + cost
+            if text is None:
+                rounds.append(RefinementRound(round=n, failures_shown=len(failures),
+                                              dev_score_before=_r(chosen.score)))
+                break
+            base = chosen.candidate
+            revised = Candidate(f"{base.name}~r{n}", "teacher", text, base.demos, base.retrieve_k)
+            ev = await run_eval(revised, dev, bar, "dev")
+            evaluations.append(ev)
+            kept = ev.score > chosen.score
+            rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
+                                          dev_score_after=_r(ev.score), kept=kept))
+            if not kept:
+                break  # the same failures would get the same revision from a deterministic teacher
+            chosen = ev
+
+        # Calibrate on dev plus held-out training examples the chosen prompt does not show (retrieval
+        # leaves each case's own input out): 60 dev cases alone cannot certify 95% by a lower bound.
+        cand = chosen.candidate
+        shown = [d.input for d in cand.demos] if cand.retrieve_k is None else []
+        extra_pool = [DevCase(e.input, e.expected) for e in without_inputs(train, shown) if e.expected is not None]
+        random.Random(seed + 2).shuffle(extra_pool)
+        extra = extra_pool[:calibration_extra]
+        cal_cases = list(chosen.cases)
+        if extra:
+            cal_cases += (await run_eval(cand, extra, bar, "calibration cases")).cases
+
     zero_shot = evaluations[0]  # template instructions, no demos: the plain zero-shot prompt
-    cal = choose_threshold([c.confidence for c in chosen.cases], [c.correct for c in chosen.cases],
-                           target_precision=target_precision)
-    valid_share = sum(c.output is not None for c in chosen.cases) / len(chosen.cases)
-    cand = chosen.candidate
+    cal = choose_threshold([c.confidence for c in cal_cases], [c.correct for c in cal_cases],
+                           target_precision=target_precision, confidence_level=confidence_level)
+    valid_share = sum(c.output is not None for c in cal_cases) / len(cal_cases)
     settings = Settings(
         instructions_source=cand.instructions_source,
-        demo_strategy="fixed" if cand.demos else "none",
+        demo_strategy=cand.demo_strategy,
         k=cand.k,
         threshold=None if cal.threshold is None else round(cal.threshold, 6),
         target_precision=target_precision,
@@ -199,17 +286,22 @@ async def acompile_skill(
         comparators=comparators,
         # Regression gate: the dev accuracy less a small margin for numeric noise across builds.
         min_pass_rate=max(0.0, round(chosen.accuracy - 0.05, 2)),
+        confidence=confidence,
+        max_tokens=max_tokens,
     )
     metrics = Metrics(
         dev_size=len(dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(zero_shot.score),
         chosen=cand.name, accepted_precision=None if cal.precision is None else _r(cal.precision),
+        precision_lower_bound=None if cal.lower_bound is None else _r(cal.lower_bound),
+        confidence_level=confidence_level, calibration_size=len(cal_cases),
         candidates=[
             CandidateResult(name=e.candidate.name, instructions_source=e.candidate.instructions_source,
-                            demo_strategy="fixed" if e.candidate.demos else "none", k=e.candidate.k,
+                            demo_strategy=e.candidate.demo_strategy, k=e.candidate.k,
                             dev_score=_r(e.score), dev_accuracy=_r(e.accuracy),
                             mean_confidence=None if e.mean_confidence is None else _r(e.mean_confidence))
             for e in evaluations
         ],
+        refinement=rounds,
     )
     compiled_at: datetime = clock()
     manifest = Manifest(
@@ -238,7 +330,16 @@ def compile_skill(
     """Compile a skill (blocking). Keyword arguments as :func:`acompile_skill`:
 
     ``dev_examples`` (default: split from ``examples``), ``teacher``/``student`` (model ids or
-    instances; ``None``: the defaults), ``target_precision`` (default 0.95), ``comparators``, ``ks``
-    (demo counts to try), ``seed``, ``ledger``, ``clock``, ``console``, ``progress``.
+    instances; ``None``: the defaults), ``target_precision`` (default 0.95), ``confidence_level``
+    (of the Wilson lower bound the threshold must reach the target with; default 0.95, ``None``: the
+    point estimate), ``comparators``, ``ks`` (demo counts to try), ``retrieval`` (also try per-input
+    retrieved demos; default on) with ``retrieval_ks`` demo counts (default: as ``ks``; retrieved
+    demos are not cacheable, so large counts cost prompt processing on every call),
+    ``max_retrieval_pool``, ``refine_rounds`` (teacher revisions of the instructions from dev
+    failures; default 2) and ``refine_budget_usd``, ``calibration_extra``
+    (held-out training examples added to the calibration set; default 100), ``confidence``
+    (:class:`~skillforge.skill.ConfidenceSettings`; self-consistency for students without logprobs),
+    ``max_tokens`` (answer budget of student and teacher calls, stored in the settings; default 256),
+    ``seed``, ``ledger``, ``clock``, ``console``, ``progress``.
     """
     return run_sync(acompile_skill(spec, examples, **kwargs))

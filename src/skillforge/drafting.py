@@ -99,6 +99,7 @@ async def teacher_demos(
     ledger: Ledger,
     concurrency: int,
     on_case: Callable[[], None] = lambda: None,
+    max_tokens: int = 256,
 ) -> tuple[list[Demo], int]:
     """The demo pool: the teacher answers each training example. An answer is kept only if valid and,
     where a label exists, equal to it (source ``teacher``); otherwise the label itself is the demo
@@ -108,7 +109,7 @@ async def teacher_demos(
 
     async def one(ex: Example) -> tuple[Demo | None, bool]:
         request = build_request(instructions=instructions, output_schema=spec.output_schema, demos=[],
-                                input=ex.input, max_tokens=256)
+                                input=ex.input, max_tokens=max_tokens)
         async with sem:
             outcome = await ask(teacher, "teacher", request, schema=spec.output_schema, threshold=None,
                                 max_reasks=1, ledger=ledger, skill=spec.name, phase="compile")

@@ -89,13 +89,22 @@ def build_request(
     input: Mapping[str, Any],
     max_tokens: int,
     temperature: float = 0.0,
+    retrieved: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = (),
 ) -> ModelRequest:
-    """A skill request: system (instructions + schema), demos as chat turns, then the input."""
+    """A skill request: system (instructions + schema), fixed demos as chat turns, then demos
+    retrieved for this input, then the input. Only the system text and the fixed demos count as
+    static (``static_messages``): retrieved demos change with the input, so they follow the
+    cacheable prefix instead of breaking it."""
     messages: list[Message] = []
-    for demo_in, demo_out in demos:
-        messages.append(Message(role="user", content=render_input(demo_in)))
-        messages.append(Message(role="assistant", content=render_output(demo_out, output_schema)))
+
+    def add(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
+        for demo_in, demo_out in pairs:
+            messages.append(Message(role="user", content=render_input(demo_in)))
+            messages.append(Message(role="assistant", content=render_output(demo_out, output_schema)))
+
+    add(demos)
     static = len(messages)
+    add(retrieved)
     messages.append(Message(role="user", content=render_input(input)))
     return ModelRequest(
         system=SYSTEM.render(instructions=instructions, schema=schema_text(output_schema)),

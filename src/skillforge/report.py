@@ -80,6 +80,14 @@ def print_compile_report(
         cands.add_row(c.name + mark, c.instructions_source, str(c.k), f"{c.dev_score:.3f}",
                       f"{c.dev_accuracy:.3f}", conf)
     console.print(cands)
+    for r in m.refinement:
+        after = "no usable revision" if r.dev_score_after is None else f"dev {r.dev_score_after:.3f}"
+        console.print(f"refinement round {r.round}: {r.failures_shown} failures shown, dev {r.dev_score_before:.3f} "
+                      f"-> {after}, {'kept' if r.kept else 'discarded'}")
+    if s.confidence.method == "self_consistency":
+        console.print(f"confidence: self-consistency, {s.confidence.samples} samples at temperature "
+                      f"{s.confidence.temperature} per student call ({s.confidence.samples}x the student's calls "
+                      "and tokens above)")
     console.print(f"demo pool: {pool_size} demos ({teacher_demo_drops} teacher answers dropped or replaced "
                   "by labels)")
     console.print(f"chosen: [bold]{m.chosen}[/]  dev score {m.dev_score:.3f} "
@@ -89,8 +97,13 @@ def print_compile_report(
                       "only invalid answers escalate")
     else:
         prec = "-" if m.accepted_precision is None else f"{m.accepted_precision:.3f}"
+        bound = ("" if m.precision_lower_bound is None or m.confidence_level is None
+                 else f", {m.confidence_level:.0%} Wilson lower bound {m.precision_lower_bound:.3f}")
         console.print(f"escalation threshold: {s.threshold:.4f} for target precision {s.target_precision} "
-                      f"(accepted dev precision {prec})")
+                      f"(accepted precision {prec}{bound}, on {m.calibration_size or m.dev_size} calibration cases)")
+        if m.accepted_precision is None:
+            console.print("[yellow]note:[/] no threshold reached the target by the bound: every call escalates. "
+                          "More dev data, a lower target or a lower confidence level would let the student answer.")
     share = "-" if s.expected_student_share is None else f"{s.expected_student_share:.0%}"
     console.print(f"expected student share: {share} of calls answered by {p.student}")
     if same_model:

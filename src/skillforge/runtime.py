@@ -18,6 +18,7 @@ from skillforge.ledger import Clock, Ledger, Phase, utc_now
 from skillforge.models.base import Attempt, Model, ModelRequest, Role, Usage
 from skillforge.models.registry import resolve_model
 from skillforge.prompt import build_request, reask
+from skillforge.retrieval import DemoIndex, retrieve
 from skillforge.settings import read_env
 from skillforge.verify import check_answer
 
@@ -136,15 +137,19 @@ class Runner:
         clock: Clock = utc_now,
         phase: Phase = "run",
     ) -> None:
+        from skillforge.confidence import with_confidence
+
         prov = skill.manifest.provenance
         self.skill = skill
-        self.student = resolve_model(student, prov.student)
+        # Self-consistency (settings.confidence) wraps the student: n samples, agreement as confidence.
+        self.student = with_confidence(resolve_model(student, prov.student), skill.settings.confidence)
         self._teacher_arg = teacher
         self._teacher: Model | None = None
         self.ledger = ledger if ledger is not None else Ledger(read_env().ledger_path, clock=clock)
         self.escalate = escalate
         self.clock = clock
         self.phase = phase
+        self._index: DemoIndex | None = None
 
     @property
     def teacher(self) -> Model:
@@ -154,12 +159,20 @@ class Runner:
         return self._teacher
 
     def request_for(self, input: Mapping[str, Any]) -> ModelRequest:
+        """The student's (and an escalation's) request for ``input``: fixed demos in the static prefix;
+        with ``demo_strategy: retrieved``, the ``k`` most similar demos after it."""
         skill = self.skill
         s = skill.settings
-        demos = [(d.input, d.output) for d in skill.demos] if s.demo_strategy == "fixed" else []
+        pairs = [(d.input, d.output) for d in skill.demos]
+        demos = pairs if s.demo_strategy == "fixed" else []
+        retrieved: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+        if s.demo_strategy == "retrieved":
+            if self._index is None:
+                self._index = DemoIndex([d.input for d in skill.demos])
+            retrieved = retrieve(self._index, pairs, input, s.k)
         return build_request(
             instructions=skill.instructions, output_schema=skill.manifest.output_schema, demos=demos,
-            input=input, max_tokens=s.max_tokens, temperature=s.temperature,
+            input=input, max_tokens=s.max_tokens, temperature=s.temperature, retrieved=retrieved,
         )
 
     async def arun(self, input: dict[str, Any]) -> RunResult:

@@ -39,6 +39,7 @@ TESTS = "tests.jsonl"
 ESCALATIONS = "escalations.jsonl"
 
 DemoSource = Literal["teacher", "label", "escalation"]
+DemoStrategy = Literal["none", "fixed", "retrieved"]
 
 
 class _Strict(BaseModel):
@@ -60,12 +61,26 @@ class RegressionCase(_Strict):
     expected: dict[str, Any]
 
 
+class ConfidenceSettings(_Strict):
+    """Where the student's confidence comes from.
+
+    - ``logprob``: the joint probability of the answer's value tokens (one call; needs logprobs).
+    - ``self_consistency``: ``samples`` answers at ``temperature``; the share agreeing with the
+      majority answer is the confidence (``samples`` calls per input: for models without logprobs).
+    """
+
+    method: Literal["logprob", "self_consistency"] = "logprob"
+    samples: int = Field(default=5, ge=1)
+    temperature: float = Field(default=0.7, ge=0.0)
+
+
 class Settings(_Strict):
     """How the skill runs. Editable by hand; not covered by the content hash."""
 
     instructions_source: Literal["teacher", "template"]
-    #: ``none``: zero-shot; ``fixed``: every demo in examples.jsonl, in order.
-    demo_strategy: Literal["none", "fixed"]
+    #: ``none``: zero-shot; ``fixed``: every demo in examples.jsonl, in order; ``retrieved``: per
+    #: input, the ``k`` demos of examples.jsonl most similar to it (BM25, see retrieval.py).
+    demo_strategy: DemoStrategy
     #: Number of demos in the prompt.
     k: int = Field(ge=0)
     #: Student answers with confidence below this are escalated; ``None``: no confidence gate.
@@ -81,6 +96,8 @@ class Settings(_Strict):
     comparators: dict[str, Comparator] = Field(default_factory=dict)
     #: Regression cases must pass at least this share (set from the dev score at compile time).
     min_pass_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: How the student's confidence is measured (default: logprobs).
+    confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
 
 
 class Provenance(_Strict):
@@ -96,11 +113,22 @@ class Provenance(_Strict):
 class CandidateResult(_Strict):
     name: str
     instructions_source: Literal["teacher", "template"]
-    demo_strategy: Literal["none", "fixed"]
+    demo_strategy: DemoStrategy
     k: int
     dev_score: float
     dev_accuracy: float
     mean_confidence: float | None = None
+
+
+class RefinementRound(_Strict):
+    """One round of the teacher revising instructions from the student's dev failures."""
+
+    round: int
+    failures_shown: int
+    dev_score_before: float
+    #: ``None`` when the teacher produced no usable revision.
+    dev_score_after: float | None = None
+    kept: bool = False
 
 
 class Metrics(_Strict):
@@ -110,7 +138,14 @@ class Metrics(_Strict):
     chosen: str
     #: Precision of accepted dev answers at the threshold.
     accepted_precision: float | None = None
+    #: One-sided Wilson lower bound on that precision, at ``confidence_level``.
+    precision_lower_bound: float | None = None
+    confidence_level: float | None = None
+    #: Cases the threshold was calibrated on: the dev set plus held-out training examples.
+    calibration_size: int | None = None
     candidates: list[CandidateResult] = Field(default_factory=list)
+    #: Teacher-reflective refinement rounds, in order (kept or not).
+    refinement: list[RefinementRound] = Field(default_factory=list)
 
 
 class Manifest(_Strict):
@@ -323,8 +358,13 @@ def load_skill(path: str | Path, *, strict: bool = False) -> Skill:
     demos, demos_text = _read_jsonl(path, DEMOS, Demo, spec)
     tests, tests_text = _read_jsonl(path, TESTS, RegressionCase, spec)
     settings = manifest.settings
-    expected_k = 0 if settings.demo_strategy == "none" else len(demos)
-    if settings.k != expected_k:
+    if settings.demo_strategy == "retrieved":
+        if not 1 <= settings.k <= len(demos):
+            raise SkillFormatError(
+                f"k is {settings.k} but demo strategy 'retrieved' needs 1 <= k <= the {len(demos)} demos "
+                f"in {DEMOS}", file=MANIFEST, field="settings.k",
+            )
+    elif settings.k != (expected_k := 0 if settings.demo_strategy == "none" else len(demos)):
         raise SkillFormatError(
             f"k is {settings.k} but demo strategy {settings.demo_strategy!r} with {len(demos)} demos in "
             f"{DEMOS} means k = {expected_k}", file=MANIFEST, field="settings.k",

@@ -116,10 +116,16 @@ class FunctionModel(_DoubleBase):
 
 
 def skill_input(request: ModelRequest) -> dict[str, Any]:
-    """The JSON input of a skill request: the first turn after the static demos (handy inside a
-    FunctionModel; re-asks append turns after it)."""
-    content = request.messages[request.static_messages].content
-    value = json.loads(content)
-    if not isinstance(value, dict):
-        raise ValueError(f"last user message is not a JSON object: {content!r}")
-    return value
+    """The JSON input of a skill request (handy inside a FunctionModel): the last user turn that is a
+    JSON object. Demos (fixed or retrieved per input) come before it; re-asks append an answer and
+    plain-text feedback after it."""
+    for msg in reversed(request.messages):
+        if msg.role != "user":
+            continue
+        try:
+            value = json.loads(msg.content)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise ValueError("no user message of this request is a JSON object")

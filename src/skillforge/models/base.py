@@ -48,11 +48,17 @@ class ModelRequest(BaseModel):
     temperature: float = 0.0
     #: Ask for per-token log-probabilities when the provider has them.
     logprobs: bool = True
+    #: Sampling seed for providers that take one (llama.cpp); varied to draw distinct samples at
+    #: temperature > 0 (self-consistency). ``None``: the provider's default.
+    seed: int | None = None
 
     def cache_key(self, model_id: str) -> str:
         """A stable hash of the model id and everything in this request."""
+        # ``seed`` is left out when unset, so requests without one hash exactly as before the field
+        # existed (recorded cassettes stay valid).
+        exclude = {"seed"} if self.seed is None else None
         payload = json.dumps(
-            {"model": model_id, **self.model_dump(mode="json")},
+            {"model": model_id, **self.model_dump(mode="json", exclude=exclude)},
             sort_keys=True,
             ensure_ascii=False,
             separators=(",", ":"),

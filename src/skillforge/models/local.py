@@ -51,22 +51,55 @@ def embedded_model_path() -> Path:
     return path
 
 
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _answer_logits_llama() -> Any:
+    """A ``Llama`` that keeps the logits of the last token of every ``eval`` in ``answer_logits``
+    (position -> row). Generation evaluates the prompt, then one token at a time, so these rows are
+    exactly those the generated tokens were sampled from. Cleared before each completion."""
+    import numpy as np
+    from llama_cpp import Llama, llama_cpp
+
+    class AnswerLogitsLlama(Llama):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.answer_logits: dict[int, Any] = {}
+
+        def eval(self, tokens: Any) -> None:
+            super().eval(tokens)
+            if self.n_tokens > 0:
+                ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, -1)
+                self.answer_logits[self.n_tokens - 1] = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+    return AnswerLogitsLlama
+
+
 def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
     key = (str(path), n_ctx)
     with _LOAD_LOCK:
         if key not in _LOADED:
             try:
-                from llama_cpp import Llama
+                llama_class = _answer_logits_llama()
             except ImportError as exc:
                 raise ConfigurationError(
                     "llama-cpp-python is not installed: run `make install` (it builds it with portable "
                     f"CPU flags) ({exc})"
                 ) from None
-            llm = Llama(
+            llm = llama_class(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_threads=max(1, os.cpu_count() or 1),
-                logits_all=True,  # needed for per-token logprobs
+                # The CPUs this process may run on (taskset/cgroups), not all of the machine's: llama.cpp's
+                # threads spin at barriers, so more threads than CPUs slows every call many times over.
+                n_threads=_usable_cpus(),
+                # Not logits_all: that computes the vocabulary-wide output layer for every *prompt* token
+                # (~10x slower prompt processing for a 1,000-token prompt); the subclass keeps just the
+                # rows the answer's logprobs need.
+                logits_all=False,
                 seed=0,
                 verbose=False,
             )
@@ -133,7 +166,10 @@ def _completion_logprobs(llm: Any, n_prompt: int) -> list[tuple[str, float]]:
     if end <= n_prompt or n_prompt < 1:
         return []
     ids = np.asarray(llm.input_ids[n_prompt:end])
-    rows = np.asarray(llm.scores[n_prompt - 1 : end - 1], dtype=np.float64)
+    kept = llm.answer_logits
+    if any(p not in kept for p in range(n_prompt - 1, end - 1)):
+        return []
+    rows = np.asarray([kept[p] for p in range(n_prompt - 1, end - 1)], dtype=np.float64)
     peak = rows.max(axis=1)
     log_norm = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
     logprobs = rows[np.arange(len(ids)), ids] - log_norm
@@ -188,13 +224,14 @@ class LocalModel(Model):
             "messages": self._messages(request),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
-            "seed": 0,
+            "seed": 0 if request.seed is None else request.seed,
         }
         if request.output_schema is not None:
             kwargs["grammar"] = self._grammar(request.output_schema)
         start = time.perf_counter()
         try:
             with lock:
+                llm.answer_logits.clear()
                 out = llm.create_chat_completion(**kwargs)
                 usage = out.get("usage") or {}
                 n_prompt = int(usage.get("prompt_tokens", 0))

@@ -1,0 +1,107 @@
+"""Teacher-reflective refinement: the teacher revises the instructions from the student's dev failures.
+
+Each round shows the teacher the current instructions and the dev cases the student got wrong (input,
+the student's answer, the expected answer) and asks for a complete revised text. The revision is
+measured on dev with the same demos; it is kept only if the dev score improves. Rounds stop at the
+first revision that does not improve: the next round would show a deterministic teacher the same
+failures and get the same text back. Rounds are also bounded by count and by teacher spend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from skillforge.candidates import DevCase, Evaluation
+from skillforge.drafting import _dedupe_lines
+from skillforge.errors import ModelAPIError, ModelAuthError
+from skillforge.ledger import Ledger
+from skillforge.models.base import Message, Model, ModelRequest, Usage
+from skillforge.prompt import render_input, render_output, schema_text
+from skillforge.spec import SkillSpec
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+REFINE_SYSTEM = (
+    "You improve instructions that a small, literal-minded language model follows to do a task. You are "
+    "shown the current instructions and cases where the model answered wrongly. Find what the instructions "
+    "fail to say that would have prevented these mistakes, and rewrite them. Keep what works. Write the "
+    "complete revised instructions as a short numbered procedure, plain text only, at most 250 words."
+)
+
+REFINE_USER = _ENV.from_string(
+    """Task: {{ description }}
+
+Output JSON Schema:
+{{ output_schema }}
+
+Current instructions:
+{{ instructions }}
+
+Cases the model got wrong (input => model's answer; expected answer):
+{% for f in failures %}{{ f.input }} => {{ f.got }}; expected {{ f.expected }}
+{% endfor %}
+Write the revised instructions now."""
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A dev case the student got wrong."""
+
+    input: dict[str, Any]
+    got: dict[str, Any] | None
+    expected: dict[str, Any]
+
+
+def failures_of(evaluation: Evaluation, dev: Sequence[DevCase], limit: int) -> list[Failure]:
+    """Up to ``limit`` wrong dev answers, in dev order."""
+    out = [Failure(case.input, res.output, case.expected)
+           for case, res in zip(dev, evaluation.cases, strict=True) if not res.correct]
+    return out[:limit]
+
+
+def refine_request(spec: SkillSpec, instructions: str, failures: Sequence[Failure]) -> ModelRequest:
+    """The teacher's request for revised instructions."""
+    schema = spec.output_schema
+    rows = [{"input": render_input(f.input),
+             "got": "(no valid answer)" if f.got is None else render_output(f.got, schema),
+             "expected": render_output(f.expected, schema)} for f in failures]
+    user = REFINE_USER.render(description=spec.description, output_schema=schema_text(schema),
+                              instructions=instructions.strip(), failures=rows)
+    return ModelRequest(system=REFINE_SYSTEM, messages=(Message(role="user", content=user),),
+                        output_schema=None, max_tokens=500, temperature=0.0, logprobs=False)
+
+
+async def revise_instructions(
+    teacher: Model, spec: SkillSpec, instructions: str, failures: Sequence[Failure], *, ledger: Ledger
+) -> tuple[str | None, float | None]:
+    """(revised text or ``None`` when unusable, the call's cost). A teacher outage ends refinement
+    quietly: the instructions already measured still stand."""
+    request = refine_request(spec, instructions, failures)
+    try:
+        response = await teacher.request(request)
+    except ModelAuthError:
+        raise
+    except ModelAPIError:
+        ledger.record(skill=spec.name, phase="compile", role="teacher", model_id=teacher.model_id,
+                      usage=Usage(), cost_usd=0.0, latency_s=0.0, outcome="error")
+        return None, 0.0
+    cost = teacher.cost_usd(response.usage)
+    ledger.record(skill=spec.name, phase="compile", role="teacher", model_id=teacher.model_id,
+                  usage=response.usage, cost_usd=cost, latency_s=response.latency_s, outcome="refine")
+    text = _dedupe_lines(response.text).strip()
+    if len(text.split()) < 5 or text == instructions.strip():
+        return None, cost
+    return text + "\n", cost
+
+
+def over_budget(spent: float | None, budget: float | None) -> bool:
+    """True when a refinement budget is set and spent (an unknown cost counts as over: never guess)."""
+    if budget is None:
+        return False
+    return spent is None or spent >= budget
