@@ -12,7 +12,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 PYTAG := $(shell $(PYTHON) -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 WHEEL_DIR ?= $(HOME)/.cache/skillforge/wheels/llama-$(LLAMA_VERSION)-avx2-fma-f16c-$(PYTAG)
 
-.PHONY: install demo test lint typecheck bench quality skills clean
+.PHONY: install demo test lint typecheck quality skills clean
 
 install: $(STAMP)
 
@@ -45,9 +45,6 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
-
-bench: $(STAMP)
-	$(BIN)/python bench/heldout.py
 
 quality: $(STAMP)
 	$(BIN)/python bench/quality.py $(QUALITY_ARGS)
