@@ -49,8 +49,10 @@ typecheck: $(STAMP)
 quality: $(STAMP)
 	$(BIN)/python bench/quality.py $(QUALITY_ARGS)
 
+# Recompile the example skills, then re-record their regression cassettes (their prompts changed).
 skills: $(STAMP)
 	$(BIN)/python examples/build_example_skills.py
+	$(BIN)/skillforge test skills/ --mode record
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
