@@ -203,8 +203,10 @@ def test_cmd(
         "beyond --tolerance fails the run.")] = None,
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Allowed pass-rate drop "
                                              "against --baseline.")] = 0.02,
-    teacher: TeacherOpt = None,
-    student: StudentOpt = None,
+    teacher: Annotated[str | None, typer.Option(
+        "--teacher", help="Run with this teacher instead of the skill's (recordings are per model id).")] = None,
+    student: Annotated[str | None, typer.Option(
+        "--student", help="Run with this student instead of the skill's (recordings are per model id).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show failing cases of passing "
                                           "skills too.")] = False,
 ) -> None:
