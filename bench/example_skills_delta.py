@@ -4,7 +4,9 @@
 
 "Before" is bench/results/example_skills_before.json (the metrics blocks of skills/*/skill.yaml as
 compiled before retrieval, refinement and Wilson calibration existed, copied before recompiling);
-"after" is the current skills/*/skill.yaml. Writes bench/results/example_skills_delta.md.
+"after" is the current skills/*/skill.yaml. Where no "before" build on the same dev set is on record, it
+is derived from the current build's zero-shot and fixed-demo candidates by the old rule (best dev
+score). Writes bench/results/example_skills_delta.md.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ def main() -> None:
     for name in names:
         after = yaml.safe_load((ROOT / "skills" / name / "skill.yaml").read_text())
         a = after["metrics"]
-        if name in before:
+        if name in before and before[name]["metrics"]["dev_size"] == a["dev_size"]:
             b, b_share = before[name]["metrics"], _share(before[name]["settings"])
         else:
-            # No pre-change build on record: the old compiler's choice is the best of this build's
-            # fixed-demo/zero-shot candidates (same grid, pool and seed; ties to fewer demos, then template).
+            # No pre-change build on the same dev set: the old compiler's choice is the best of this
+            # build's fixed-demo/zero-shot candidates (same grid, pool and seed; ties to fewer demos,
+            # then template).
             b = _old_choice(a["candidates"])
             name += " (before derived from the same build's fixed-demo candidates)"
             b_share = "n/a"

@@ -17,9 +17,11 @@ saw), the embedded student SmolLM2-135M answers four ways:
 
 Costs are relative to teacher-only: Claude Opus answering every test input with the zero-shot prompt
 (the cheapest prompt a strong model needs; its input tokens as measured in row 1, its output tokens
-those of the gold answer). The student is priced as Claude Haiku (list price, same tokens) and as the
-local model ($0). Token counts are SmolLM2's (Claude's tokenizer counts differ somewhat); no prompt
-caching is credited. Results: bench/results/quality.json and quality.md.
+those of the gold answer). An escalation sends the teacher the lean prompt (the skill's instructions
+and the input, no demos; ``settings.escalation_prompt``), sized from the measured student prompt.
+The student is priced as Claude Haiku (list price, same tokens) and as the local model ($0). Token
+counts are SmolLM2's (Claude's tokenizer counts differ somewhat); no prompt caching is credited.
+Results: bench/results/quality.json and quality.md.
 """
 
 from __future__ import annotations
@@ -101,6 +103,10 @@ def run_task(name: str, limit: int | None, rows: tuple[str, ...] = ROWS, cache: 
     naive = _variant(task.spec, instructions=zero.instructions, demos=naive_demos, max_tokens=max_tokens)
     need_skill = "compiled" in rows or (cache is not None and (cache / f"{name}-compiled-{len(test)}.pickle").exists())
     skill = load_skill(ROOT / "skills" / name, strict=True) if need_skill else zero
+    # The simulated teacher is always right, so by the compiler's own rule (a teacher that scores at least
+    # the student's dev score with the instructions alone is sent the lean prompt) its escalations go out
+    # lean. The committed skills say "student": offline, their teacher was the 135M model itself.
+    skill.manifest.settings = skill.settings.model_copy(update={"escalation_prompt": "lean"})
 
     results: dict[str, EvalResult] = {}
     seconds: dict[str, float] = {}

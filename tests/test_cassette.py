@@ -228,3 +228,14 @@ def test_a_malformed_cassette_names_file_and_line(tmp_path: Path) -> None:
     path.write_text(path.read_text() + '{"key": "k"}\n')
     with pytest.raises(SkillFormatError, match=rf"{CASSETTE_DIR}/test_m.jsonl:3"):
         CassetteModel(None, tmp_path, "replay", model_id="test:m")
+
+
+def test_a_recordings_preview_is_the_input_even_after_retrieved_demos_and_a_re_ask() -> None:
+    from skillforge.cassette import _preview
+    from skillforge.prompt import build_request, reask
+
+    request = build_request(instructions="Label.", output_schema=SCHEMA, demos=[({"text": "fixed"}, {"label": "F"})],
+                            retrieved=[({"text": "similar"}, {"label": "S"})], input={"text": "the input"},
+                            max_tokens=8)
+    assert _preview(request) == '{"text": "the input"}'
+    assert _preview(reask(request, "oops", ["not JSON"])) == '{"text": "the input"}'

@@ -98,3 +98,31 @@ def test_the_plugin_is_registered_through_the_pytest11_entry_point(tmp_path: Pat
                           cwd=tmp_path, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_a_json_result_becomes_the_baseline_that_a_pass_rate_drop_fails_against(pytester: pytest.Pytester) -> None:
+    path = make_skill(pytester.path, "alpha")
+    first = pytester.runpytest("skills", "--skillforge-json", "base.json")
+    first.assert_outcomes(passed=1)
+    base = json.loads((pytester.path / "base.json").read_text())
+    assert [s["name"] for s in base["skills"]] == ["alpha"] and base["skills"][0]["pass_rate"] == 1.0
+
+    # One flipped case of six: still above the skill's own minimum? No matter -- the baseline gate is
+    # separate, and a drop of 0.167 is beyond the 0.02 tolerance.
+    flip_case(path, 2)
+    (path / "skill.yaml").write_text((path / "skill.yaml").read_text().replace("min_pass_rate: 0.95",
+                                                                                "min_pass_rate: 0.5"))
+    again = pytester.runpytest("skills", "--skillforge-baseline", "base.json",
+                               "-W", "ignore::skillforge.SkillIntegrityWarning")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*against the baseline: pass rate dropped by 0.167 (tolerance 0.02)*"])
+    assert pytester.runpytest("skills", "--skillforge-baseline", "base.json", "--skillforge-tolerance", "0.2",
+                              "-W", "ignore::skillforge.SkillIntegrityWarning").ret == 0
+
+
+def test_an_unreadable_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    make_skill(pytester.path, "alpha")
+    (pytester.path / "bad.json").write_text("{}")
+    result = pytester.runpytest("skills", "--skillforge-baseline", "bad.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--skillforge-baseline: bad.json is not a skillforge test --json result*"])

@@ -378,3 +378,15 @@ def test_a_baseline_that_is_not_a_result_is_a_clear_error(tmp_path: Path) -> Non
         load_report(tmp_path / "junk.json")
     with pytest.raises(ConfigurationError, match="cannot read baseline"):
         load_report(tmp_path / "missing.json")
+
+
+def test_the_verdict_names_the_field_score_gate_when_the_skill_sets_one() -> None:
+    from skillforge.regress_report import verdict
+
+    base = dict(name="a", path="skills/a", mode="replay", cases=10, passed=1, pass_rate=0.1, min_pass_rate=0.0)
+    ok = SkillResult(**base, field_score=0.6, min_field_score=0.5, ok=True)
+    low = SkillResult(**base, field_score=0.4, min_field_score=0.5, ok=False)
+    assert verdict(ok).endswith("field score 0.600 >= minimum 0.500")
+    assert verdict(low).startswith("pass rate 0.100 >= minimum 0.000")
+    assert verdict(low).endswith("field score 0.400 < minimum 0.500")
+    assert "field score" not in verdict(SkillResult(**base, ok=True))

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from skillforge.errors import ConfigurationError, ReplayMissError, SkillFormatError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.prompt import REASK_PREFIX
 
 Mode = Literal["live", "record", "replay", "auto"]
 MODES: tuple[Mode, ...] = ("live", "record", "replay", "auto")
@@ -121,11 +122,11 @@ def _round(x: float | None) -> float | None:
 
 
 def _preview(request: ModelRequest) -> str | None:
-    msgs = request.messages
-    if not msgs:
+    # The input is the last user turn that is not a re-ask's feedback (retrieved demos come before it).
+    users = [m.content for m in request.messages if m.role == "user" and not m.content.startswith(REASK_PREFIX)]
+    if not users:
         return None
-    msg = msgs[request.static_messages] if request.static_messages < len(msgs) else msgs[-1]
-    text = msg.content
+    text = users[-1]
     return text if len(text) <= _INPUT_PREVIEW else text[:_INPUT_PREVIEW] + "…"
 
 

@@ -210,7 +210,7 @@ def test_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show failing cases of passing "
                                           "skills too.")] = False,
 ) -> None:
-    """Run every skill's regression cases and gate on its minimum pass rate.
+    """Run every skill's regression cases and gate on its minimum pass rate (and field score, when set).
 
     Exit code 0 when every skill reaches its minimum (and none dropped against --baseline), 1 when
     one does not, 2 on a usage error. Re-record after changing a skill or its models:

@@ -4,32 +4,37 @@
 2. The teacher drafts instructions; the teacher answers training examples -> the demo pool.
 3. Candidates (template or teacher instructions x 0..k demos) run with the student on dev.
    Then retrieved demos (per input, BM25-similar) with the better instructions, for the same demo counts.
-4. The best on dev wins (the zero-shot candidate is among them, so the result is never worse).
-   The teacher then revises the instructions from the student's dev failures (bounded rounds); a
-   revision is kept only if the dev score improves.
+4. The simplest candidate the best-scoring one does not clearly beat on dev wins (one-standard-error
+   rule on the paired gain; the zero-shot candidate is among them). The teacher then revises the
+   instructions from the student's dev failures (bounded rounds); a revision is kept only if it
+   clearly beats the current choice by the same rule.
 5. The escalation threshold is the lowest whose accepted answers (dev + held-out training examples)
    reach the target precision by a Wilson lower bound.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 
 from skillforge import __version__
-from skillforge.calibrate import DEFAULT_CONFIDENCE_LEVEL, choose_threshold
+from skillforge.calibrate import DEFAULT_CONFIDENCE_LEVEL, Calibration, choose_threshold
 from skillforge.candidates import (
     Candidate,
     DevCase,
     Evaluation,
     best,
     build_candidates,
+    choose,
+    clearly_better,
     evaluate,
     label_field,
+    paired_gain,
     retrieval_candidates,
 )
 from skillforge.confidence import with_confidence
@@ -67,6 +72,16 @@ def _r(x: float) -> float:
     return round(x, 4)
 
 
+def stored_threshold(cal: Calibration) -> float | None:
+    """The threshold as written to skill.yaml (6 decimals), rounded in the safe direction: down when it
+    sits on an accepted dev confidence (that answer stays accepted), up when it was set above every
+    confidence seen (plain rounding could land below the top one and let the student answer after all)."""
+    if cal.threshold is None:
+        return None
+    scaled = cal.threshold * 1e6
+    return (math.floor(scaled) if cal.precision is not None else math.ceil(scaled)) / 1e6
+
+
 def split_dev(
     examples: Sequence[Example], *, fraction: float, max_dev: int, seed: int
 ) -> tuple[list[Example], list[Example]]:
@@ -90,6 +105,8 @@ def _samples(train: Sequence[Example], schema: Mapping[str, Any], n: int, seed: 
     """Up to ``n`` labelled examples for the teacher's draft, spread over label values."""
     label = label_field(schema)
     rng = random.Random(seed + 1)
+    n_labels = len(schema["properties"][label].get("enum", [])) if label is not None else 0
+    per_label = max(1, n // max(1, n_labels))
     pool = [e for e in train if e.expected is not None]
     rng.shuffle(pool)
     if label is None:
@@ -98,7 +115,7 @@ def _samples(train: Sequence[Example], schema: Mapping[str, Any], n: int, seed: 
     out = []
     for e in pool:
         key = str((e.expected or {}).get(label))
-        if seen.get(key, 0) < max(1, n // 7):
+        if seen.get(key, 0) < per_label:
             out.append(e)
             seen[key] = seen.get(key, 0) + 1
     return out[:n]
@@ -123,6 +140,7 @@ async def acompile_skill(
     max_retrieval_pool: int = 200,
     refine_rounds: int = 2,
     refine_budget_usd: float | None = None,
+    selection_z: float = 1.0,
     calibration_extra: int = 100,
     confidence: ConfidenceSettings | None = None,
     max_tokens: int = 256,
@@ -139,6 +157,8 @@ async def acompile_skill(
         spec = spec_from_mapping(dict(spec), source="spec")
     if not 0.0 < target_precision <= 1.0:
         raise SpecError("target_precision must be in (0, 1]", field="target_precision")
+    if not selection_z >= 0.0:
+        raise SpecError("selection_z must be >= 0", field="selection_z")
     examples = [e if isinstance(e, Example) else Example.model_validate(e) for e in examples]
     if not examples:
         raise SpecError("no examples given: compile_skill needs labelled examples", field="examples")
@@ -211,11 +231,12 @@ async def acompile_skill(
             raise SpecError("no dev case has a reference answer (no labels, and the teacher failed on all)")
 
         bar.stage("teacher: answering training examples", len(train_pool))
-        pool, dropped = await teacher_demos(
+        taught = await teacher_demos(
             teacher_m, spec, teacher_text or template_text, train_pool, comparators=comparators,
             ledger=ledger, concurrency=t_conc, on_case=bar.advance, max_tokens=max_tokens,
         )
 
+        pool, dropped = taught.demos, taught.dropped
         candidates = build_candidates(template_text=template_text, teacher_text=teacher_text, pool=pool,
                                       output_schema=spec.output_schema, ks=ks, seed=seed)
         evaluations: list[Evaluation] = [await run_eval(c, dev, bar, "dev") for c in candidates]
@@ -234,7 +255,7 @@ async def acompile_skill(
                                              pool=retrieval_pool, output_schema=spec.output_schema,
                                              ks=retrieval_ks if retrieval_ks is not None else ks):
                 evaluations.append(await run_eval(cand, dev, bar, "dev"))
-        chosen = best(evaluations)
+        chosen, why = choose(evaluations, z=selection_z)
 
         spent: float | None = 0.0
         for n in range(1, refine_rounds + 1):
@@ -254,11 +275,13 @@ async def acompile_skill(
             revised = Candidate(f"{base.name}~r{n}", "teacher", text, base.demos, base.retrieve_k)
             ev = await run_eval(revised, dev, bar, "dev")
             evaluations.append(ev)
-            kept = ev.score > chosen.score
+            kept = clearly_better(ev, chosen, selection_z)
             rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
                                           dev_score_after=_r(ev.score), kept=kept))
             if not kept:
                 break  # the same failures would get the same revision from a deterministic teacher
+            gain, se = paired_gain(ev, chosen)
+            why += f"; revision r{n} kept: {gain:+.3f} \u00b1 {se:.3f}"
             chosen = ev
 
         # Calibrate on dev plus held-out training examples the chosen prompt does not show (retrieval
@@ -273,6 +296,12 @@ async def acompile_skill(
             cal_cases += (await run_eval(cand, extra, bar, "calibration cases")).cases
 
     zero_shot = evaluations[0]  # template instructions, no demos: the plain zero-shot prompt
+    # Escalations go out lean (instructions + input) unless the teacher measurably needs the demos:
+    # with the instructions alone it must score at least what the student scores on dev with its
+    # prompt. A strong teacher clears that easily; a teacher no stronger than the student (offline:
+    # the same 135M model) does not, and gets the student's prompt.
+    lean_ok = taught.score is None or taught.score >= chosen.score
+    escalation_prompt: Literal["lean", "student"] = "lean" if lean_ok else "student"
     cal = choose_threshold([c.confidence for c in cal_cases], [c.correct for c in cal_cases],
                            target_precision=target_precision, confidence_level=confidence_level)
     valid_share = sum(c.output is not None for c in cal_cases) / len(cal_cases)
@@ -280,20 +309,25 @@ async def acompile_skill(
         instructions_source=cand.instructions_source,
         demo_strategy=cand.demo_strategy,
         k=cand.k,
-        threshold=None if cal.threshold is None else round(cal.threshold, 6),
+        threshold=stored_threshold(cal),
         target_precision=target_precision,
         expected_student_share=_r(cal.student_share if cal.threshold is not None else valid_share),
         comparators=comparators,
         # Regression gate: the dev accuracy less a small margin for numeric noise across builds.
         min_pass_rate=max(0.0, round(chosen.accuracy - 0.05, 2)),
+        # Multi-field answers rarely match whole; gate their partial credit too.
+        min_field_score=max(0.0, round(chosen.score - 0.05, 2)) if len(spec.output_schema.get("properties", {})) > 1
+        else None,
+        escalation_prompt=escalation_prompt,
         confidence=confidence,
         max_tokens=max_tokens,
     )
     metrics = Metrics(
         dev_size=len(dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(zero_shot.score),
-        chosen=cand.name, accepted_precision=None if cal.precision is None else _r(cal.precision),
+        chosen=cand.name, selection=why, accepted_precision=None if cal.precision is None else _r(cal.precision),
         precision_lower_bound=None if cal.lower_bound is None else _r(cal.lower_bound),
         confidence_level=confidence_level, calibration_size=len(cal_cases),
+        teacher_lean_score=None if taught.score is None else _r(taught.score),
         candidates=[
             CandidateResult(name=e.candidate.name, instructions_source=e.candidate.instructions_source,
                             demo_strategy=e.candidate.demo_strategy, k=e.candidate.k,
@@ -336,7 +370,9 @@ def compile_skill(
     retrieved demos; default on) with ``retrieval_ks`` demo counts (default: as ``ks``; retrieved
     demos are not cacheable, so large counts cost prompt processing on every call),
     ``max_retrieval_pool``, ``refine_rounds`` (teacher revisions of the instructions from dev
-    failures; default 2) and ``refine_budget_usd``, ``calibration_extra``
+    failures; default 2) and ``refine_budget_usd``, ``selection_z`` (a more complex candidate or a
+    revision must beat the simpler one by this many standard errors of the paired dev-score gain;
+    default 1, the one-standard-error rule; 0: the plain best score), ``calibration_extra``
     (held-out training examples added to the calibration set; default 100), ``confidence``
     (:class:`~skillforge.skill.ConfidenceSettings`; self-consistency for students without logprobs),
     ``max_tokens`` (answer budget of student and teacher calls, stored in the settings; default 256),

@@ -57,6 +57,9 @@ def print_eval(console: Console, r: EvalResult) -> None:
     teacher_name = TEACHER_REFERENCE if r.teacher_as_reference else r.teacher
     ct.add_row(f"teacher only ({teacher_name})", _usd(costs["teacher_only"]), _usd(costs["teacher_only"]))
     console.print(ct)
+    what = ("instructions + input, no demos" if r.escalation_prompt == "lean"
+            else "the student's prompt, demos included")
+    console.print(f"escalations and teacher-only send the teacher the {r.escalation_prompt} prompt ({what})")
     if r.student_calls_per_input > 1:
         console.print(f"confidence by self-consistency: {r.student_calls_per_input} student calls per input, "
                       "all counted above")

@@ -8,8 +8,9 @@ for measuring offline, and labelled as such everywhere it is shown).
 Costs per 1,000 calls are computed from the token counts of the real prompts at list prices
 (:mod:`skillforge.pricing`): the student as it is priced (a local model costs $0) and *as Claude
 Haiku*; the teacher as it is priced, or as Claude Opus when it is local or simulated; teacher-only as
-Claude Opus answering every input with the same prompt. Prompt caching is not credited (an upper
-bound on the student+teacher mix and teacher-only alike).
+Claude Opus answering every input with the prompt an escalation sends it (``settings.escalation_prompt``,
+by default instructions and input without demos). Prompt caching is not credited (an upper bound on the
+student+teacher mix and teacher-only alike).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.ledger import Ledger
-from skillforge.models.base import Model, Usage
+from skillforge.models.base import Model, ModelRequest, Usage
 from skillforge.pricing import cost_usd, price_for
 from skillforge.prompt import render_output
 from skillforge.runtime import Runner, ask
@@ -52,6 +53,8 @@ class EvalCase:
     teacher_usage: Usage = field(default_factory=Usage)
     #: Input tokens of one call with the skill's prompt for this input (the first attempt).
     prompt_tokens: int = 0
+    #: Input tokens of the teacher's prompt for this input (the escalation prompt), measured or estimated.
+    teacher_prompt_tokens: int = 0
     #: What the student's and the teacher's calls cost as priced by their models (``None``: unknown).
     student_cost: float | None = 0.0
     teacher_cost: float | None = 0.0
@@ -80,6 +83,8 @@ class EvalResult:
     student_calls_per_input: int = 1
     #: True when the teacher is simulated or local: its calls are then priced as TEACHER_REFERENCE.
     teacher_as_reference: bool = True
+    #: The prompt escalations (and teacher-only) send the teacher: ``lean`` or ``student``.
+    escalation_prompt: str = "lean"
 
     @property
     def n(self) -> int:
@@ -131,7 +136,7 @@ class EvalResult:
             "skill": self.skill, "student": self.student, "teacher": self.teacher,
             "teacher_simulated_by_labels": self.teacher_simulated, "escalate": self.escalate, "cases": self.n,
             "threshold": self.threshold, "target_precision": self.target_precision,
-            "student_calls_per_input": self.student_calls_per_input,
+            "student_calls_per_input": self.student_calls_per_input, "escalation_prompt": self.escalation_prompt,
             "student_accuracy": _round(self.student_accuracy), "student_field_score": _round(self.student_field_score),
             "auroc": _round(self.auroc), "risk_coverage": rc,
             "at_threshold": {
@@ -194,9 +199,10 @@ def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
     n = max(1, result.n)
     student_usage = sum((c.student_usage for c in result.cases), Usage())
     teacher_usage = sum((c.teacher_usage for c in result.cases), Usage())
-    # Teacher-only: the teacher answers every input with the same prompt -- one student-sized call each.
+    # Teacher-only: the teacher answers every input with the escalation prompt, one call each.
     calls = max(1, result.student_calls_per_input)
-    one_call = sum((Usage(input_tokens=c.prompt_tokens, output_tokens=c.student_usage.output_tokens // calls)
+    one_call = sum((Usage(input_tokens=c.teacher_prompt_tokens or c.prompt_tokens,
+                          output_tokens=c.student_usage.output_tokens // calls)
                     for c in result.cases), Usage())
     student_local = _total([c.student_cost for c in result.cases])
     student_haiku = _price(STUDENT_REFERENCE, student_usage)
@@ -221,6 +227,21 @@ def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
         "mix_student_as_haiku": per_1k(plus(student_haiku, teacher_cost)),
         "teacher_only": per_1k(teacher_only),
     }
+
+
+def _chars(request: ModelRequest) -> str:
+    return request.system + "".join(m.content for m in request.messages)
+
+
+def estimate_prompt_tokens(
+    other: ModelRequest, measured: ModelRequest, measured_tokens: int, counter: Callable[[str], int] | None
+) -> int:
+    """Input tokens of ``other``, from a request measured at ``measured_tokens``: the measured count
+    plus the difference in text tokens (chat-template overhead cancels out), or scaled by the character
+    ratio when no tokenizer is at hand."""
+    if counter is not None:
+        return max(1, measured_tokens + counter(_chars(other)) - counter(_chars(measured)))
+    return max(1, round(measured_tokens * len(_chars(other)) / max(1, len(_chars(measured)))))
 
 
 async def aevaluate_skill(
@@ -262,19 +283,24 @@ async def aevaluate_skill(
         calls = s.confidence.samples if s.confidence.method == "self_consistency" else 1
         first_prompt = out.attempts[0].usage.input_tokens // calls if out.attempts else 0
         case.prompt_tokens = first_prompt
+        teacher_request = runner.teacher_request_for(value)
+        case.teacher_prompt_tokens = (first_prompt if teacher_request == request
+                                      else estimate_prompt_tokens(teacher_request, request, first_prompt, counter))
         if not accepted and escalate:
             case.escalated = True
             if simulated:
                 answer = render_output(ex.expected, schema)
                 n_out = counter(answer) if counter else max(1, out.attempts[0].usage.output_tokens if out.attempts
                                                             else 1)
-                case.teacher_usage = Usage(input_tokens=first_prompt, output_tokens=n_out)
+                case.teacher_usage = Usage(input_tokens=case.teacher_prompt_tokens, output_tokens=n_out)
                 case.final_correct, case.final_score = True, 1.0
             else:
-                t = await ask(runner.teacher, "teacher", request, schema=schema, threshold=None,
+                t = await ask(runner.teacher, "teacher", teacher_request, schema=schema, threshold=None,
                               max_reasks=s.max_reasks, ledger=runner.ledger, skill=skill.name, phase="eval")
                 final = compare(t.output, ex.expected, s.comparators)
                 case.teacher_usage = sum((a.usage for a in t.attempts), Usage())
+                if t.attempts and t.attempts[0].usage.input_tokens:
+                    case.teacher_prompt_tokens = t.attempts[0].usage.input_tokens
                 case.teacher_cost = _total([a.cost_usd for a in t.attempts])
                 case.final_correct, case.final_score = final.correct, final.score
         cases.append(case)
@@ -286,6 +312,7 @@ async def aevaluate_skill(
         escalate=escalate, threshold=s.threshold, target_precision=s.target_precision, cases=cases,
         student_calls_per_input=s.confidence.samples if s.confidence.method == "self_consistency" else 1,
         teacher_as_reference=simulated or not escalate or runner.teacher.is_local,
+        escalation_prompt=s.escalation_prompt,
     )
 
 

@@ -34,6 +34,8 @@ Read the input and fill in the output fields:
 {% endfor %}"""
 )
 
+#: How every re-ask's feedback begins (lets readers of a conversation tell feedback from input).
+REASK_PREFIX = "Your answer was not valid:"
 REASK = _ENV.from_string(
     """Your answer was not valid:
 {% for e in errors %}- {{ e }}

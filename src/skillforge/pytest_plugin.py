@@ -14,6 +14,9 @@ Options (mirroring ``skillforge test``):
   as CI needs; a request with no recording fails its case and names the command that records it)
 - ``--skillforge-no-escalate``: measure the student alone
 - ``--skillforge-repeat=K``: run each case K times
+- ``--skillforge-json=FILE``: write the results as ``skillforge test --json`` does (a later baseline)
+- ``--skillforge-baseline=FILE`` with ``--skillforge-tolerance=T``: fail a skill whose pass rate dropped
+  by more than ``T`` (default 0.02) against a ``--json`` result of either tool
 """
 
 from __future__ import annotations
@@ -41,6 +44,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="never call the teacher: measure the student alone")
     group.addoption("--skillforge-repeat", type=int, default=1, metavar="K",
                     help="run each regression case K times (report pass^K)")
+    group.addoption("--skillforge-json", default=None, metavar="FILE",
+                    help="write the skills' results as JSON (usable as a later --skillforge-baseline)")
+    group.addoption("--skillforge-baseline", default=None, metavar="FILE",
+                    help="a previous JSON result: fail a skill whose pass rate dropped beyond the tolerance")
+    group.addoption("--skillforge-tolerance", type=float, default=0.02, metavar="T",
+                    help="allowed pass-rate drop against --skillforge-baseline (default 0.02)")
+
+
+_RESULTS = pytest.StashKey[list[Any]]()
+_BASELINE = pytest.StashKey[Any]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RESULTS] = []
+    path = config.getoption("skillforge_baseline", None)
+    if path is None:
+        return
+    from skillforge.errors import ConfigurationError
+    from skillforge.regress_report import load_report
+
+    try:
+        config.stash[_BASELINE] = load_report(path)
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"--skillforge-baseline: {exc}") from None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    path = config.getoption("skillforge_json", None)
+    results = config.stash.get(_RESULTS, [])
+    if path is None or not results:
+        return
+    from skillforge.regress import SuiteReport
+
+    report = SuiteReport(mode=config.getoption("skillforge_mode"),
+                         escalate=not config.getoption("skillforge_no_escalate"),
+                         repeat=config.getoption("skillforge_repeat"), skills=results,
+                         ok=all(r.ok for r in results))
+    report.write_json(path)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SkillFile | None:
@@ -64,10 +106,12 @@ class SkillFile(pytest.File):
 
 
 class SkillRegressionFailed(Exception):
-    """Raised by a :class:`SkillItem` whose skill failed; carries the result for the report."""
+    """Raised by a :class:`SkillItem` whose skill failed; carries the result (and the comparison with
+    the baseline, when one was given) for the report."""
 
-    def __init__(self, result: Any) -> None:
+    def __init__(self, result: Any, delta: Any = None) -> None:
         self.result = result
+        self.delta = delta
         super().__init__(result.name)
 
 
@@ -75,7 +119,7 @@ class SkillItem(pytest.Item):
     """One skill's regression run, with pass-rate semantics."""
 
     def runtest(self) -> None:
-        from skillforge.regress import run_skill
+        from skillforge.regress import SUMMARY_FIELDS, run_skill
 
         config = self.config
         result = run_skill(
@@ -83,11 +127,22 @@ class SkillItem(pytest.Item):
             escalate=not config.getoption("skillforge_no_escalate"),
             repeat=config.getoption("skillforge_repeat"), root=config.rootpath,
         )
-        for key in ("pass_rate", "min_pass_rate", "pass_k", "student_share", "escalations", "cost_usd",
-                    "tokens"):
+        config.stash[_RESULTS].append(result)
+        for key in SUMMARY_FIELDS:
             self.user_properties.append((key, getattr(result, key)))
-        if not result.ok:
-            raise SkillRegressionFailed(result)
+        delta = None
+        baseline = config.stash.get(_BASELINE, None)
+        if baseline is not None:
+            from skillforge.regress import SuiteReport
+            from skillforge.regress_report import compare_baseline
+
+            alone = SuiteReport(mode=result.mode, skills=[result], ok=result.ok)
+            delta = next(d for d in compare_baseline(alone, baseline,
+                                                     tolerance=config.getoption("skillforge_tolerance"))
+                         if d.name == result.name)
+            self.user_properties.append(("pass_rate_delta", delta.pass_rate_delta))
+        if not result.ok or (delta is not None and not delta.ok):
+            raise SkillRegressionFailed(result, delta)
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
@@ -95,11 +150,12 @@ class SkillItem(pytest.Item):
         if isinstance(excinfo.value, SkillRegressionFailed):
             from skillforge.regress_report import failure_text
 
-            return failure_text(excinfo.value.result)
+            return failure_text(excinfo.value.result, excinfo.value.delta)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"skill {self.name}"
 
 
-__all__ = ["SkillFile", "SkillItem", "SkillRegressionFailed", "pytest_addoption", "pytest_collect_file"]
+__all__ = ["SkillFile", "SkillItem", "SkillRegressionFailed", "pytest_addoption", "pytest_collect_file",
+           "pytest_configure", "pytest_sessionfinish"]

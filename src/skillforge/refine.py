@@ -17,10 +17,9 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from skillforge.candidates import DevCase, Evaluation
-from skillforge.drafting import _dedupe_lines
-from skillforge.errors import ModelAPIError, ModelAuthError
+from skillforge.drafting import _dedupe_lines, teacher_text
 from skillforge.ledger import Ledger
-from skillforge.models.base import Message, Model, ModelRequest, Usage
+from skillforge.models.base import Message, Model, ModelRequest
 from skillforge.prompt import render_input, render_output, schema_text
 from skillforge.spec import SkillSpec
 
@@ -82,18 +81,11 @@ async def revise_instructions(
 ) -> tuple[str | None, float | None]:
     """(revised text or ``None`` when unusable, the call's cost). A teacher outage ends refinement
     quietly: the instructions already measured still stand."""
-    request = refine_request(spec, instructions, failures)
-    try:
-        response = await teacher.request(request)
-    except ModelAuthError:
-        raise
-    except ModelAPIError:
-        ledger.record(skill=spec.name, phase="compile", role="teacher", model_id=teacher.model_id,
-                      usage=Usage(), cost_usd=0.0, latency_s=0.0, outcome="error")
+    response = await teacher_text(teacher, refine_request(spec, instructions, failures), skill=spec.name,
+                                  ledger=ledger, outcome="refine")
+    if response is None:
         return None, 0.0
     cost = teacher.cost_usd(response.usage)
-    ledger.record(skill=spec.name, phase="compile", role="teacher", model_id=teacher.model_id,
-                  usage=response.usage, cost_usd=cost, latency_s=response.latency_s, outcome="refine")
     text = _dedupe_lines(response.text).strip()
     if len(text.split()) < 5 or text == instructions.strip():
         return None, cost

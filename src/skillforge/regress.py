@@ -3,7 +3,8 @@
 A skill's regression cases (``tests.jsonl``) run through the normal runtime (student, verifier,
 escalation) with every model call going through a :class:`~skillforge.cassette.CassetteModel`, and
 each answer is compared with the expected one by the skill's per-field comparators. The skill passes
-when its pass rate reaches ``settings.min_pass_rate``.
+when its pass rate reaches ``settings.min_pass_rate`` (and its mean field score
+``settings.min_field_score``, when set).
 
 A case that raises (no valid answer from anyone, a provider error, a replay miss) fails with its
 message; the run goes on. What makes every case fail the same way (a missing API key, rejected
@@ -90,6 +91,10 @@ class SkillResult(_Strict):
     #: pass^K: the share of cases that passed all ``repeat`` runs (``None`` when ``repeat`` is 1).
     pass_k: float | None = None
     min_pass_rate: float = 0.0
+    #: Mean field score (partial credit per output field) over all runs.
+    field_score: float = 0.0
+    #: Gate on ``field_score`` as well, when the skill sets ``min_field_score``.
+    min_field_score: float | None = None
     #: Share of runs answered by the student without escalation.
     student_share: float = 0.0
     escalations: int = 0
@@ -101,6 +106,11 @@ class SkillResult(_Strict):
     #: Set when the skill could not be run at all (unreadable files, missing credentials, ...).
     error: str | None = None
     ok: bool = False
+
+
+#: The SkillResult fields reported as properties (JUnit XML, pytest user_properties).
+SUMMARY_FIELDS = ("pass_rate", "min_pass_rate", "field_score", "min_field_score", "pass_k", "student_share",
+                  "escalations", "cost_usd", "tokens")
 
 
 class SkillDelta(_Strict):
@@ -196,6 +206,7 @@ class _Run:
     """One run of one case."""
 
     correct: bool = False
+    score: float = 0.0
     output: dict[str, Any] | None = None
     diffs: list[FieldDiff] = field(default_factory=list)
     error: str | None = None
@@ -234,8 +245,9 @@ async def _run_case(runner: Runner, skill: Skill, n: int, rel: str) -> _Run:
     except UserError as exc:  # e.g. an unknown model id or a missing API key
         raise _Abort(str(exc)) from exc
     score = compare(result.output, case.expected, skill.settings.comparators)
-    return _Run(correct=score.correct, output=result.output, diffs=score.diffs, escalated=result.escalated,
-                cost=result.cost_usd, tokens=sum(u.total_tokens for u in result.usage.values()))
+    return _Run(correct=score.correct, score=score.score, output=result.output, diffs=score.diffs,
+                escalated=result.escalated, cost=result.cost_usd,
+                tokens=sum(u.total_tokens for u in result.usage.values()))
 
 
 def _error_result(name: str, rel: str, mode: Mode, message: str, **kw: Any) -> SkillResult:
@@ -275,7 +287,8 @@ async def arun_skill(
              for w in caught if issubclass(w.category, SkillIntegrityWarning)]
     prov = skill.manifest.provenance
     common: dict[str, Any] = {"student": prov.student, "teacher": prov.teacher, "escalate": escalate,
-                              "repeat": repeat, "min_pass_rate": skill.settings.min_pass_rate, "notes": notes}
+                              "repeat": repeat, "min_pass_rate": skill.settings.min_pass_rate,
+              "min_field_score": skill.settings.min_field_score, "notes": notes}
     if not skill.tests:
         return _error_result(skill.name, rel, mode, f"{TESTS} has no regression cases", **common)
     # A regression run must not append to the committed skill's escalations.jsonl.
@@ -345,6 +358,8 @@ def _summarize(
                                         missing_recording=first.missing_recording,
                                         runs=len(case_runs)))
     pass_rate = passed / total
+    field_score = sum(r.score for r in flat) / total
+    min_score = common["min_field_score"]
     repeat = common["repeat"]
     pass_k = sum(all(r.correct for r in c) for c in runs) / len(runs) if repeat > 1 else None
     return SkillResult(
@@ -353,7 +368,9 @@ def _summarize(
         student_share=round(sum(r.output is not None and not r.escalated for r in flat) / total, 4),
         escalations=sum(r.escalated for r in flat), cost_usd=None if cost is None else round(cost, 8),
         tokens=sum(r.tokens for r in flat), failures=failures,
-        ok=pass_rate + RATE_EPSILON >= common["min_pass_rate"], **common,
+        field_score=round(field_score, 4),
+        ok=pass_rate + RATE_EPSILON >= common["min_pass_rate"]
+        and (min_score is None or field_score + RATE_EPSILON >= min_score), **common,
     )
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -18,11 +16,13 @@ from skillforge.errors import ConfigurationError
 from skillforge.regress import (
     DEFAULT_TOLERANCE,
     RATE_EPSILON,
+    SUMMARY_FIELDS,
     CaseFailure,
     SkillDelta,
     SkillResult,
     SuiteReport,
 )
+from skillforge.report import ProgressBars
 
 
 def load_report(path: str | Path) -> SuiteReport:
@@ -91,9 +91,13 @@ def verdict(result: SkillResult) -> str:
     if result.error is not None:
         return f"error: {result.error}"
     runs = result.cases * result.repeat
-    rel = ">=" if result.ok else "<"
-    return (f"pass rate {result.pass_rate:.3f} {rel} minimum {result.min_pass_rate:.3f} "
+    rate_ok = result.pass_rate + RATE_EPSILON >= result.min_pass_rate
+    line = (f"pass rate {result.pass_rate:.3f} {'>=' if rate_ok else '<'} minimum {result.min_pass_rate:.3f} "
             f"({result.passed} of {runs} {'runs' if result.repeat > 1 else 'cases'} passed)")
+    if result.min_field_score is not None:
+        ok = result.field_score + RATE_EPSILON >= result.min_field_score
+        line += f"; field score {result.field_score:.3f} {'>=' if ok else '<'} minimum {result.min_field_score:.3f}"
+    return line
 
 
 def case_lines(failure: CaseFailure) -> list[str]:
@@ -134,31 +138,13 @@ def failure_text(result: SkillResult, delta: SkillDelta | None = None, *, limit:
     return "\n".join(lines)
 
 
-class RichProgress:
+class RichProgress(ProgressBars):
     """A rich progress bar, one task per skill; implements :class:`~skillforge.regress.ProgressSink`."""
 
-    def __init__(self, console: Console, *, enabled: bool = True) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=True, disable=not enabled,
-        )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> RichProgress:
-        self._progress.__enter__()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._progress.__exit__(exc_type, exc, tb)
+    transient = True
 
     def start(self, name: str, total: int) -> None:
         self._task = self._progress.add_task(name, total=total)
-
-    def advance(self) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task)
 
 
 def _delta_cells(delta: SkillDelta | None) -> list[str | Text]:
@@ -178,7 +164,9 @@ def print_report(console: Console, report: SuiteReport, *, verbose: bool = False
     if has_k:
         title += f", {report.repeat} runs per case"
     table = Table(title=title, show_edge=False)
-    cols = ["skill", "cases", "pass rate", "min"] + (["pass^K"] if has_k else [])
+    has_fs = any(r.min_field_score is not None for r in report.skills)
+    cols = ["skill", "cases", "pass rate", "min"] + (["field score", "min fs"] if has_fs else [])
+    cols += ["pass^K"] if has_k else []
     cols += ["student", "escalated", "cost", "tokens"]
     cols += ["Δ pass", "Δ cost"] if has_base else []
     for c in [*cols, "result"]:
@@ -190,10 +178,13 @@ def print_report(console: Console, report: SuiteReport, *, verbose: bool = False
             "ERROR" if r.error else "FAIL", style="bold red")
         if r.error is not None:
             row: list[str | Text] = [r.name, str(r.cases), "-", f"{r.min_pass_rate:.3f}"]
-            row += ["-"] * (5 if has_k else 4)
+            row += ["-"] * ((5 if has_k else 4) + (2 if has_fs else 0))
         else:
             rate = Text(f"{r.pass_rate:.3f}", style="green" if r.ok else "red")
             row = [r.name, str(r.cases), rate, f"{r.min_pass_rate:.3f}"]
+            if has_fs:
+                row += ["-", "-"] if r.min_field_score is None else [
+                    Text(f"{r.field_score:.3f}", style="green" if r.ok else "red"), f"{r.min_field_score:.3f}"]
             row += [f"{r.pass_k:.3f}" if r.pass_k is not None else "-"] if has_k else []
             row += [f"{r.student_share:.0%}", str(r.escalations), _money(r.cost_usd), f"{r.tokens:,}"]
         row += _delta_cells(delta) if has_base else []
@@ -228,8 +219,7 @@ def junit_xml(report: SuiteReport) -> str:
         classname = "skillforge." + r.path.replace("/", ".")
         case = ET.SubElement(suite, "testcase", classname=classname, name=r.name, file=r.path)
         props = ET.SubElement(case, "properties")
-        for key in ("pass_rate", "min_pass_rate", "pass_k", "student_share", "escalations", "cost_usd",
-                    "tokens"):
+        for key in SUMMARY_FIELDS:
             value = getattr(r, key)
             if value is not None:
                 ET.SubElement(props, "property", name=key, value=str(value))

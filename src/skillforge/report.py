@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -15,18 +15,20 @@ if TYPE_CHECKING:
     from skillforge.skill import Skill
 
 
-class CompileProgress:
-    """One progress bar per compile stage. A no-op when disabled."""
+class ProgressBars:
+    """Rich progress bars, one task at a time; a no-op when disabled. Subclasses name the steps."""
+
+    transient = False
 
     def __init__(self, console: Console, *, enabled: bool = True) -> None:
         self.enabled = enabled
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False, disable=not enabled,
+            console=console, transient=self.transient, disable=not enabled,
         )
         self._task: TaskID | None = None
 
-    def __enter__(self) -> CompileProgress:
+    def __enter__(self) -> Self:
         self._progress.__enter__()
         return self
 
@@ -35,14 +37,18 @@ class CompileProgress:
     ) -> None:
         self._progress.__exit__(exc_type, exc, tb)
 
+    def advance(self) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task)
+
+
+class CompileProgress(ProgressBars):
+    """One progress bar per compile stage, kept on screen when done."""
+
     def stage(self, description: str, total: int) -> None:
         if self._task is not None:
             self._progress.update(self._task, completed=self._progress.tasks[-1].total)
         self._task = self._progress.add_task(description, total=max(total, 0))
-
-    def advance(self) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task)
 
 
 def _money(cost: float | None) -> str:
@@ -92,6 +98,12 @@ def print_compile_report(
                   "by labels)")
     console.print(f"chosen: [bold]{m.chosen}[/]  dev score {m.dev_score:.3f} "
                   f"(zero-shot {m.zero_shot_dev_score:.3f})")
+    if m.selection:
+        console.print(f"selection: {m.selection}")
+    lean = "" if m.teacher_lean_score is None else f" (teacher with instructions alone: {m.teacher_lean_score:.3f})"
+    how = ("instructions + input, no demos" if s.escalation_prompt == "lean"
+           else "the student's prompt, demos included")
+    console.print(f"escalation prompt: {s.escalation_prompt}: {how}{lean}")
     if s.threshold is None:
         console.print("escalation threshold: none (the student gives no confidence signal); "
                       "only invalid answers escalate")

@@ -159,8 +159,8 @@ class Runner:
         return self._teacher
 
     def request_for(self, input: Mapping[str, Any]) -> ModelRequest:
-        """The student's (and an escalation's) request for ``input``: fixed demos in the static prefix;
-        with ``demo_strategy: retrieved``, the ``k`` most similar demos after it."""
+        """The student's request for ``input``: fixed demos in the static prefix; with
+        ``demo_strategy: retrieved``, the ``k`` most similar demos after it."""
         skill = self.skill
         s = skill.settings
         pairs = [(d.input, d.output) for d in skill.demos]
@@ -174,6 +174,17 @@ class Runner:
             instructions=skill.instructions, output_schema=skill.manifest.output_schema, demos=demos,
             input=input, max_tokens=s.max_tokens, temperature=s.temperature, retrieved=retrieved,
         )
+
+    def teacher_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
+        """An escalation's request for ``input`` (``settings.escalation_prompt``): by default the
+        instructions and the input only. The demos are there to teach a small student the format and
+        label conventions; sending them to the teacher on every escalation would multiply the cost of
+        the calls that dominate the bill."""
+        s = self.skill.settings
+        if s.escalation_prompt == "student":
+            return self.request_for(input)
+        return build_request(instructions=self.skill.instructions, output_schema=self.skill.manifest.output_schema,
+                             demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature)
 
     async def arun(self, input: dict[str, Any]) -> RunResult:
         """Answer one input. Raises InputValidationError (no model called) or EscalationFailed."""
@@ -192,7 +203,7 @@ class Runner:
                 f"skill {skill.name!r}: the student gave no valid answer and escalation is off",
                 attempts=student.attempts, input=value,
             )
-        teacher = await ask(self.teacher, "teacher", request, schema=schema, threshold=None,
+        teacher = await ask(self.teacher, "teacher", self.teacher_request_for(value), schema=schema, threshold=None,
                             max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
         attempts = student.attempts + teacher.attempts
         if not teacher.accepted or teacher.output is None:

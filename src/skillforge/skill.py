@@ -96,6 +96,13 @@ class Settings(_Strict):
     comparators: dict[str, Comparator] = Field(default_factory=dict)
     #: Regression cases must pass at least this share (set from the dev score at compile time).
     min_pass_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: And their mean field score (partial credit per output field) at least this; ``None``: no such gate.
+    #: Set at compile time for multi-field outputs, where exact whole-answer matches are rare.
+    min_field_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: What an escalated input is sent to the teacher with. ``lean``: the instructions and the input,
+    #: no demos -- the prompt the teacher answered the demos with at compile time, and the cheapest;
+    #: ``student``: the student's own prompt, demos included.
+    escalation_prompt: Literal["lean", "student"] = "lean"
     #: How the student's confidence is measured (default: logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
 
@@ -136,6 +143,8 @@ class Metrics(_Strict):
     dev_score: float
     zero_shot_dev_score: float
     chosen: str
+    #: Why ``chosen`` won: the best dev score, and its paired margin over simpler candidates.
+    selection: str | None = None
     #: Precision of accepted dev answers at the threshold.
     accepted_precision: float | None = None
     #: One-sided Wilson lower bound on that precision, at ``confidence_level``.
@@ -143,6 +152,9 @@ class Metrics(_Strict):
     confidence_level: float | None = None
     #: Cases the threshold was calibrated on: the dev set plus held-out training examples.
     calibration_size: int | None = None
+    #: The teacher's mean score on labelled training examples with the instructions alone (decides
+    #: ``settings.escalation_prompt``).
+    teacher_lean_score: float | None = None
     candidates: list[CandidateResult] = Field(default_factory=list)
     #: Teacher-reflective refinement rounds, in order (kept or not).
     refinement: list[RefinementRound] = Field(default_factory=list)
