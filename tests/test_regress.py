@@ -77,8 +77,11 @@ def test_a_recorded_skill_passes_in_replay_without_building_a_model(
     assert (result.name, result.path, result.student, result.teacher) == (
         "sentiment", "skills/sentiment", MODEL_ID, MODEL_ID)
     assert result.cases == len(load_skill(skill_dir).tests) == result.passed
-    assert (result.pass_rate, result.min_pass_rate, result.student_share) == (1.0, 0.95, 1.0)
-    assert result.escalations == 0 and result.cost_usd == 0.0 and result.tokens > 0
+    # 20 examples cannot certify precision 0.95 by the Wilson bound, so the threshold sits above every
+    # confidence seen and each case escalates (to the same keyword model, recorded too).
+    assert load_skill(skill_dir).settings.expected_student_share == 0.0
+    assert (result.pass_rate, result.min_pass_rate, result.student_share) == (1.0, 0.95, 0.0)
+    assert result.escalations == result.cases and result.cost_usd == 0.0 and result.tokens > 0
     assert result.pass_k is None
 
 
