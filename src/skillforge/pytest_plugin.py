@@ -133,13 +133,10 @@ class SkillItem(pytest.Item):
         delta = None
         baseline = config.stash.get(_BASELINE, None)
         if baseline is not None:
-            from skillforge.regress import SuiteReport
-            from skillforge.regress_report import compare_baseline
+            from skillforge.regress_report import skill_delta
 
-            alone = SuiteReport(mode=result.mode, skills=[result], ok=result.ok)
-            delta = next(d for d in compare_baseline(alone, baseline,
-                                                     tolerance=config.getoption("skillforge_tolerance"))
-                         if d.name == result.name)
+            old = next((s for s in baseline.skills if s.name == result.name), None)
+            delta = skill_delta(result, old, tolerance=config.getoption("skillforge_tolerance"))
             self.user_properties.append(("pass_rate_delta", delta.pass_rate_delta))
         if not result.ok or (delta is not None and not delta.ok):
             raise SkillRegressionFailed(result, delta)

@@ -51,6 +51,11 @@ DEFAULT_TOLERANCE = 0.02
 RATE_EPSILON = 1e-9
 
 
+def meets(value: float, minimum: float | None) -> bool:
+    """A gate: ``value`` reaches ``minimum`` (float noise forgiven); no minimum always passes."""
+    return minimum is None or value + RATE_EPSILON >= minimum
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -369,8 +374,7 @@ def _summarize(
         escalations=sum(r.escalated for r in flat), cost_usd=None if cost is None else round(cost, 8),
         tokens=sum(r.tokens for r in flat), failures=failures,
         field_score=round(field_score, 4),
-        ok=pass_rate + RATE_EPSILON >= common["min_pass_rate"]
-        and (min_score is None or field_score + RATE_EPSILON >= min_score), **common,
+        ok=meets(pass_rate, common["min_pass_rate"]) and meets(field_score, min_score), **common,
     )
 
 

@@ -21,6 +21,7 @@ from skillforge.regress import (
     SkillDelta,
     SkillResult,
     SuiteReport,
+    meets,
 )
 from skillforge.report import ProgressBars
 
@@ -43,34 +44,33 @@ _VALUE_CHARS = 160
 def compare_baseline(
     report: SuiteReport, baseline: SuiteReport, *, tolerance: float = DEFAULT_TOLERANCE
 ) -> list[SkillDelta]:
-    """Per-skill changes against ``baseline`` (matched by name). A pass-rate drop of more than
-    ``tolerance`` fails; cost (per pass over the cases, so runs with different ``--repeat`` compare)
-    is reported, not gated. Skills new in this run or missing from it are noted, not failed."""
+    """Per-skill changes against ``baseline`` (matched by name), by :func:`skill_delta`. Skills new in
+    this run or missing from it are noted, not failed."""
     before = {s.name: s for s in baseline.skills}
-    deltas: list[SkillDelta] = []
-    for now in report.skills:
-        old = before.pop(now.name, None)
-        if old is None:
-            deltas.append(SkillDelta(name=now.name, pass_rate_after=now.pass_rate,
-                                     note="not in the baseline"))
-            continue
-        if old.error is not None or now.error is not None:
-            deltas.append(SkillDelta(name=now.name, ok=now.error is None,
-                                     note="not compared: a run ended with an error"))
-            continue
-        drop = old.pass_rate - now.pass_rate
-        failed = drop > tolerance + RATE_EPSILON
-        c_old, c_now = _per_pass(old), _per_pass(now)
-        deltas.append(SkillDelta(
-            name=now.name, pass_rate_before=old.pass_rate, pass_rate_after=now.pass_rate,
-            pass_rate_delta=round(-drop, 4), cost_before=c_old, cost_after=c_now,
-            cost_delta=None if c_old is None or c_now is None else round(c_now - c_old, 8),
-            ok=not failed,
-            note=f"pass rate dropped by {drop:.3f} (tolerance {tolerance:g})" if failed else None,
-        ))
+    deltas = [skill_delta(now, before.pop(now.name, None), tolerance=tolerance) for now in report.skills]
     for old in before.values():
         deltas.append(SkillDelta(name=old.name, pass_rate_before=old.pass_rate, note="not in this run"))
     return deltas
+
+
+def skill_delta(now: SkillResult, old: SkillResult | None, *, tolerance: float = DEFAULT_TOLERANCE) -> SkillDelta:
+    """One skill against its baseline result (``None``: not in the baseline). A pass-rate drop of more
+    than ``tolerance`` fails; cost (per pass over the cases, so runs with different ``--repeat``
+    compare) is reported, not gated."""
+    if old is None:
+        return SkillDelta(name=now.name, pass_rate_after=now.pass_rate, note="not in the baseline")
+    if old.error is not None or now.error is not None:
+        return SkillDelta(name=now.name, ok=now.error is None, note="not compared: a run ended with an error")
+    drop = old.pass_rate - now.pass_rate
+    failed = drop > tolerance + RATE_EPSILON
+    c_old, c_now = _per_pass(old), _per_pass(now)
+    return SkillDelta(
+        name=now.name, pass_rate_before=old.pass_rate, pass_rate_after=now.pass_rate,
+        pass_rate_delta=round(-drop, 4), cost_before=c_old, cost_after=c_now,
+        cost_delta=None if c_old is None or c_now is None else round(c_now - c_old, 8),
+        ok=not failed,
+        note=f"pass rate dropped by {drop:.3f} (tolerance {tolerance:g})" if failed else None,
+    )
 
 
 def _per_pass(result: SkillResult) -> float | None:
@@ -91,11 +91,11 @@ def verdict(result: SkillResult) -> str:
     if result.error is not None:
         return f"error: {result.error}"
     runs = result.cases * result.repeat
-    rate_ok = result.pass_rate + RATE_EPSILON >= result.min_pass_rate
+    rate_ok = meets(result.pass_rate, result.min_pass_rate)
     line = (f"pass rate {result.pass_rate:.3f} {'>=' if rate_ok else '<'} minimum {result.min_pass_rate:.3f} "
             f"({result.passed} of {runs} {'runs' if result.repeat > 1 else 'cases'} passed)")
     if result.min_field_score is not None:
-        ok = result.field_score + RATE_EPSILON >= result.min_field_score
+        ok = meets(result.field_score, result.min_field_score)
         line += f"; field score {result.field_score:.3f} {'>=' if ok else '<'} minimum {result.min_field_score:.3f}"
     return line
 
