@@ -12,7 +12,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 PYTAG := $(shell $(PYTHON) -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 WHEEL_DIR ?= $(HOME)/.cache/skillforge/wheels/llama-$(LLAMA_VERSION)-avx2-fma-f16c-$(PYTAG)
 
-.PHONY: install demo test lint typecheck quality skills clean
+.PHONY: install demo test lint typecheck docs quality skills clean
 
 install: $(STAMP)
 
@@ -36,15 +36,21 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check skillforge tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check skillforge tests bench examples
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 quality: $(STAMP)
 	$(BIN)/python bench/quality.py $(QUALITY_ARGS)
@@ -55,4 +61,4 @@ skills: $(STAMP)
 	$(BIN)/skillforge test skills/ --mode record
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -40,13 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.build_example_skills import OPTIONS
 from examples.tasks import ROOT, SPLIT_SEED, TASKS
-
 from skillforge import Ledger, SkillSpec, get_model, load_skill
 from skillforge.evaluate import GOLD, STUDENT_REFERENCE, TEACHER_REFERENCE, EvalResult, aevaluate_skill
+from skillforge.format import FORMAT_VERSION, Demo, Manifest, Metrics, Provenance, Settings
 from skillforge.models.base import Usage
-from skillforge.pricing import cost_usd, price_for
-from skillforge.prompt import render_output, template_instructions
-from skillforge.skill import FORMAT_VERSION, Demo, Manifest, Metrics, Provenance, Settings, Skill
+from skillforge.models.pricing import cost_usd, price_for
+from skillforge.run.prompt import render_output, template_instructions
+from skillforge.skill import Skill
 
 RESULTS = ROOT / "bench" / "results"
 DATASETS = {"intent-router": "snips_intent", "review-sentiment": "uci_sentiment", "address-parser": "us_addresses"}

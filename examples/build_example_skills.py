@@ -14,7 +14,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.tasks import ROOT, TASKS
-from skillforge import compile_skill
+from skillforge import CompileOptions, compile_skill
 
 # Build-time bounds for a 2-core machine. Retrieved demos change per input, so every call processes them
 # anew (~5 s per call for 7 intent demos on one core): one retrieved demo count per task. The intent grid
@@ -28,12 +28,17 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def options(name: str) -> CompileOptions:
+    """The build options of the committed skill ``name`` (recorded in its provenance)."""
+    return CompileOptions(**{"ks": TASKS[name]().ks, **OPTIONS.get(name, {})})
+
+
 def main(names: list[str]) -> None:
     for name in names or list(TASKS):
         task = TASKS[name]()
         train, dev, _test = task.splits()
-        skill = compile_skill(task.spec, train, dev_examples=dev, teacher="local:smollm2-135m",
-                              student="local:smollm2-135m", **{"ks": task.ks, **OPTIONS.get(name, {})})
+        skill = compile_skill(task.spec, train, options(name), dev_examples=dev, teacher="local:smollm2-135m",
+                              student="local:smollm2-135m", progress=None)
         path = skill.save(ROOT / "skills" / name)
         print(f"wrote {path}")
 

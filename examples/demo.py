@@ -13,7 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from skillforge import EscalationFailed, Ledger, SkillSpec, compile_skill, load_skill
+from skillforge import CompileOptions, EscalationFailed, Ledger, SkillSpec, compile_skill, load_skill
+from skillforge.cli import RichProgress, print_compile_report
 from skillforge.spec import read_examples
 
 HERE = Path(__file__).resolve().parent
@@ -41,8 +42,10 @@ def main() -> int:
     console.rule("[bold]1. compile (teacher drafts, student measured on dev)")
     # A small search so the demo finishes in a few minutes on 2 cores: 7 fixed demos (a cached prefix), 5
     # retrieved per input (processed anew on every call), one refinement round, 20 extra calibration cases.
-    skill = compile_skill(spec, examples, ks=[7], retrieval_ks=[5], max_demo_pool=21, refine_rounds=1,
-                          calibration_extra=20, ledger=ledger, console=console)
+    options = CompileOptions(ks=(7,), retrieval_ks=(5,), max_demo_pool=21, refine_rounds=1, calibration_extra=20)
+    with RichProgress(console) as progress:
+        skill = compile_skill(spec, examples, options, ledger=ledger, progress=progress)
+    print_compile_report(console, skill, ledger)
     path = skill.save(OUT / "skills" / spec.name)
     console.print(f"\nskill written to [bold]{path.relative_to(ROOT)}[/] "
                   f"({', '.join(sorted(p.name for p in path.iterdir()))})")

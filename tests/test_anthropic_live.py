@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from skillforge.environment import read_env
 from skillforge.models.anthropic import AnthropicModel
 from skillforge.models.base import Message, ModelRequest
-from skillforge.settings import read_env
 
 pytestmark = pytest.mark.live
 
@@ -66,10 +66,8 @@ def test_compile_and_run_a_small_skill(tmp_path: Path) -> None:
     examples = [Example(input={"ticket": t}, expected={"priority": "high"}) for t in high]
     examples += [Example(input={"ticket": t}, expected={"priority": "low"}) for t in low]
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    skill = compile_skill(
-        spec, examples=examples, teacher="anthropic:claude-opus-4-8", student="anthropic:claude-haiku-4-5",
-        ledger=ledger, progress=False,
-    )
+    skill = compile_skill(spec, examples=examples, teacher="anthropic:claude-opus-4-8",
+                          student="anthropic:claude-haiku-4-5", ledger=ledger)
     skill.save(tmp_path / "skill")
     result = skill.run({"ticket": "Nobody can log in, the login page returns 500"}, ledger=ledger)
     assert result.output["priority"] == "high"

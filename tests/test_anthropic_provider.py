@@ -26,8 +26,8 @@ from skillforge.errors import (
 from skillforge.models.anthropic import AnthropicModel
 from skillforge.models.anthropic_schema import adapt_schema, structured_output_problems, tool_schema_problems
 from skillforge.models.base import Message, ModelRequest, Usage
+from skillforge.models.pricing import Price, PriceTable, reset_price_warnings
 from skillforge.models.registry import get_model
-from skillforge.pricing import Price, PriceTable, reset_price_warnings
 
 from anthropic_fixtures import (
     BASE_URL,
@@ -685,7 +685,7 @@ def compiled_skill(tmp_path: Path) -> Any:
     examples = [Example(input={"text": f"a {'good' if i % 2 else 'bad'} film, take {i}"},
                         expected={"label": "pos" if i % 2 else "neg"}) for i in range(12)]
     skill = compile_skill(SPEC, examples=examples, teacher=FunctionModel(_oracle, model_id="test:teacher"),
-                          student=FunctionModel(_oracle, model_id="test:student"), progress=False)
+                          student=FunctionModel(_oracle, model_id="test:student"))
     return load_skill(skill.save(tmp_path / "skill"))
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from skillforge.cassette import CASSETTE_DIR, CassetteModel, CassetteStore, cassette_filename
 from skillforge.errors import ConfigurationError, ReplayMissError, SkillFormatError
 from skillforge.models.base import Message, Model, ModelRequest, ModelResponse, Usage
+from skillforge.regress.cassette import CASSETTE_DIR, CassetteModel, CassetteStore, cassette_filename
 from skillforge.testing import FunctionModel
 
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
@@ -205,7 +205,7 @@ def test_replay_knows_capabilities_and_cost_without_the_model(tmp_path: Path) ->
 
     claude = CassetteModel("anthropic:claude-haiku-4-5", tmp_path, "replay")
     assert not claude.is_local
-    # $1 / MTok in, $5 / MTok out (skillforge.pricing)
+    # $1 / MTok in, $5 / MTok out (skillforge.models.pricing)
     assert claude.cost_usd(Usage(input_tokens=1_000_000, output_tokens=100_000)) == pytest.approx(1.5)
 
     unknown = CassetteModel(None, tmp_path, "replay", model_id="other:model")
@@ -231,8 +231,8 @@ def test_a_malformed_cassette_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_recordings_preview_is_the_input_even_after_retrieved_demos_and_a_re_ask() -> None:
-    from skillforge.cassette import _preview
-    from skillforge.prompt import build_request, reask
+    from skillforge.regress.cassette import _preview
+    from skillforge.run.prompt import build_request, reask
 
     request = build_request(instructions="Label.", output_schema=SCHEMA, demos=[({"text": "fixed"}, {"label": "F"})],
                             retrieved=[({"text": "similar"}, {"label": "S"})], input={"text": "the input"},

@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from skillforge.cli import app
 from skillforge.models.base import Model
-from skillforge.regress import run_skill, run_suite
-from skillforge.regress_report import failure_text
+from skillforge.regress import failure_text, run_skill_tests, run_suite
 from skillforge.skill import load_skill
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +71,7 @@ def test_flipping_a_committed_skills_labels_fails_it_with_the_cases_shown(tmp_pa
     for row in rows:
         row["expected"]["sentiment"] = {"positive": "negative", "negative": "positive"}[row["expected"]["sentiment"]]
     (path / "tests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    result = run_skill(path, mode="replay", root=tmp_path)
+    result = run_skill_tests(path, mode="replay", root=tmp_path)
     assert not result.ok
     assert result.failures and all(f.diffs and f.diffs[0].field == "sentiment" for f in result.failures)
     assert "case " in failure_text(result) and "sentiment: got" in failure_text(result)
@@ -83,9 +82,19 @@ def test_review_sentiment_passes_live_on_the_embedded_model(tmp_path: Path) -> N
     # Live on a copy: the gate is the pass rate (a cold vs warm KV cache can move the last float
     # digits of a confidence), and nothing is written into the committed skill.
     path = shutil.copytree(SKILLS / "review-sentiment", tmp_path / "review-sentiment")
-    result = run_skill(path, mode="live", root=tmp_path)
+    result = run_skill_tests(path, mode="live", root=tmp_path)
     assert result.error is None and result.ok, failure_text(result)
     # The threshold must reach the target precision by a Wilson lower bound: where no threshold does on
     # this skill's calibration cases, its student answers nothing live either (every call escalates).
     expected = load_skill(path).settings.expected_student_share or 0.0
     assert (result.student_share > 0) == (expected > 0)
+
+
+@pytest.mark.parametrize("name", ["intent-router", "review-sentiment", "address-parser"])
+def test_a_committed_skill_loads_and_saves_byte_identically(name: str, tmp_path: Path) -> None:
+    source = SKILLS / name
+    skill = load_skill(source, strict=True)
+    skill.save(tmp_path / name)
+    for file in ("skill.yaml", "instructions.md", "examples.jsonl", "tests.jsonl"):
+        assert (tmp_path / name / file).read_bytes() == (source / file).read_bytes(), file
+    assert skill.manifest.provenance.options is not None  # how it was built is on record

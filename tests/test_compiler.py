@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from skillforge import Example, Ledger, SpecError, compile_skill
-from skillforge.calibrate import choose_threshold
-from skillforge.compiler import split_dev
+from skillforge import CompileOptions, Example, Ledger, SpecError, compile_skill
+from skillforge.compile import split_dev
+from skillforge.compile.calibrate import choose_threshold
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.testing import FunctionModel, skill_input
 
@@ -28,7 +28,7 @@ def demo_hungry_student(request: ModelRequest) -> Any:
 def test_the_best_candidate_on_dev_wins_and_zero_shot_is_the_baseline() -> None:
     student = FunctionModel(demo_hungry_student, model_id="test:student")
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=keyword_model(), student=student,
-                          ks=[2, 4], progress=False)
+                          options=CompileOptions(ks=[2, 4]))
     m = skill.manifest.metrics
     scores = {c.name: c.dev_score for c in m.candidates}
     assert scores["template+0"] == m.zero_shot_dev_score < 1.0
@@ -41,8 +41,8 @@ def test_the_best_candidate_on_dev_wins_and_zero_shot_is_the_baseline() -> None:
 
 
 def test_which_class_comes_last_in_the_demos_varies_with_the_seed() -> None:
-    from skillforge.candidates import pick_demos
-    from skillforge.skill import Demo
+    from skillforge.compile.candidates import pick_demos
+    from skillforge.format import Demo
 
     pool = [Demo(input={"text": str(i)}, output={"s": "ab"[i % 2]}, source="label") for i in range(20)]
     lasts = {pick_demos(pool, 4, "s", seed)[-1].output["s"] for seed in range(10)}
@@ -59,7 +59,7 @@ def test_naive_few_shot_that_hurts_is_not_chosen() -> None:
         return keyword_answer(request) if request.static_messages == 0 else {"sentiment": "negative"}
 
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=keyword_model(),
-                          student=FunctionModel(demo_averse), ks=[2, 4], progress=False)
+                          student=FunctionModel(demo_averse), options=CompileOptions(ks=[2, 4]))
     assert skill.manifest.metrics.chosen == "template+0"
     assert skill.manifest.metrics.dev_score >= max(c.dev_score for c in skill.manifest.metrics.candidates)
     assert skill.demos == []
@@ -72,7 +72,7 @@ def test_wrong_teacher_answers_never_become_demos() -> None:
         return {"sentiment": "negative" if "good" in skill_input(request)["text"] else "positive"}
 
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=FunctionModel(contrarian),
-                          student=FunctionModel(demo_hungry_student), ks=[4], progress=False)
+                          student=FunctionModel(demo_hungry_student), options=CompileOptions(ks=[4]))
     assert skill.demos and all(d.source == "label" for d in skill.demos)
     for d in skill.demos:
         assert d.output["sentiment"] == ("positive" if "good" in d.input["text"] else "negative")
@@ -83,7 +83,7 @@ def test_unlabelled_examples_get_teacher_demos() -> None:
     unlabelled = [Example(input={"text": f"good news {i}"}) for i in range(6)]
     dev = sentiment_examples(18)[12:]  # disjoint from the examples (an overlap would be removed from them)
     skill = compile_skill(sentiment_spec(), labelled + unlabelled, dev_examples=dev, teacher=keyword_model(),
-                          student=FunctionModel(demo_hungry_student), ks=[18], progress=False)
+                          student=FunctionModel(demo_hungry_student), options=CompileOptions(ks=[18]))
     sources = {d.input["text"]: d.source for d in skill.demos}
     assert all(sources[f"good news {i}"] == "teacher" for i in range(6))
 
@@ -91,7 +91,7 @@ def test_unlabelled_examples_get_teacher_demos() -> None:
 def test_dev_cases_become_regression_cases_and_never_demos() -> None:
     dev = [Example(input={"text": f"good dev {i}"}, expected={"sentiment": "positive"}) for i in range(5)]
     skill = compile_skill(sentiment_spec(), sentiment_examples(20), dev_examples=dev, teacher=keyword_model(),
-                          student=FunctionModel(demo_hungry_student), ks=[4], progress=False)
+                          student=FunctionModel(demo_hungry_student), options=CompileOptions(ks=[4]))
     assert [t.input for t in skill.tests] == [d.input for d in dev]
     assert not {d.input["text"] for d in skill.demos} & {d.input["text"] for d in dev}
 
@@ -125,8 +125,10 @@ def test_compilation_calibrates_from_the_students_confidence() -> None:
     dev = [Example(input={"text": f"good thing 1{i}"}, expected={"sentiment": "positive"}) for i in range(2)]
     dev += [Example(input={"text": f"bad stuff {i}"}, expected={"sentiment": "negative"}) for i in range(8)]
     skill = compile_skill(sentiment_spec(), examples, dev_examples=dev, teacher=keyword_model(),
-                          student=FunctionModel(unsure_when_wrong), target_precision=0.95, ks=[2], progress=False,
-                          confidence_level=None, calibration_extra=0)  # point estimate on dev alone
+                          student=FunctionModel(unsure_when_wrong),
+                          # The point estimate, on dev alone.
+                          options=CompileOptions(target_precision=0.95, ks=[2], confidence_level=None,
+                                                 calibration_extra=0))
     s = skill.settings
     assert s.threshold == pytest.approx(0.951229, abs=1e-5)  # exp(-0.05): the confident answers
     assert s.expected_student_share == 0.8
@@ -136,21 +138,29 @@ def test_compilation_calibrates_from_the_students_confidence() -> None:
 def test_every_compile_call_is_in_the_ledger(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.jsonl")
     compile_skill(sentiment_spec(), sentiment_examples(20), teacher=keyword_model("test:t"),
-                  student=keyword_model("test:s"), ks=[2], progress=False, ledger=ledger)
+                  student=keyword_model("test:s"), ledger=ledger, options=CompileOptions(ks=[2]))
     entries = ledger.read()
     assert {e.phase for e in entries} == {"compile"}
     assert {(e.role, e.model_id) for e in entries} == {("teacher", "test:t"), ("student", "test:s")}
     assert next(e.outcome for e in entries if e.role == "teacher") == "draft"
 
 
-def test_the_compile_report_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_compile_report_is_printed(tmp_path: Path) -> None:
+    import io
+
     from rich.console import Console
 
-    console = Console(width=140, force_terminal=False)
+    from skillforge.cli import print_compile_report
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=140, force_terminal=False)
     model = keyword_model()
-    compile_skill(sentiment_spec(), sentiment_examples(20), teacher=model, student=model, ks=[2],
-                  console=console)
-    out = capsys.readouterr().out
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    skill = compile_skill(sentiment_spec(), sentiment_examples(20), teacher=model, student=model, ledger=ledger,
+                          options=CompileOptions(ks=[2]))
+    print_compile_report(console, skill, ledger)
+    out = buffer.getvalue()
+    assert "Model calls during compilation" in out and "demo pool:" in out
     assert "Candidates on the dev set" in out and "template+0" in out and "chosen" in out
     assert "expected student share" in out
     assert "teacher and student are the same model" in out
@@ -169,15 +179,20 @@ def test_the_compile_report_is_printed(capsys: pytest.CaptureFixture[str]) -> No
 )
 def test_bad_compile_input_is_a_clear_error(kwargs: dict[str, Any], match: str) -> None:
     from skillforge import ConfigurationError
-    from skillforge.scoring import Comparator
+    from skillforge.spec.scoring import Comparator
 
     args: dict[str, Any] = {"examples": sentiment_examples(20), "teacher": keyword_model(),
-                            "student": keyword_model(), "progress": False}
-    args.update(kwargs)
-    if "comparators" in kwargs:
-        args["comparators"] = {k: Comparator(**v) for k, v in kwargs["comparators"].items()}
+                            "student": keyword_model()}
+    options: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key == "comparators":
+            options[key] = {k: Comparator(**v) for k, v in value.items()}
+        elif key == "target_precision":
+            options[key] = value
+        else:
+            args[key] = value
     with pytest.raises((SpecError, ConfigurationError), match=match):
-        compile_skill(sentiment_spec(), **args)
+        compile_skill(sentiment_spec(), options=CompileOptions(**options) if options else None, **args)
 
 
 def test_the_dev_split_is_seeded_and_disjoint() -> None:

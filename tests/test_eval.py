@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from skillforge import Example, compile_skill
+from skillforge import CompileOptions, ConfidenceSettings, Example, Skill, compile_skill
 from skillforge.cli import app
-from skillforge.confidence import SelfConsistentModel
 from skillforge.evaluate import GOLD, aevaluate_skill, auroc, risk_coverage
 from skillforge.models.base import Message, ModelRequest, ModelResponse, Usage, run_sync
-from skillforge.skill import ConfidenceSettings, Skill
+from skillforge.run.confidence import SelfConsistentModel
 from skillforge.testing import FunctionModel, QueuedModel, skill_input
 
 from helpers import keyword_model, sentiment_examples, sentiment_spec
@@ -33,8 +32,8 @@ def unsure_on_films(request: ModelRequest) -> Any:
 
 
 def _skill() -> Skill:
-    skill = compile_skill(sentiment_spec(), sentiment_examples(40), teacher=keyword_model(),
-                          student=keyword_model(), ks=[2], progress=False, refine_rounds=0)
+    skill = compile_skill(sentiment_spec(), sentiment_examples(40), teacher=keyword_model(), student=keyword_model(),
+                          options=CompileOptions(ks=[2], refine_rounds=0))
     skill.manifest.settings.threshold = 0.5
     return skill
 
@@ -120,7 +119,7 @@ def test_a_seed_left_unset_keeps_the_request_hash_of_older_recordings() -> None:
 @pytest.mark.local_model
 def test_self_consistency_on_the_embedded_model_samples_with_distinct_seeds() -> None:
     from skillforge import get_model
-    from skillforge.prompt import build_request
+    from skillforge.run.prompt import build_request
 
     model = SelfConsistentModel(get_model("local:smollm2-135m"), samples=3, temperature=1.0)
     req = build_request(instructions="Is the review positive or negative?",

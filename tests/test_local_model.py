@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from skillforge import Example, Ledger, compile_skill, get_model, load_skill
+from skillforge import CompileOptions, Example, Ledger, compile_skill, get_model, load_skill
 from skillforge.models.local import answer_logprob, value_spans
-from skillforge.prompt import build_request, template_instructions
+from skillforge.run.prompt import build_request, template_instructions
 
 from helpers import SENTIMENT_OUT, sentiment_spec
 
@@ -65,8 +65,8 @@ def test_compile_and_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> Non
             ("Highly recommend", "positive"), ("Never again", "negative")]
     examples = [Example(input={"text": t}, expected={"sentiment": s}) for t, s in rows]
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    skill = compile_skill(sentiment_spec(), examples[:6], dev_examples=examples[6:], ks=[2], progress=False,
-                          teacher="local:smollm2-135m", student="local:smollm2-135m", ledger=ledger)
+    skill = compile_skill(sentiment_spec(), examples[:6], dev_examples=examples[6:], teacher="local:smollm2-135m",
+                          student="local:smollm2-135m", ledger=ledger, options=CompileOptions(ks=[2]))
     m = skill.manifest.metrics
     assert m.dev_score >= m.zero_shot_dev_score
     assert skill.manifest.provenance.student == "local:smollm2-135m"

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from skillforge.errors import UnknownPriceWarning
 from skillforge.models.base import Usage
-from skillforge.pricing import (
+from skillforge.models.pricing import (
     PRICES,
     PRICES_CHECKED,
     PRICES_SOURCE,

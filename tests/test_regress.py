@@ -13,13 +13,23 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from skillforge import Comparator, Example, SkillSpec, compile_skill, load_skill
+from skillforge import Comparator, CompileOptions, Example, SkillSpec, compile_skill, load_skill
 from skillforge.cli import app, main
 from skillforge.errors import ConfigurationError
 from skillforge.models.base import Model, ModelRequest, ModelResponse
-from skillforge.regress import CaseFailure, SkillResult, SuiteReport, find_skills, run_skill, run_suite
-from skillforge.regress_report import compare_baseline, failure_text, junit_xml, load_report
-from skillforge.scoring import FieldDiff
+from skillforge.regress import (
+    CaseFailure,
+    SkillResult,
+    SuiteReport,
+    compare_baseline,
+    failure_text,
+    find_skills,
+    junit_xml,
+    load_report,
+    run_skill_tests,
+    run_suite,
+)
+from skillforge.spec.scoring import FieldDiff
 from skillforge.testing import FunctionModel, skill_input
 
 from helpers import keyword_answer, sentiment_examples, sentiment_spec
@@ -36,10 +46,11 @@ def make_skill(root: Path, name: str = "sentiment", *, record: bool = True) -> P
     """A compiled sentiment skill at ``root/skills/<name>`` (perfect keyword student, min pass
     rate 0.95), with its recordings unless ``record`` is false."""
     m = model()
-    skill = compile_skill(sentiment_spec(name), sentiment_examples(), teacher=m, student=m, progress=False, ks=[2])
+    skill = compile_skill(sentiment_spec(name), sentiment_examples(), teacher=m, student=m,
+                          options=CompileOptions(ks=[2]))
     path = skill.save(root / "skills" / name)
     if record:
-        assert run_skill(path, mode="record", student=model(), teacher=model()).ok
+        assert run_skill_tests(path, mode="record", student=model(), teacher=model()).ok
     return path
 
 
@@ -72,7 +83,7 @@ def test_a_recorded_skill_passes_in_replay_without_building_a_model(
     skill_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     forbid_model_construction(monkeypatch)
-    result = run_skill(skill_dir, mode="replay", root=tmp_path)
+    result = run_skill_tests(skill_dir, mode="replay", root=tmp_path)
     assert result.ok and result.error is None and result.failures == []
     assert (result.name, result.path, result.student, result.teacher) == (
         "sentiment", "skills/sentiment", MODEL_ID, MODEL_ID)
@@ -88,7 +99,7 @@ def test_a_recorded_skill_passes_in_replay_without_building_a_model(
 @pytest.mark.filterwarnings("ignore::skillforge.SkillIntegrityWarning")
 def test_flipped_expected_labels_fail_the_skill_with_field_diffs(skill_dir: Path, tmp_path: Path) -> None:
     edit_tests(skill_dir, flip, {1, 3})
-    result = run_skill(skill_dir, mode="replay", root=tmp_path)
+    result = run_skill_tests(skill_dir, mode="replay", root=tmp_path)
     assert not result.ok
     assert [f.case for f in result.failures] == [1, 3]
     tests = load_skill(skill_dir).tests
@@ -114,21 +125,22 @@ def test_nonsense_instructions_fail_once_re_recorded_and_replay_keeps_failing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     m = model(nonsense_sensitive)
-    skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=m, student=m, progress=False, ks=[2])
+    skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=m, student=m,
+                          options=CompileOptions(ks=[2]))
     path = skill.save(tmp_path / "skills" / "sentiment")
-    assert run_skill(path, mode="record", student=m, teacher=m).ok
+    assert run_skill_tests(path, mode="record", student=m, teacher=m).ok
 
     (path / "instructions.md").write_text("Colourless green ideas sleep furiously.\n")
-    stale = run_skill(path, mode="replay", root=tmp_path)
+    stale = run_skill_tests(path, mode="replay", root=tmp_path)
     assert not stale.ok, "changed instructions change every request: old recordings cannot pass"
     assert all("no recording" in (f.error or "") for f in stale.failures)
 
-    recorded = run_skill(path, mode="record", student=m, teacher=m, root=tmp_path)
+    recorded = run_skill_tests(path, mode="record", student=m, teacher=m, root=tmp_path)
     assert not recorded.ok and recorded.failures
     assert all(f.diffs[0].got == "positive" != f.expected["sentiment"] for f in recorded.failures)
 
     forbid_model_construction(monkeypatch)
-    replayed = run_skill(path, mode="replay", root=tmp_path)
+    replayed = run_skill_tests(path, mode="replay", root=tmp_path)
     assert replayed.model_dump() == recorded.model_copy(update={"mode": "replay"}).model_dump()
 
 
@@ -139,7 +151,7 @@ def test_a_missing_recording_fails_each_case_clearly_and_calls_nothing(
     for cassette in (skill_dir / "cassettes").iterdir():
         cassette.unlink()
     guard = model(lambda r: pytest.fail("replay called the student"))
-    result = run_skill(skill_dir, mode="replay", student=guard, root=tmp_path)
+    result = run_skill_tests(skill_dir, mode="replay", student=guard, root=tmp_path)
     assert not result.ok and result.error is None
     assert guard.requests == []
     assert len(result.failures) == result.cases
@@ -157,7 +169,7 @@ def test_escalations_cost_and_student_share_are_measured(skill_dir: Path, tmp_pa
                              logprob_sum=-3.0 if bad else -0.01)  # bad texts: wrong and unsure
 
     teacher = model(model_id="test:teacher", price_per_token=1e-6)
-    result = run_skill(skill_dir, mode="record", student=model(unsure_on_bad), teacher=teacher, root=tmp_path)
+    result = run_skill_tests(skill_dir, mode="record", student=model(unsure_on_bad), teacher=teacher, root=tmp_path)
     n_bad = sum("bad" in c.input["text"] for c in load_skill(skill_dir).tests)
     assert result.ok and result.pass_rate == 1.0
     assert result.escalations == n_bad > 0 == len(teacher.requests) - n_bad
@@ -166,7 +178,7 @@ def test_escalations_cost_and_student_share_are_measured(skill_dir: Path, tmp_pa
     assert sorted(p.name for p in (skill_dir / "cassettes").iterdir()) == ["test_keyword.jsonl", "test_teacher.jsonl"]
     assert not (skill_dir / "escalations.jsonl").exists(), "a test run must not log escalations into the skill"
 
-    alone = run_skill(skill_dir, mode="live", student=model(unsure_on_bad), escalate=False, root=tmp_path)
+    alone = run_skill_tests(skill_dir, mode="live", student=model(unsure_on_bad), escalate=False, root=tmp_path)
     assert not alone.ok and alone.escalations == 0 and alone.student_share == 1.0
     assert alone.pass_rate == round(1 - n_bad / alone.cases, 4)
 
@@ -177,7 +189,7 @@ def test_a_case_without_any_valid_answer_fails_and_the_run_goes_on(skill_dir: Pa
         return "not json" if skill_input(request) == first else keyword_answer(request)
 
     m = model(broken_on_case_one)
-    result = run_skill(skill_dir, mode="live", student=m, teacher=m, root=tmp_path)
+    result = run_skill_tests(skill_dir, mode="live", student=m, teacher=m, root=tmp_path)
     assert [f.case for f in result.failures] == [1]
     assert result.failures[0].got is None
     assert "no valid answer: neither the student nor the teacher gave one" in (result.failures[0].error or "")
@@ -195,7 +207,7 @@ def test_repeat_reports_pass_k_next_to_the_mean(skill_dir: Path, tmp_path: Path)
             return {"sentiment": "negative" if "good" in text else "positive"}
         return keyword_answer(request)
 
-    result = run_skill(skill_dir, mode="live", student=model(flaky), escalate=False, repeat=3, root=tmp_path)
+    result = run_skill_tests(skill_dir, mode="live", student=model(flaky), escalate=False, repeat=3, root=tmp_path)
     n = result.cases
     assert (result.repeat, result.passed) == (3, 3 * n - 1)
     assert result.pass_rate == round((3 * n - 1) / (3 * n), 4)
@@ -221,15 +233,15 @@ def test_per_field_comparators_from_the_skill_are_used(tmp_path: Path) -> None:
         return {"city": skill_input(request)["text"].split()[-1].upper()}
 
     m = model(shouting)
-    skill = compile_skill(CITY_SPEC, examples, teacher=m, student=m, progress=False, ks=[0],
-                          comparators={"city": Comparator(kind="normalized")})
+    skill = compile_skill(CITY_SPEC, examples, teacher=m, student=m,
+                          options=CompileOptions(ks=[0], comparators={"city": Comparator(kind="normalized")}))
     path = skill.save(tmp_path / "skills" / "city")
-    assert run_skill(path, mode="record", student=m, teacher=m).ok
+    assert run_skill_tests(path, mode="record", student=m, teacher=m).ok
 
     skill = load_skill(path)
     skill.manifest.settings.comparators = {}  # back to the default: exact
     skill.save(path)
-    exact = run_skill(path, mode="replay", root=tmp_path)
+    exact = run_skill_tests(path, mode="replay", root=tmp_path)
     assert not exact.ok and exact.pass_rate == 0.0
     assert exact.failures[0].diffs[0].got == exact.failures[0].diffs[0].expected.upper()
 
@@ -254,7 +266,7 @@ def test_an_unreadable_skill_is_an_error_result_and_the_others_still_run(tmp_pat
 
 
 def test_a_model_that_cannot_be_built_ends_that_skill_with_one_error(skill_dir: Path, tmp_path: Path) -> None:
-    result = run_skill(skill_dir, mode="live", root=tmp_path)  # "test:" is no registered provider
+    result = run_skill_tests(skill_dir, mode="live", root=tmp_path)  # "test:" is no registered provider
     assert not result.ok and result.failures == []
     assert result.error is not None and "unknown model provider 'test'" in result.error
 
@@ -384,7 +396,7 @@ def test_a_baseline_that_is_not_a_result_is_a_clear_error(tmp_path: Path) -> Non
 
 
 def test_the_verdict_names_the_field_score_gate_when_the_skill_sets_one() -> None:
-    from skillforge.regress_report import verdict
+    from skillforge.regress import verdict
 
     base = dict(name="a", path="skills/a", mode="replay", cases=10, passed=1, pass_rate=0.1, min_pass_rate=0.0)
     ok = SkillResult(**base, field_score=0.6, min_field_score=0.5, ok=True)

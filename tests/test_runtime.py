@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from skillforge import (
+    CompileOptions,
     EscalationFailed,
     InputValidationError,
     Ledger,
@@ -30,8 +31,8 @@ NEG = {"sentiment": "negative"}
 @pytest.fixture
 def skill(tmp_path: Path) -> Skill:
     model = keyword_model()
-    compiled = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model, progress=False,
-                             ks=[2])
+    compiled = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
+                             options=CompileOptions(ks=[2]))
     compiled.manifest.settings.threshold = 0.5
     compiled.save(tmp_path / "sentiment")
     return load_skill(tmp_path / "sentiment")

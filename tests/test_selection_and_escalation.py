@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from skillforge import Example, Ledger, SpecError, compile_skill, load_skill
-from skillforge.candidates import Candidate, CaseResult, Evaluation, choose, clearly_better, paired_gain
-from skillforge.compiler import _samples
+from skillforge import CompileOptions, Example, Ledger, SpecError, compile_skill, load_skill
+from skillforge.compile import Candidate, CaseResult, Measurement, choose, clearly_better, paired_gain
+from skillforge.compile.steps import draft_samples as _samples
 from skillforge.evaluate import GOLD, estimate_prompt_tokens, evaluate_skill
 from skillforge.models.base import ModelRequest
-from skillforge.prompt import build_request
-from skillforge.regress import run_skill
+from skillforge.regress import run_skill_tests
+from skillforge.run.prompt import build_request
 from skillforge.testing import FunctionModel, QueuedModel, skill_input
 
 from helpers import keyword_answer, keyword_model, sentiment_examples, sentiment_spec
@@ -21,11 +21,11 @@ from helpers import keyword_answer, keyword_model, sentiment_examples, sentiment
 POS = {"sentiment": "positive"}
 
 
-def _ev(name: str, correct: list[bool], *, k: int = 0, retrieved: bool = False) -> Evaluation:
+def _ev(name: str, correct: list[bool], *, k: int = 0, retrieved: bool = False) -> Measurement:
     cand = Candidate(name, "template", "x", [], retrieve_k=k if retrieved else None)
     if not retrieved:
         cand.demos = [None] * k  # type: ignore[list-item]  # only the count matters for ranking
-    return Evaluation(cand, [CaseResult({}, float(c), c, 0.9) for c in correct])
+    return Measurement(cand, [CaseResult({}, float(c), c, 0.9) for c in correct])
 
 
 # -- the paired one-standard-error rule ---------------------------------------------------------------
@@ -70,8 +70,8 @@ def test_the_paired_gain_and_its_standard_error() -> None:
 
 def test_selection_is_recorded_in_the_skill() -> None:
     model = keyword_model()
-    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=model, student=model, ks=[2],
-                          progress=False)
+    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=model, student=model,
+                          options=CompileOptions(ks=[2]))
     assert skill.manifest.metrics.chosen == "template+0"  # everything ties at 1.0: the simplest wins
     assert skill.manifest.metrics.selection == "best on dev: template+0 1.000, also the simplest candidate"
 
@@ -79,8 +79,8 @@ def test_selection_is_recorded_in_the_skill() -> None:
 def test_a_negative_selection_z_is_a_spec_error() -> None:
     model = keyword_model()
     with pytest.raises(SpecError, match="selection_z"):
-        compile_skill(sentiment_spec(), sentiment_examples(10), teacher=model, student=model, selection_z=-1,
-                      progress=False)
+        compile_skill(sentiment_spec(), sentiment_examples(10), teacher=model, student=model,
+                      options=CompileOptions(selection_z=-1))
 
 
 def test_teacher_draft_samples_spread_over_every_label() -> None:
@@ -95,8 +95,8 @@ def test_teacher_draft_samples_spread_over_every_label() -> None:
 
 
 def _compiled(tmp_path: Path, teacher: FunctionModel, student: FunctionModel) -> Any:
-    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=teacher, student=student, ks=[4],
-                          retrieval=False, selection_z=0.0, progress=False)
+    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=teacher, student=student,
+                          options=CompileOptions(ks=[4], retrieval=False, selection_z=0.0))
     skill.save(tmp_path / "s")
     return load_skill(tmp_path / "s")
 
@@ -182,24 +182,25 @@ def test_a_multi_field_skill_is_gated_on_its_field_score(tmp_path: Path) -> None
         return {"a": f"a{i}", "b": "?"}
 
     model = FunctionModel(half_right, logprob=-0.01)
-    skill = compile_skill(spec, examples, teacher=model, student=model, ks=[2], retrieval=False, progress=False)
+    skill = compile_skill(spec, examples, teacher=model, student=model,
+                          options=CompileOptions(ks=[2], retrieval=False))
     assert skill.settings.min_pass_rate == 0.0
     assert skill.settings.min_field_score == 0.45  # field score 0.5 less the 0.05 margin
     path = skill.save(tmp_path / "pair")
-    assert run_skill(path, mode="live", student=model, teacher=model, root=tmp_path).ok
+    assert run_skill_tests(path, mode="live", student=model, teacher=model, root=tmp_path).ok
 
     def worse(request: ModelRequest) -> Any:
         return {"a": "?", "b": "?"} if request.output_schema is not None else "x"
 
     bad = FunctionModel(worse, logprob=-0.01)
-    result = run_skill(path, mode="live", student=bad, teacher=bad, root=tmp_path)
+    result = run_skill_tests(path, mode="live", student=bad, teacher=bad, root=tmp_path)
     assert not result.ok and result.pass_rate == 0.0 and result.field_score == 0.0
     assert result.min_field_score == 0.45
 
 
 def test_a_threshold_above_every_confidence_stays_above_it_when_written_to_six_decimals() -> None:
-    from skillforge.calibrate import choose_threshold
-    from skillforge.compiler import stored_threshold
+    from skillforge.compile import stored_threshold
+    from skillforge.compile.calibrate import choose_threshold
 
     confidences = [0.8569224, 0.5, 0.4]
     nothing = choose_threshold(confidences, [False, True, True], target_precision=0.95)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from skillforge import (
+    CompileOptions,
     Skill,
     SkillFormatError,
     SkillIntegrityError,
@@ -24,8 +25,8 @@ from helpers import keyword_model, sentiment_examples, sentiment_spec
 @pytest.fixture
 def skill_dir(tmp_path: Path) -> Path:
     model = keyword_model()
-    skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model, progress=False,
-                          ks=[2])
+    skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
+                          options=CompileOptions(ks=[2]))
     return skill.save(tmp_path / "sentiment")
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from skillforge import Comparator, Ledger
 from skillforge.models.base import Usage
-from skillforge.scoring import compare
-from skillforge.verify import check_answer, extract_json
+from skillforge.run.verify import check_answer, extract_json
+from skillforge.spec.scoring import compare
 
 from helpers import SENTIMENT_OUT
 

@@ -1,0 +1,5 @@
+"""``python -m skillforge`` runs the CLI."""
+
+from skillforge.cli.app import main
+
+main()

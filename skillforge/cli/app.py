@@ -1,0 +1,232 @@
+"""The ``skillforge`` command line. Errors are one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from skillforge.cli.compile_report import print_compile_report
+from skillforge.cli.eval_report import print_eval
+from skillforge.cli.progress import RichProgress
+from skillforge.cli.regress_report import print_report
+from skillforge.compile import CompileOptions, compile_skill
+from skillforge.environment import read_env
+from skillforge.errors import InputValidationError, SkillforgeError, SpecError
+from skillforge.evaluate import aevaluate_skill, write_svg
+from skillforge.ledger import Ledger
+from skillforge.models.base import run_sync
+from skillforge.regress import arun_suite, junit_xml, load_report
+from skillforge.run import Runner, RunResult
+from skillforge.skill import load_skill
+from skillforge.spec import SkillSpec, read_examples
+
+app = typer.Typer(
+    help="Compile tasks into skills a cheap model runs, with verified escalation to a teacher.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+TeacherOpt = Annotated[str | None, typer.Option("--teacher", help="Teacher model id (default: see README).")]
+StudentOpt = Annotated[str | None, typer.Option("--student", help="Student model id (default: see README).")]
+
+
+def _note_defaults(teacher: str | None, student: str | None) -> None:
+    env = read_env()
+    if (teacher is None or student is None) and not env.anthropic_api_key and not (env.teacher and env.student):
+        err.print(
+            "[dim]note: ANTHROPIC_API_KEY is not set, so the default teacher and student are the embedded "
+            f"local model ({env.default_teacher}).[/]"
+        )
+
+
+@app.command("compile")
+def compile_cmd(
+    spec: Annotated[Path, typer.Argument(help="SPEC.yaml: name, description, input_schema, output_schema.")],
+    examples: Annotated[Path, typer.Option("--examples", help="JSON Lines of {input, expected?}.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the skill to, e.g. skills/NAME.")],
+    dev: Annotated[Path | None, typer.Option("--dev", help="JSON Lines dev set (default: split off).")] = None,
+    teacher: TeacherOpt = None,
+    student: StudentOpt = None,
+    target_precision: Annotated[float, typer.Option(help="Precision the escalation threshold aims for.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed for the dev split and demo choice.")] = 0,
+) -> None:
+    """Compile a skill from a spec and labelled examples, then write it to --out."""
+    _note_defaults(teacher, student)
+    skill_spec = SkillSpec.from_file(spec)
+    train = read_examples(examples)
+    dev_set = read_examples(dev) if dev is not None else None
+    options = CompileOptions(target_precision=target_precision, seed=seed)
+    ledger = Ledger(read_env().ledger_path)
+    with RichProgress(err) as progress:
+        skill = compile_skill(skill_spec, train, options, dev_examples=dev_set, teacher=teacher, student=student,
+                              ledger=ledger, progress=progress)
+    print_compile_report(err, skill, ledger)
+    path = skill.save(out)
+    err.print(f"skill written to [bold]{path}[/]")
+
+
+def _result_line(result: RunResult) -> str:
+    return json.dumps({
+        "output": result.output, "escalated": result.escalated, "answered_by": result.answered_by,
+        "confidence": None if result.confidence is None else round(result.confidence, 4),
+        "cost_usd": result.cost_usd,
+    }, ensure_ascii=False)
+
+
+@app.command("run")
+def run_cmd(
+    skill_dir: Annotated[Path, typer.Argument(help="The skill directory, e.g. skills/NAME.")],
+    input: Annotated[str | None, typer.Option("--input", help="One input as JSON (else JSON Lines on stdin).")] = None,
+    teacher: TeacherOpt = None,
+    student: StudentOpt = None,
+    no_escalate: Annotated[bool, typer.Option("--no-escalate", help="Never call the teacher.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse a skill whose files changed.")] = False,
+) -> None:
+    """Run a skill: prints one JSON result per input (output, escalated, answered_by, confidence, cost).
+
+    With JSON Lines on stdin, a bad line prints {"error": ..., "line": N} and the rest still run;
+    the exit code is then 1.
+    """
+    skill = load_skill(skill_dir, strict=strict)
+    runner = skill.runner(student=student, teacher=teacher, escalate=not no_escalate)
+    if input is not None:
+        value = _parse_input(input, where="--input")
+        typer.echo(_result_line(_run_one(runner, value)))
+        return
+    failures = 0
+    for n, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = _parse_input(line, where=f"stdin line {n}")
+            typer.echo(_result_line(_run_one(runner, value)))
+        except SkillforgeError as exc:
+            failures += 1
+            typer.echo(json.dumps({"error": str(exc), "line": n}, ensure_ascii=False))
+    if failures:
+        raise typer.Exit(1)
+
+
+def _run_one(runner: Runner, value: dict[str, Any]) -> RunResult:
+    return run_sync(runner.arun(value))
+
+
+def _parse_input(text: str, *, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputValidationError(f"{where} is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise InputValidationError(f"{where} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+@app.command("eval")
+def eval_cmd(
+    skill_dir: Annotated[Path, typer.Argument(help="The skill directory, e.g. skills/NAME.")],
+    data: Annotated[Path, typer.Option("--data", help="JSON Lines of {input, expected} to measure on.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a risk-coverage plot (SVG) here.")] = None,
+    no_escalate: Annotated[bool, typer.Option("--no-escalate", help="Measure the student alone.")] = False,
+    teacher: Annotated[str | None, typer.Option(
+        "--teacher", help="Teacher model id for escalations, or 'gold' to simulate the teacher by the labels "
+        "(offline measurement; labelled as simulated in the output).")] = None,
+    student: StudentOpt = None,
+) -> None:
+    """Measure a skill on labelled data: student accuracy, risk-coverage, the threshold's operating point
+    (student share, accuracy accepted and after escalation) and cost per 1,000 calls vs teacher-only."""
+    skill = load_skill(skill_dir)
+    rows = [e for e in read_examples(data) if e.expected is not None]
+    if not rows:
+        raise SpecError(f"{data}: no labelled cases (each line needs an 'expected')")
+    with RichProgress(err, enabled=err.is_terminal, transient=True) as progress:
+        result = run_sync(aevaluate_skill(skill, rows, student=student, teacher=teacher, escalate=not no_escalate,
+                                          progress=progress))
+    out = Console()
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(width=120)
+    print_eval(out, result)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    if plot is not None:
+        write_svg(result, plot)
+
+
+def main() -> None:
+    """Console-script entry point: runs the app, turning skillforge errors into one line + exit 2."""
+    try:
+        app()
+    except SkillforgeError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+class _TestMode(StrEnum):
+    replay = "replay"
+    record = "record"
+    live = "live"
+    auto = "auto"
+
+
+@app.command("test")
+def test_cmd(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Skill directories, or folders to search for skills (default: skills/).")] = None,
+    mode: Annotated[_TestMode, typer.Option(
+        "--mode", help="replay: recorded answers only, never calls a model (deterministic, for CI); "
+        "record: call models and rewrite the recordings; live: call models, write nothing; "
+        "auto: replay what is recorded, record the rest.")] = _TestMode.replay,
+    no_escalate: Annotated[bool, typer.Option("--no-escalate", help="Never call the teacher: "
+                                              "measure the student alone.")] = False,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Run each case K times; reports pass^K "
+                                        "(all K runs pass) next to the mean.")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    junit_out: Annotated[Path | None, typer.Option("--junit-xml", help="Write JUnit XML here.")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="A previous --json result: report per-skill deltas; a pass-rate drop "
+        "beyond --tolerance fails the run.")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Allowed pass-rate drop "
+                                             "against --baseline.")] = 0.02,
+    teacher: Annotated[str | None, typer.Option(
+        "--teacher", help="Run with this teacher instead of the skill's (recordings are per model id).")] = None,
+    student: Annotated[str | None, typer.Option(
+        "--student", help="Run with this student instead of the skill's (recordings are per model id).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show failing cases of passing "
+                                          "skills too.")] = False,
+) -> None:
+    """Run every skill's regression cases and gate on its minimum pass rate (and field score, when set).
+
+    Exit code 0 when every skill reaches its minimum (and none dropped against --baseline), 1 when
+    one does not, 2 on a usage error. Re-record after changing a skill or its models:
+    `skillforge test skills/ --mode record`.
+    """
+    base = load_report(baseline) if baseline is not None else None
+    with RichProgress(err, enabled=err.is_terminal, transient=True) as progress:
+        report = run_sync(arun_suite(
+            paths or [Path("skills")], mode=mode.value, escalate=not no_escalate, repeat=repeat,
+            student=student, teacher=teacher, baseline=base, tolerance=tolerance, progress=progress,
+        ))
+    out = Console()
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(width=120)  # CI logs: room for the whole table instead of rich's default 80
+    print_report(out, report, verbose=verbose)
+    if json_out is not None:
+        report.write_json(json_out)
+    if junit_out is not None:
+        junit_out.parent.mkdir(parents=True, exist_ok=True)
+        junit_out.write_text(junit_xml(report), encoding="utf-8")
+    if not report.ok:
+        raise typer.Exit(1)

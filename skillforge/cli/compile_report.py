@@ -1,0 +1,90 @@
+"""The end-of-compile report in the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from skillforge.cli.format import money
+from skillforge.format import SkillDefinition
+from skillforge.ledger import Ledger
+
+
+def _usage_table(skill: SkillDefinition, ledger: Ledger) -> Table:
+    usage = Table(title="Model calls during compilation", show_edge=False)
+    for col in ("role", "model", "calls", "input tok", "output tok", "cache read tok", "cost"):
+        usage.add_column(col, justify="right" if col not in ("role", "model") else "left")
+    calls: dict[tuple[str, str], int] = {}
+    for e in ledger.entries:
+        if e.skill == skill.name and e.phase == "compile":
+            calls[(e.role, e.model_id)] = calls.get((e.role, e.model_id), 0) + 1
+    for (role, model), (u, cost) in sorted(ledger.totals().items()):
+        if (role, model) in calls:
+            usage.add_row(role, model, str(calls[(role, model)]), f"{u.input_tokens:,}", f"{u.output_tokens:,}",
+                          f"{u.cache_read_input_tokens:,}", money(cost))
+    return usage
+
+
+def _candidates_table(skill: SkillDefinition) -> Table:
+    m, p = skill.manifest.metrics, skill.manifest.provenance
+    cands = Table(title=f"Candidates on the dev set ({m.dev_size} cases, student {p.student})", show_edge=False)
+    for col in ("candidate", "instructions", "demos", "dev score", "dev accuracy", "mean confidence"):
+        cands.add_column(col, justify="left" if col in ("candidate", "instructions") else "right")
+    for c in m.candidates:
+        mark = " [green]<- chosen" if c.name == m.chosen else ""
+        conf = "-" if c.mean_confidence is None else f"{c.mean_confidence:.3f}"
+        cands.add_row(c.name + mark, c.instructions_source, str(c.k), f"{c.dev_score:.3f}",
+                      f"{c.dev_accuracy:.3f}", conf)
+    return cands
+
+
+def _threshold_lines(skill: SkillDefinition) -> list[str]:
+    m, s = skill.manifest.metrics, skill.settings
+    if s.threshold is None:
+        return ["escalation threshold: none (the student gives no confidence signal); only invalid answers escalate"]
+    prec = "-" if m.accepted_precision is None else f"{m.accepted_precision:.3f}"
+    bound = ("" if m.precision_lower_bound is None or m.confidence_level is None
+             else f", {m.confidence_level:.0%} Wilson lower bound {m.precision_lower_bound:.3f}")
+    out = [f"escalation threshold: {s.threshold:.4f} for target precision {s.target_precision} "
+           f"(accepted precision {prec}{bound}, on {m.calibration_size or m.dev_size} calibration cases)"]
+    if m.accepted_precision is None:
+        out.append("[yellow]note:[/] no threshold reached the target by the bound: every call escalates. "
+                   "More dev data, a lower target or a lower confidence level would let the student answer.")
+    return out
+
+
+def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledger) -> None:
+    """What a compile did and chose: tokens and cost per role (from ``ledger``), every candidate's dev
+    score, the refinement rounds, the choice, the threshold and the expected student share."""
+    m, s, p = skill.manifest.metrics, skill.settings, skill.manifest.provenance
+    console.print()
+    console.rule(f"[bold]compiled skill {skill.name!r}")
+    console.print(_usage_table(skill, ledger))
+    console.print(_candidates_table(skill))
+    for r in m.refinement:
+        after = "no usable revision" if r.dev_score_after is None else f"dev {r.dev_score_after:.3f}"
+        console.print(f"refinement round {r.round}: {r.failures_shown} failures shown, dev {r.dev_score_before:.3f} "
+                      f"-> {after}, {'kept' if r.kept else 'discarded'}")
+    if s.confidence.method == "self_consistency":
+        console.print(f"confidence: self-consistency, {s.confidence.samples} samples at temperature "
+                      f"{s.confidence.temperature} per student call ({s.confidence.samples}x the student's calls "
+                      "and tokens above)")
+    if m.demo_pool_size is not None:
+        console.print(f"demo pool: {m.demo_pool_size} demos ({m.teacher_answers_replaced} teacher answers dropped "
+                      "or replaced by labels)")
+    console.print(f"chosen: [bold]{m.chosen}[/]  dev score {m.dev_score:.3f} (zero-shot {m.zero_shot_dev_score:.3f})")
+    if m.selection:
+        console.print(f"selection: {m.selection}")
+    lean = "" if m.teacher_lean_score is None else f" (teacher with instructions alone: {m.teacher_lean_score:.3f})"
+    how = "instructions + input, no demos" if s.escalation_prompt == "lean" else "the student's prompt, demos included"
+    console.print(f"escalation prompt: {s.escalation_prompt}: {how}{lean}")
+    for line in _threshold_lines(skill):
+        console.print(line)
+    share = "-" if s.expected_student_share is None else f"{s.expected_student_share:.0%}"
+    console.print(f"expected student share: {share} of calls answered by {p.student}")
+    if p.teacher == p.student:
+        console.print(
+            f"[yellow]note:[/] teacher and student are the same model ({p.teacher}); escalation here shows "
+            "the mechanics, not a quality gain. Pass a stronger teacher (a larger local GGUF or Claude) "
+            "for real escalations."
+        )

@@ -1,0 +1,61 @@
+"""Showing an :class:`~skillforge.evaluate.evaluate.EvalResult`: terminal tables and a risk-coverage SVG.
+
+The plot is hand-written SVG (a polyline and a few labels): a chart this simple does not justify
+matplotlib as a dependency, and SVG text diffs and renders everywhere, including on GitHub.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from skillforge.cli.format import money, percent
+from skillforge.evaluate import STUDENT_REFERENCE, TEACHER_REFERENCE, EvalResult
+
+
+def print_eval(console: Console, r: EvalResult) -> None:
+    """Student accuracy, risk-coverage, the threshold's operating point and costs per 1,000 calls."""
+    console.rule(f"[bold]eval {r.skill!r} on {r.n} labelled cases")
+    console.print(f"student {r.student}: accuracy {percent(r.student_accuracy)} (field score "
+                  f"{percent(r.student_field_score)}); confidence AUROC "
+                  f"{'-' if r.auroc is None else f'{r.auroc:.3f}'}")
+    rc = Table(title="Risk-coverage: accuracy of the student's most confident answers", show_edge=False,
+               min_width=64)
+    for col in ("coverage", "answered", "accuracy"):
+        rc.add_column(col, justify="right")
+    for row in r.risk_coverage():
+        rc.add_row(f"{row.coverage:.0%}", str(row.answered), percent(row.accuracy))
+    console.print(rc)
+    op = Table(title=f"At the skill's threshold ({'none' if r.threshold is None else f'{r.threshold:.4f}'}, "
+                     f"target precision {r.target_precision})", show_edge=False)
+    op.add_column("measure")
+    op.add_column("value", justify="right")
+    op.add_row("share answered by the student", percent(r.student_share))
+    op.add_row("accuracy of accepted student answers", percent(r.accepted_accuracy))
+    if r.escalate:
+        op.add_row(f"accuracy after escalation ({r.teacher})", percent(r.final_accuracy))
+    console.print(op)
+    costs = r.costs_per_1k()
+    ct = Table(title="Cost per 1,000 calls (list prices, token counts of the real prompts, no caching credit)",
+               show_edge=False)
+    ct.add_column("deployment")
+    ct.add_column(f"student as {r.student}", justify="right")
+    ct.add_column(f"student as {STUDENT_REFERENCE}", justify="right")
+    ct.add_row("student only (no escalation)", money(costs["student_only"]), money(costs["student_only_as_haiku"]))
+    if r.escalate:
+        ct.add_row("student + escalation", money(costs["mix"]), money(costs["mix_student_as_haiku"]))
+    teacher_name = TEACHER_REFERENCE if r.teacher_as_reference else r.teacher
+    ct.add_row(f"teacher only ({teacher_name})", money(costs["teacher_only"]), money(costs["teacher_only"]))
+    console.print(ct)
+    what = ("instructions + input, no demos" if r.escalation_prompt == "lean"
+            else "the student's prompt, demos included")
+    console.print(f"escalations and teacher-only send the teacher the {r.escalation_prompt} prompt ({what})")
+    if r.student_calls_per_input > 1:
+        console.print(f"confidence by self-consistency: {r.student_calls_per_input} student calls per input, "
+                      "all counted above")
+    if r.teacher_simulated:
+        console.print("[yellow]note:[/] the teacher is SIMULATED by the gold labels (always right); its cost is "
+                      f"priced as {TEACHER_REFERENCE} on the real prompt's tokens.")
+    elif r.escalate and r.teacher_as_reference:
+        console.print(f"note: escalations were answered by the local teacher {r.teacher}; priced as "
+                      f"{TEACHER_REFERENCE} for comparison.")

@@ -1,0 +1,13 @@
+"""How the terminal shows numbers."""
+
+from __future__ import annotations
+
+
+def money(cost: float | None) -> str:
+    """Dollars to four decimals; ``unknown`` when a price was unknown."""
+    return "unknown" if cost is None else f"${cost:.4f}"
+
+
+def percent(x: float | None) -> str:
+    """A share to one decimal; ``-`` when there is none."""
+    return "-" if x is None else f"{x:.1%}"

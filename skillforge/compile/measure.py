@@ -1,0 +1,103 @@
+"""Measuring a candidate: the student answers every case with the candidate's prompt, each answer scored.
+
+Every candidate is run by the student on every dev case, in order, so a local model's KV cache keeps
+the candidate's static prefix warm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillforge.compile.candidates import Candidate
+from skillforge.ledger import Ledger
+from skillforge.models.base import Model, ModelRequest
+from skillforge.progress import Progress
+from skillforge.run import DemoIndex, ask, build_request, render_input
+from skillforge.spec import Comparator, compare
+
+
+@dataclass(frozen=True)
+class DevCase:
+    input: dict[str, Any]
+    #: The label, or the teacher's answer where no label was given.
+    expected: dict[str, Any]
+
+
+@dataclass
+class CaseResult:
+    output: dict[str, Any] | None
+    score: float
+    correct: bool
+    confidence: float | None
+
+
+@dataclass
+class Measurement:
+    """A candidate's answers to a list of cases, each scored against its reference."""
+
+    candidate: Candidate
+    cases: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.cases) / len(self.cases) if self.cases else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return sum(c.correct for c in self.cases) / len(self.cases) if self.cases else 0.0
+
+    @property
+    def mean_confidence(self) -> float | None:
+        confs = [c.confidence for c in self.cases if c.confidence is not None]
+        return sum(confs) / len(confs) if confs else None
+
+
+async def measure(
+    candidate: Candidate,
+    dev: Sequence[DevCase],
+    *,
+    student: Model,
+    output_schema: Mapping[str, Any],
+    comparators: Mapping[str, Comparator],
+    max_tokens: int,
+    max_reasks: int,
+    ledger: Ledger,
+    skill: str,
+    concurrency: int,
+    progress: Progress,
+) -> Measurement:
+    """Run the student on every case with this candidate and score it. A retrieval candidate
+    never retrieves a demo whose input equals the case's own (leave-one-out), so cases drawn from
+    the demo pool itself (calibration) are measured honestly."""
+    pairs = [(d.input, d.output) for d in candidate.demos]
+    retrieving = candidate.retrieve_k is not None
+    index = DemoIndex([d.input for d in candidate.demos]) if retrieving else None
+    sem = asyncio.Semaphore(concurrency)
+
+    def request_for(case: DevCase) -> ModelRequest:
+        if index is None or candidate.retrieve_k is None:
+            return build_request(instructions=candidate.instructions, output_schema=output_schema,
+                                 demos=pairs, input=case.input, max_tokens=max_tokens)
+        own = render_input(case.input)
+        others = [i for i in index.top(case.input, candidate.retrieve_k + 1) if render_input(pairs[i][0]) != own]
+        shown = [pairs[i] for i in reversed(others[: candidate.retrieve_k])]
+        return build_request(instructions=candidate.instructions, output_schema=output_schema,
+                             demos=[], retrieved=shown, input=case.input, max_tokens=max_tokens)
+
+    async def one(case: DevCase) -> CaseResult:
+        request = request_for(case)
+        async with sem:
+            outcome = await ask(student, "student", request, schema=output_schema, threshold=None,
+                                max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile")
+        progress.advance()
+        cs = compare(outcome.output, case.expected, comparators)
+        return CaseResult(outcome.output, cs.score, cs.correct, outcome.confidence)
+
+    if concurrency <= 1:
+        cases = [await one(c) for c in dev]  # strictly in order: keeps a local KV cache warm
+    else:
+        cases = list(await asyncio.gather(*(one(c) for c in dev)))
+    return Measurement(candidate, cases)

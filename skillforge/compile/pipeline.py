@@ -1,0 +1,110 @@
+"""``compile_skill``: spec + examples -> a measured, calibrated :class:`~skillforge.skill.Skill`.
+
+The steps (:mod:`skillforge.compile.steps`), each over one :class:`~skillforge.compile.state.CompileState`:
+
+1. **prepare** -- split off a dev set (unless given); it becomes the skill's regression cases and never
+   supplies demos.
+2. **draft** -- the teacher drafts instructions and answers training examples: the demo pool.
+3. **select** -- candidates (template or teacher instructions x 0..k fixed demos, then retrieved demos
+   with the better text) run with the student on dev; the simplest candidate the best-scoring one does
+   not clearly beat wins (one-standard-error rule on the paired gain; zero-shot is among them).
+4. **refine** -- the teacher revises the instructions from the student's dev failures (bounded rounds);
+   a revision is kept only if it clearly beats the current choice by the same rule.
+5. **calibrate** -- the escalation threshold is the lowest whose accepted answers (dev + held-out
+   training examples) reach the target precision by a Wilson lower bound.
+6. **assemble** -- settings, metrics and provenance (with the options) into a :class:`Skill`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from skillforge.compile import steps
+from skillforge.compile.state import CompileState
+from skillforge.environment import read_env
+from skillforge.errors import SpecError
+from skillforge.format import CompileOptions
+from skillforge.ledger import Clock, Ledger, utc_now
+from skillforge.models.base import Model, blocking
+from skillforge.models.registry import resolve_model
+from skillforge.progress import NullProgress, Progress
+from skillforge.run import template_instructions, with_confidence
+from skillforge.skill import Skill
+from skillforge.spec import Example, SkillSpec, check_examples, spec_from_mapping
+
+
+def _examples(values: Sequence[Example | Mapping[str, Any]], *, spec: SkillSpec, what: str) -> list[Example]:
+    out = [e if isinstance(e, Example) else Example.model_validate(e) for e in values]
+    check_examples(spec, out, what=what)
+    return out
+
+
+def _initial_state(
+    spec: SkillSpec | Mapping[str, Any],
+    examples: Sequence[Example | Mapping[str, Any]],
+    options: CompileOptions | None,
+    dev_examples: Sequence[Example | Mapping[str, Any]] | None,
+    teacher: str | Model | None,
+    student: str | Model | None,
+    ledger: Ledger | None,
+    clock: Clock,
+    progress: Progress | None,
+) -> CompileState:
+    """Check every argument before any model is called, resolve the models, split the data."""
+    spec = spec if isinstance(spec, SkillSpec) else spec_from_mapping(dict(spec), source="spec")
+    options = options or CompileOptions()
+    train_in = _examples(examples, spec=spec, what="examples")
+    if not train_in:
+        raise SpecError("no examples given: compile_skill needs labelled examples", field="examples")
+    dev_in = None if dev_examples is None else _examples(dev_examples, spec=spec, what="dev_examples")
+    unknown = set(options.comparators) - set(spec.output_schema.get("properties", {}))
+    if unknown:
+        raise SpecError(f"comparators for unknown output fields: {sorted(unknown)}", field="comparators")
+    env = read_env()
+    teacher_m = resolve_model(teacher, env.default_teacher)
+    student_m = resolve_model(student, env.default_student)
+    for m in (teacher_m, student_m):
+        m.check_schema(spec.output_schema)
+    train, dev_ex = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.dev_fraction,
+                                  max_dev=options.max_dev)
+    return CompileState(
+        spec=spec, options=options, teacher=teacher_m, student=student_m,
+        # Dev answers are measured the way the skill will run: with self-consistency when configured.
+        student_eval=with_confidence(student_m, options.confidence),
+        ledger=ledger if ledger is not None else Ledger(env.ledger_path, clock=clock),
+        progress=progress or NullProgress(), clock=clock, train=train, dev_examples=dev_ex,
+        template_text=template_instructions(spec.description, spec.output_schema),
+    )
+
+
+async def acompile_skill(
+    spec: SkillSpec | Mapping[str, Any],
+    examples: Sequence[Example | Mapping[str, Any]],
+    options: CompileOptions | None = None,
+    *,
+    dev_examples: Sequence[Example | Mapping[str, Any]] | None = None,
+    teacher: str | Model | None = None,
+    student: str | Model | None = None,
+    ledger: Ledger | None = None,
+    clock: Clock = utc_now,
+    progress: Progress | None = None,
+) -> Skill:
+    """Compile a skill: see the module docstring for the steps.
+
+    ``options`` holds every knob of the search (:class:`~skillforge.format.CompileOptions`, recorded
+    in the skill's provenance). ``dev_examples`` default to a split of ``examples``.
+    ``teacher``/``student`` are model ids or instances (``None``: the defaults, see
+    :mod:`skillforge.environment`). Every model call is appended to ``ledger`` (default: the
+    environment's ledger path); ``progress`` receives a stage per teacher or student pass (the CLI
+    shows bars; :func:`skillforge.cli.print_compile_report` prints the summary).
+    """
+    state = _initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
+    await steps.draft(state)
+    await steps.select(state)
+    await steps.refine(state)
+    await steps.calibrate(state)
+    return steps.assemble(state)
+
+
+compile_skill = blocking(acompile_skill)

@@ -1,0 +1,79 @@
+"""The explicit state compilation's steps read and write (see :mod:`skillforge.compile.pipeline`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from skillforge.compile.calibrate import Calibration
+from skillforge.compile.candidates import Candidate
+from skillforge.compile.drafting import TeacherPool
+from skillforge.compile.measure import CaseResult, DevCase, Measurement, measure
+from skillforge.format import CompileOptions, Demo, RefinementRound
+from skillforge.ledger import Clock, Ledger
+from skillforge.models.base import Model
+from skillforge.progress import Progress
+from skillforge.spec import Example, SkillSpec
+
+
+@dataclass
+class CompileState:
+    """Everything one compilation knows, filled in step by step. Inputs first, then each step's output."""
+
+    spec: SkillSpec
+    options: CompileOptions
+    teacher: Model
+    #: The student as compiled (what the skill records).
+    student: Model
+    #: The student as dev answers are measured: wrapped for self-consistency when configured.
+    student_eval: Model
+    ledger: Ledger
+    progress: Progress
+    clock: Clock
+    #: prepare: training examples (dev inputs removed) and the dev examples.
+    train: list[Example]
+    dev_examples: list[Example]
+    #: prepare: instructions written from the spec alone.
+    template_text: str
+    #: draft: the teacher's instructions (``None``: nothing usable), dev cases with references, demo pool.
+    teacher_text: str | None = None
+    dev: list[DevCase] = field(default_factory=list)
+    taught: TeacherPool | None = None
+    #: select: every measured candidate (refinement appends its revisions), the choice and why.
+    measurements: list[Measurement] = field(default_factory=list)
+    chosen: Measurement | None = None
+    why: str = ""
+    #: refine: each round, kept or not.
+    rounds: list[RefinementRound] = field(default_factory=list)
+    #: calibrate: the answers the threshold is chosen on, and the threshold.
+    calibration_cases: list[CaseResult] = field(default_factory=list)
+    calibration: Calibration | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pool(self) -> list[Demo]:
+        """The teacher-checked demo pool (empty before ``draft``)."""
+        return [] if self.taught is None else self.taught.demos
+
+    def teacher_concurrency(self) -> int:
+        # One llama.cpp context serves one call at a time (and keeps its KV prefix warm in order).
+        return 1 if self.teacher.is_local else 8
+
+    def student_concurrency(self) -> int:
+        return 1 if self.student.is_local else 8
+
+    def the_choice(self) -> Measurement:
+        """The chosen candidate's measurement (after ``select``)."""
+        if self.chosen is None:
+            raise RuntimeError("no candidate chosen yet: run the select step first")
+        return self.chosen
+
+    async def measure(self, candidate: Candidate, cases: list[DevCase], what: str) -> Measurement:
+        """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage."""
+        self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
+        o = self.options
+        return await measure(candidate, cases, student=self.student_eval, output_schema=self.spec.output_schema,
+                             comparators=o.comparators, max_tokens=o.max_tokens, max_reasks=1, ledger=self.ledger,
+                             skill=self.name, concurrency=self.student_concurrency(), progress=self.progress)

@@ -1,0 +1,292 @@
+"""Compilation's steps, each a function over :class:`~skillforge.compile.state.CompileState`:
+
+prepare -> draft -> select -> refine -> calibrate -> assemble.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from skillforge._version import __version__
+from skillforge.compile.calibrate import Calibration, choose_threshold
+from skillforge.compile.candidates import Candidate, build_candidates, label_field, retrieval_candidates
+from skillforge.compile.drafting import draft_instructions, teacher_demos
+from skillforge.compile.measure import DevCase
+from skillforge.compile.refine import failures_of, over_budget, revise_instructions
+from skillforge.compile.selection import best, choose, clearly_better, paired_gain
+from skillforge.compile.state import CompileState
+from skillforge.errors import SpecError
+from skillforge.format import (
+    FORMAT_VERSION,
+    CandidateResult,
+    Demo,
+    Manifest,
+    Metrics,
+    Provenance,
+    RefinementRound,
+    RegressionCase,
+    Settings,
+    SkillDefinition,
+)
+from skillforge.models.pricing import total_cost
+from skillforge.run import ask, build_request, without_inputs
+from skillforge.skill import Skill
+from skillforge.spec import Example
+
+MIN_DEV = 4
+
+
+def _r(x: float) -> float:
+    return round(x, 4)
+
+
+def _r_opt(x: float | None) -> float | None:
+    return None if x is None else _r(x)
+
+
+def split_dev(
+    examples: Sequence[Example], *, fraction: float, max_dev: int, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """(train, dev): a seeded share of the labelled examples becomes dev (at least MIN_DEV, at most
+    ``max_dev``); unlabelled examples always stay in train."""
+    labelled = [e for e in examples if e.expected is not None]
+    rest = [e for e in examples if e.expected is None]
+    rng = random.Random(seed)
+    shuffled = list(labelled)
+    rng.shuffle(shuffled)
+    n_dev = min(max_dev, max(MIN_DEV, round(len(shuffled) * fraction)))
+    if len(shuffled) - n_dev < 1:
+        raise SpecError(
+            f"need at least {MIN_DEV + 1} labelled examples to split off a dev set (got {len(shuffled)}); "
+            "add labelled examples or pass dev_examples="
+        )
+    return shuffled[n_dev:] + rest, shuffled[:n_dev]
+
+
+def draft_samples(train: Sequence[Example], schema: Mapping[str, Any], n: int, seed: int) -> list[Example]:
+    """Up to ``n`` labelled examples for the teacher's draft, spread over label values."""
+    label = label_field(schema)
+    rng = random.Random(seed + 1)
+    n_labels = len(schema["properties"][label].get("enum", [])) if label is not None else 0
+    per_label = max(1, n // max(1, n_labels))
+    pool = [e for e in train if e.expected is not None]
+    rng.shuffle(pool)
+    if label is None:
+        return pool[:n]
+    seen: dict[str, int] = {}
+    out = []
+    for e in pool:
+        key = str((e.expected or {}).get(label))
+        if seen.get(key, 0) < per_label:
+            out.append(e)
+            seen[key] = seen.get(key, 0) + 1
+    return out[:n]
+
+
+def prepare(examples: list[Example], dev_examples: list[Example] | None, *, seed: int, fraction: float,
+            max_dev: int) -> tuple[list[Example], list[Example]]:
+    """(train, dev examples). The overfitting guard: a dev (= regression) input never doubles as a demo,
+    even when the caller's dev set overlaps the examples; repeated training inputs are kept once."""
+    if dev_examples is None:
+        train, dev_ex = split_dev(examples, fraction=fraction, max_dev=max_dev, seed=seed)
+    else:
+        if not dev_examples:
+            raise SpecError("dev_examples is empty", field="dev_examples")
+        train, dev_ex = list(examples), list(dev_examples)
+    train = without_inputs(train, [e.input for e in dev_ex])
+    if not train:
+        raise SpecError("no training examples are left once the dev inputs are removed", field="examples")
+    return train, dev_ex
+
+
+async def _references(state: CompileState) -> list[DevCase]:
+    """Dev cases need a reference answer: the label, else the teacher's answer (dropped if it fails)."""
+    spec, o = state.spec, state.options
+    unlabelled = [e for e in state.dev_examples if e.expected is None]
+    if unlabelled:
+        state.progress.stage("teacher: answering unlabelled dev cases", len(unlabelled))
+    dev: list[DevCase] = []
+    for e in state.dev_examples:
+        if e.expected is not None:
+            dev.append(DevCase(e.input, e.expected))
+            continue
+        req = build_request(instructions=state.teacher_text or state.template_text, output_schema=spec.output_schema,
+                            demos=[], input=e.input, max_tokens=o.max_tokens)
+        out = await ask(state.teacher, "teacher", req, schema=spec.output_schema, threshold=None, max_reasks=1,
+                        ledger=state.ledger, skill=state.name, phase="compile")
+        state.progress.advance()
+        if out.accepted and out.output is not None:
+            dev.append(DevCase(e.input, out.output))
+    if not dev:
+        raise SpecError("no dev case has a reference answer (no labels, and the teacher failed on all)")
+    return dev
+
+
+async def draft(state: CompileState) -> None:
+    """The teacher drafts instructions, supplies missing dev references, and answers training examples
+    (the demo pool)."""
+    o = state.options
+    state.progress.stage("teacher: drafting instructions", 1)
+    state.teacher_text = await draft_instructions(
+        state.teacher, state.spec, draft_samples(state.train, state.spec.output_schema, 8, o.seed), ledger=state.ledger)
+    state.progress.advance()
+    state.dev = await _references(state)
+    train_pool = state.train[: o.max_demo_pool]
+    state.progress.stage("teacher: answering training examples", len(train_pool))
+    state.taught = await teacher_demos(
+        state.teacher, state.spec, state.teacher_text or state.template_text, train_pool,
+        comparators=o.comparators, ledger=state.ledger, concurrency=state.teacher_concurrency(),
+        progress=state.progress, max_tokens=o.max_tokens,
+    )
+
+
+async def select(state: CompileState) -> None:
+    """Measure every candidate on dev and choose (the one-standard-error rule). Fixed-demo candidates
+    for both instruction texts, then retrieved demos with the better text."""
+    o, pool = state.options, state.pool
+    for cand in build_candidates(template_text=state.template_text, teacher_text=state.teacher_text, pool=pool,
+                                 output_schema=state.spec.output_schema, ks=o.ks, seed=o.seed):
+        state.measurements.append(await state.measure(cand, state.dev, "dev"))
+    # Retrieved demos draw on a larger pool: the teacher-checked demos plus further labelled training
+    # examples (labels need no teacher call). Tried with the better instruction text only, which keeps
+    # the grid linear in the demo counts.
+    labelled = [Demo(input=e.input, output=e.expected, source="label")
+                for e in state.train[o.max_demo_pool:] if e.expected is not None]
+    retrieval_pool = without_inputs(pool + labelled, [c.input for c in state.dev])[: o.max_retrieval_pool]
+    if o.retrieval and retrieval_pool:
+        lead = best(state.measurements).candidate
+        for cand in retrieval_candidates(source=lead.instructions_source, instructions=lead.instructions,
+                                         pool=retrieval_pool, output_schema=state.spec.output_schema,
+                                         ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks):
+            state.measurements.append(await state.measure(cand, state.dev, "dev"))
+    state.chosen, state.why = choose(state.measurements, z=o.selection_z)
+
+
+async def refine(state: CompileState) -> None:
+    """The teacher revises the chosen instructions from the student's dev failures; a revision is kept
+    only if it clearly beats the current choice. Stops at the first revision that does not help (a
+    deterministic teacher shown the same failures would write the same text again)."""
+    o = state.options
+    spent: float | None = 0.0
+    for n in range(1, o.refine_rounds + 1):
+        chosen = state.the_choice()
+        failures = failures_of(chosen, state.dev, limit=12)
+        if not failures or over_budget(spent, o.refine_budget_usd):
+            return
+        state.progress.stage(f"teacher: refinement round {n}", 1)
+        text, cost = await revise_instructions(state.teacher, state.spec, chosen.candidate.instructions, failures,
+                                               ledger=state.ledger)
+        state.progress.advance()
+        spent = total_cost([spent, cost])
+        if text is None:
+            state.rounds.append(RefinementRound(round=n, failures_shown=len(failures),
+                                                dev_score_before=_r(chosen.score)))
+            return
+        base = chosen.candidate
+        ev = await state.measure(Candidate(f"{base.name}~r{n}", "teacher", text, base.demos, base.retrieve_k),
+                                 state.dev, "dev")
+        state.measurements.append(ev)
+        kept = clearly_better(ev, chosen, o.selection_z)
+        state.rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
+                                            dev_score_after=_r(ev.score), kept=kept))
+        if not kept:
+            return
+        gain, se = paired_gain(ev, chosen)
+        state.why += f"; revision r{n} kept: {gain:+.3f} \u00b1 {se:.3f}"
+        state.chosen = ev
+
+
+async def calibrate(state: CompileState) -> None:
+    """Choose the threshold on dev plus held-out training examples the chosen prompt does not show
+    (retrieval leaves each case's own input out): 60 dev cases alone cannot certify 95% by a lower bound."""
+    o, chosen = state.options, state.the_choice()
+    cand = chosen.candidate
+    shown = [d.input for d in cand.demos] if cand.retrieve_k is None else []
+    extra_pool = [DevCase(e.input, e.expected) for e in without_inputs(state.train, shown) if e.expected is not None]
+    random.Random(o.seed + 2).shuffle(extra_pool)
+    extra = extra_pool[: o.calibration_extra]
+    state.calibration_cases = list(chosen.cases)
+    if extra:
+        state.calibration_cases += (await state.measure(cand, extra, "calibration cases")).cases
+    cases = state.calibration_cases
+    state.calibration = choose_threshold([c.confidence for c in cases], [c.correct for c in cases],
+                                         target_precision=o.target_precision, confidence_level=o.confidence_level)
+
+
+def stored_threshold(cal: Calibration) -> float | None:
+    """The threshold as written to skill.yaml (6 decimals), rounded in the safe direction: down when it
+    sits on an accepted dev confidence (that answer stays accepted), up when it was set above every
+    confidence seen (plain rounding could land below the top one and let the student answer after all)."""
+    if cal.threshold is None:
+        return None
+    scaled = cal.threshold * 1e6
+    return (math.floor(scaled) if cal.precision is not None else math.ceil(scaled)) / 1e6
+
+
+def _settings(state: CompileState, cal: Calibration) -> Settings:
+    o, chosen = state.options, state.the_choice()
+    cand, cases = chosen.candidate, state.calibration_cases
+    valid_share = sum(c.output is not None for c in cases) / len(cases)
+    # Escalations go out lean (instructions + input) unless the teacher measurably needs the demos:
+    # with the instructions alone it must score at least what the student scores on dev with its
+    # prompt. A strong teacher clears that easily; a teacher no stronger than the student (offline:
+    # the same 135M model) does not, and gets the student's prompt.
+    lean_score = None if state.taught is None else state.taught.score
+    escalation_prompt: Literal["lean", "student"] = (
+        "lean" if lean_score is None or lean_score >= chosen.score else "student")
+    multi_field = len(state.spec.output_schema.get("properties", {})) > 1
+    return Settings(
+        instructions_source=cand.instructions_source, demo_strategy=cand.demo_strategy, k=cand.k,
+        threshold=stored_threshold(cal), target_precision=o.target_precision,
+        expected_student_share=_r(cal.student_share if cal.threshold is not None else valid_share),
+        comparators=o.comparators,
+        # Regression gate: the dev accuracy less a small margin for numeric noise across builds.
+        min_pass_rate=max(0.0, round(chosen.accuracy - 0.05, 2)),
+        # Multi-field answers rarely match whole; gate their partial credit too.
+        min_field_score=max(0.0, round(chosen.score - 0.05, 2)) if multi_field else None,
+        escalation_prompt=escalation_prompt, confidence=o.confidence, max_tokens=o.max_tokens,
+    )
+
+
+def _metrics(state: CompileState, cal: Calibration) -> Metrics:
+    chosen = state.the_choice()
+    zero_shot = state.measurements[0]  # template instructions, no demos: the plain zero-shot prompt
+    taught = state.taught
+    return Metrics(
+        dev_size=len(state.dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(zero_shot.score),
+        chosen=chosen.candidate.name, selection=state.why, accepted_precision=_r_opt(cal.precision),
+        precision_lower_bound=_r_opt(cal.lower_bound), confidence_level=state.options.confidence_level,
+        calibration_size=len(state.calibration_cases), teacher_lean_score=_r_opt(taught.score if taught else None),
+        candidates=[
+            CandidateResult(name=e.candidate.name, instructions_source=e.candidate.instructions_source,
+                            demo_strategy=e.candidate.demo_strategy, k=e.candidate.k, dev_score=_r(e.score),
+                            dev_accuracy=_r(e.accuracy), mean_confidence=_r_opt(e.mean_confidence))
+            for e in state.measurements
+        ],
+        refinement=state.rounds,
+        demo_pool_size=len(state.pool), teacher_answers_replaced=None if taught is None else taught.dropped,
+    )
+
+
+def assemble(state: CompileState) -> Skill:
+    """The compiled skill: settings, metrics and provenance (with the content hash of its files)."""
+    cal = state.calibration
+    if cal is None:
+        raise RuntimeError("no calibration yet: run the calibrate step first")
+    cand, spec = state.the_choice().candidate, state.spec
+    manifest = Manifest(
+        format_version=FORMAT_VERSION, name=spec.name, description=spec.description,
+        input_schema=spec.input_schema, output_schema=spec.output_schema, settings=_settings(state, cal),
+        provenance=Provenance(teacher=state.teacher.model_id, student=state.student.model_id,
+                              skillforge_version=__version__, spec_hash=spec.spec_hash(), content_hash="",
+                              compiled_at=state.clock().isoformat(timespec="seconds"), options=state.options),
+        metrics=_metrics(state, cal),
+    )
+    tests = [RegressionCase(input=c.input, expected=c.expected) for c in state.dev]
+    # The content hash of the files as they will be written: the in-memory skill and a saved-and-loaded
+    # one agree.
+    hashed = SkillDefinition(manifest, cand.instructions, cand.demos, tests).hashed_manifest()
+    return Skill(hashed, cand.instructions, cand.demos, tests, student=state.student, teacher=state.teacher)

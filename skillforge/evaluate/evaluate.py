@@ -1,0 +1,138 @@
+"""``skillforge eval``: a skill measured on labelled data.
+
+For every case the student answers (the skill's own prompt, demos and confidence method) and is
+scored. At the skill's threshold an answer is *accepted* or escalated; an escalated case is answered
+by the teacher -- a real model, or, with ``teacher="gold"``, simulated by the label (always right;
+for measuring offline, and labelled as such everywhere it is shown).
+
+Costs per 1,000 calls are computed from the token counts of the real prompts at list prices
+(:mod:`skillforge.models.pricing`): the student as it is priced (a local model costs $0) and *as Claude
+Haiku*; the teacher as it is priced, or as Claude Opus when it is local or simulated; teacher-only as
+Claude Opus answering every input with the prompt an escalation sends it (``settings.escalation_prompt``,
+by default instructions and input without demos). Prompt caching is not credited (an upper bound on the
+student+teacher mix and teacher-only alike).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from skillforge.evaluate.result import GOLD, EvalCase, EvalResult
+from skillforge.format import SkillDefinition
+from skillforge.ledger import Ledger
+from skillforge.models.base import Model, ModelRequest, Usage, blocking
+from skillforge.models.pricing import total_cost
+from skillforge.progress import NullProgress, Progress
+from skillforge.run import Runner, ask, render_output
+from skillforge.spec import Example, compare
+
+
+def _chars(request: ModelRequest) -> str:
+    return request.system + "".join(m.content for m in request.messages)
+
+
+def estimate_prompt_tokens(
+    other: ModelRequest, measured: ModelRequest, measured_tokens: int, counter: Callable[[str], int] | None
+) -> int:
+    """Input tokens of ``other``, from a request measured at ``measured_tokens``: the measured count
+    plus the difference in text tokens (chat-template overhead cancels out), or scaled by the character
+    ratio when no tokenizer is at hand."""
+    if counter is not None:
+        return max(1, measured_tokens + counter(_chars(other)) - counter(_chars(measured)))
+    return max(1, round(measured_tokens * len(_chars(other)) / max(1, len(_chars(measured)))))
+
+
+def _token_counter(runner: Runner, count_tokens: Callable[[str], int] | None) -> Callable[[str], int] | None:
+    # The student's own tokenizer (looking through a self-consistency wrapper), when it has one.
+    counter = count_tokens or getattr(runner.student, "count_tokens", None)
+    inner = getattr(runner.student, "inner", None)
+    if counter is None and inner is not None:
+        counter = getattr(inner, "count_tokens", None)
+    return counter
+
+
+async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], int] | None) -> EvalCase:
+    skill, s = runner.skill, runner.skill.settings
+    assert ex.expected is not None
+    value = skill.spec.check_input(ex.input)
+    request = runner.request_for(value)
+    out = await ask(runner.student, "student", request, schema=skill.manifest.output_schema, threshold=None,
+                    max_reasks=s.max_reasks, ledger=runner.ledger, skill=skill.name, phase="eval")
+    usage = sum((a.usage for a in out.attempts), Usage())
+    got = compare(out.output, ex.expected, s.comparators)
+    accepted = out.output is not None and (s.threshold is None or (out.confidence or 0.0) >= s.threshold)
+    case = EvalCase(ex.input, ex.expected, out.output, out.confidence, got.correct, got.score,
+                    accepted, usage, got.correct, got.score,
+                    student_cost=total_cost([a.cost_usd for a in out.attempts]))
+    calls = s.confidence.samples if s.confidence.method == "self_consistency" else 1
+    case.prompt_tokens = out.attempts[0].usage.input_tokens // calls if out.attempts else 0
+    case.student_output_tokens = out.attempts[0].usage.output_tokens if out.attempts else 1
+    teacher_request = runner.teacher_request_for(value)
+    case.teacher_prompt_tokens = (case.prompt_tokens if teacher_request == request
+                                  else estimate_prompt_tokens(teacher_request, request, case.prompt_tokens, counter))
+    return case
+
+
+async def _escalate(runner: Runner, case: EvalCase, *, simulated: bool, counter: Callable[[str], int] | None) -> None:
+    """The teacher's answer to an escalated case: the label when simulated (always right, priced on the
+    real prompt's tokens), else a real call."""
+    skill, s = runner.skill, runner.skill.settings
+    schema = skill.manifest.output_schema
+    case.escalated = True
+    if simulated:
+        answer = render_output(case.expected, schema)
+        n_out = counter(answer) if counter else max(1, case.student_output_tokens)
+        case.teacher_usage = Usage(input_tokens=case.teacher_prompt_tokens, output_tokens=n_out)
+        case.final_correct, case.final_score = True, 1.0
+        return
+    t = await ask(runner.teacher, "teacher", runner.teacher_request_for(case.input), schema=schema, threshold=None,
+                  max_reasks=s.max_reasks, ledger=runner.ledger, skill=skill.name, phase="eval")
+    final = compare(t.output, case.expected, s.comparators)
+    case.teacher_usage = sum((a.usage for a in t.attempts), Usage())
+    if t.attempts and t.attempts[0].usage.input_tokens:
+        case.teacher_prompt_tokens = t.attempts[0].usage.input_tokens
+    case.teacher_cost = total_cost([a.cost_usd for a in t.attempts])
+    case.final_correct, case.final_score = final.correct, final.score
+
+
+async def aevaluate_skill(
+    skill: SkillDefinition,
+    data: Sequence[Example],
+    *,
+    student: str | Model | None = None,
+    teacher: str | Model | None = None,
+    escalate: bool = True,
+    ledger: Ledger | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    progress: Progress | None = None,
+) -> EvalResult:
+    """Run ``skill`` on labelled ``data`` (see the module docstring). ``teacher="gold"`` simulates the
+    teacher by the labels; ``count_tokens`` sizes a simulated teacher's answers (default: the student's
+    own tokenizer when it has one, else the student's answer length)."""
+    simulated = teacher == GOLD
+    runner = Runner(skill, student=student, teacher=None if simulated else teacher,
+                    ledger=ledger if ledger is not None else Ledger(None), escalate=escalate, phase="eval")
+    s = skill.settings
+    counter = _token_counter(runner, count_tokens)
+    progress = progress or NullProgress()
+    labelled = [ex for ex in data if ex.expected is not None]
+    progress.stage(f"eval {skill.name}", len(labelled))
+    cases: list[EvalCase] = []
+    for ex in labelled:
+        case = await _student_case(runner, ex, counter)
+        if not case.accepted and escalate:
+            await _escalate(runner, case, simulated=simulated, counter=counter)
+        cases.append(case)
+        progress.advance()
+    teacher_id = "gold labels (simulated teacher)" if simulated else (
+        runner.teacher.model_id if escalate else skill.manifest.provenance.teacher)
+    return EvalResult(
+        skill=skill.name, student=runner.student.model_id, teacher=teacher_id, teacher_simulated=simulated,
+        escalate=escalate, threshold=s.threshold, target_precision=s.target_precision, cases=cases,
+        student_calls_per_input=s.confidence.samples if s.confidence.method == "self_consistency" else 1,
+        teacher_as_reference=simulated or not escalate or runner.teacher.is_local,
+        escalation_prompt=s.escalation_prompt,
+    )
+
+
+evaluate_skill = blocking(aevaluate_skill)

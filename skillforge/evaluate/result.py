@@ -1,0 +1,209 @@
+"""What ``skillforge eval`` measures: per-case answers, the risk-coverage curve, AUROC, and cost per
+1,000 calls at list prices (see :mod:`skillforge.evaluate.evaluate`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillforge.models.base import Usage
+from skillforge.models.pricing import cost_usd, price_for, total_cost
+
+STUDENT_REFERENCE = "claude-haiku-4-5"
+TEACHER_REFERENCE = "claude-opus-4-8"
+GOLD = "gold"
+COVERAGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass
+class EvalCase:
+    """One labelled case: the student's answer, and the answer after escalation."""
+
+    input: dict[str, Any]
+    expected: dict[str, Any]
+    output: dict[str, Any] | None
+    confidence: float | None
+    correct: bool
+    score: float
+    accepted: bool
+    student_usage: Usage
+    final_correct: bool
+    final_score: float
+    escalated: bool = False
+    teacher_usage: Usage = field(default_factory=Usage)
+    #: Input tokens of one call with the skill's prompt for this input (the first attempt).
+    prompt_tokens: int = 0
+    #: Input tokens of the teacher's prompt for this input (the escalation prompt), measured or estimated.
+    teacher_prompt_tokens: int = 0
+    #: What the student's and the teacher's calls cost as priced by their models (``None``: unknown).
+    student_cost: float | None = 0.0
+    teacher_cost: float | None = 0.0
+    #: Output tokens of the student's first answer (sizes a simulated teacher's answer without a tokenizer).
+    student_output_tokens: int = 1
+
+
+@dataclass
+class RiskCoverage:
+    coverage: float
+    answered: int
+    accuracy: float | None
+
+
+@dataclass
+class EvalResult:
+    """Everything ``skillforge eval`` reports; :meth:`to_json` for ``--json``."""
+
+    skill: str
+    student: str
+    teacher: str
+    teacher_simulated: bool
+    escalate: bool
+    threshold: float | None
+    target_precision: float
+    cases: list[EvalCase]
+    #: Student calls per input (> 1 with self-consistency).
+    student_calls_per_input: int = 1
+    #: True when the teacher is simulated or local: its calls are then priced as TEACHER_REFERENCE.
+    teacher_as_reference: bool = True
+    #: The prompt escalations (and teacher-only) send the teacher: ``lean`` or ``student``.
+    escalation_prompt: str = "lean"
+
+    @property
+    def n(self) -> int:
+        return len(self.cases)
+
+    @property
+    def student_accuracy(self) -> float:
+        return _mean([c.correct for c in self.cases])
+
+    @property
+    def student_field_score(self) -> float:
+        return _mean([c.score for c in self.cases])
+
+    @property
+    def student_share(self) -> float:
+        return _mean([c.accepted for c in self.cases])
+
+    @property
+    def accepted_accuracy(self) -> float | None:
+        acc = [c.correct for c in self.cases if c.accepted]
+        return _mean(acc) if acc else None
+
+    @property
+    def final_accuracy(self) -> float:
+        return _mean([c.final_correct for c in self.cases])
+
+    @property
+    def final_field_score(self) -> float:
+        return _mean([c.final_score for c in self.cases])
+
+    def risk_coverage(self, coverages: Sequence[float] = COVERAGES) -> list[RiskCoverage]:
+        """Accuracy of the student's answers when only the most confident share is accepted."""
+        return risk_coverage([c.confidence for c in self.cases], [c.correct for c in self.cases], coverages)
+
+    @property
+    def auroc(self) -> float | None:
+        """How well confidence separates right from wrong answers (0.5: not at all)."""
+        return auroc([c.confidence for c in self.cases], [c.correct for c in self.cases])
+
+    def costs_per_1k(self) -> dict[str, float | None]:
+        """Dollars per 1,000 calls: the student alone, the student+escalation mix, and teacher-only,
+        each with the student as priced and as Claude Haiku."""
+        return costs_per_1k(self)
+
+    def to_json(self) -> dict[str, Any]:
+        rc = [{"coverage": r.coverage, "answered": r.answered, "accuracy": _round(r.accuracy)}
+              for r in self.risk_coverage()]
+        return {
+            "skill": self.skill, "student": self.student, "teacher": self.teacher,
+            "teacher_simulated_by_labels": self.teacher_simulated, "escalate": self.escalate, "cases": self.n,
+            "threshold": self.threshold, "target_precision": self.target_precision,
+            "student_calls_per_input": self.student_calls_per_input, "escalation_prompt": self.escalation_prompt,
+            "student_accuracy": _round(self.student_accuracy), "student_field_score": _round(self.student_field_score),
+            "auroc": _round(self.auroc), "risk_coverage": rc,
+            "at_threshold": {
+                "student_share": _round(self.student_share), "accepted_accuracy": _round(self.accepted_accuracy),
+                "accuracy_after_escalation": _round(self.final_accuracy) if self.escalate else None,
+                "field_score_after_escalation": _round(self.final_field_score) if self.escalate else None,
+            },
+            "cost_per_1k_calls_usd": {k: _round(v, 6) for k, v in self.costs_per_1k().items()},
+            "prices": {"student_reference": STUDENT_REFERENCE, "teacher_reference": TEACHER_REFERENCE},
+        }
+
+
+def _mean(xs: Sequence[float | bool]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def _round(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _order(confidences: Sequence[float | None]) -> list[int]:
+    # Most confident first; answers without a confidence (invalid) last; ties in input order.
+    return sorted(range(len(confidences)), key=lambda i: (confidences[i] is None, -(confidences[i] or 0.0), i))
+
+
+def risk_coverage(
+    confidences: Sequence[float | None], correct: Sequence[bool], coverages: Sequence[float] = COVERAGES
+) -> list[RiskCoverage]:
+    """For each coverage x: accuracy of the ceil(x * n) most confident answers."""
+    order = _order(confidences)
+    out = []
+    for cov in coverages:
+        m = min(len(order), math.ceil(cov * len(order) - 1e-9))
+        top = [correct[i] for i in order[:m]]
+        out.append(RiskCoverage(cov, m, _mean(top) if top else None))
+    return out
+
+
+def auroc(confidences: Sequence[float | None], correct: Sequence[bool]) -> float | None:
+    """P(a right answer is more confident than a wrong one), ties counting half; ``None`` without both."""
+    score = [-1.0 if c is None else c for c in confidences]
+    pos = [s for s, ok in zip(score, correct, strict=True) if ok]
+    neg = [s for s, ok in zip(score, correct, strict=True) if not ok]
+    if not pos or not neg:
+        return None
+    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def _price(model: str, usage: Usage) -> float | None:
+    p = price_for(model, warn=False)
+    return None if p is None else cost_usd(usage, p)
+
+
+def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
+    n = max(1, result.n)
+    student_usage = sum((c.student_usage for c in result.cases), Usage())
+    teacher_usage = sum((c.teacher_usage for c in result.cases), Usage())
+    # Teacher-only: the teacher answers every input with the escalation prompt, one call each.
+    calls = max(1, result.student_calls_per_input)
+    one_call = sum((Usage(input_tokens=c.teacher_prompt_tokens or c.prompt_tokens,
+                          output_tokens=c.student_usage.output_tokens // calls)
+                    for c in result.cases), Usage())
+    student_local = total_cost([c.student_cost for c in result.cases])
+    student_haiku = _price(STUDENT_REFERENCE, student_usage)
+    if not result.escalate:
+        teacher_cost: float | None = 0.0
+    elif result.teacher_as_reference:
+        teacher_cost = _price(TEACHER_REFERENCE, teacher_usage)
+    else:
+        teacher_cost = total_cost([c.teacher_cost for c in result.cases])
+    teacher_only = _price(TEACHER_REFERENCE if result.teacher_as_reference else result.teacher, one_call)
+
+    def per_1k(x: float | None) -> float | None:
+        return None if x is None else 1000.0 * x / n
+
+    def plus(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a + b
+
+    return {
+        "student_only": per_1k(student_local),
+        "student_only_as_haiku": per_1k(student_haiku),
+        "mix": per_1k(plus(student_local, teacher_cost)),
+        "mix_student_as_haiku": per_1k(plus(student_haiku, teacher_cost)),
+        "teacher_only": per_1k(teacher_only),
+    }

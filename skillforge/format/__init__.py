@@ -1,0 +1,50 @@
+"""The skill on disk: the files' models (:class:`Manifest`, :class:`Settings`, :class:`Demo`, ...),
+the options a skill is compiled with, and reading and writing a skill directory."""
+
+from skillforge.format.files import SkillDefinition, content_hash, dump_manifest, read_definition, write_files
+from skillforge.format.manifest import (
+    DEMOS,
+    ESCALATIONS,
+    FORMAT_VERSION,
+    INSTRUCTIONS,
+    MANIFEST,
+    TESTS,
+    CandidateResult,
+    Demo,
+    DemoSource,
+    DemoStrategy,
+    Manifest,
+    Metrics,
+    Provenance,
+    RefinementRound,
+    RegressionCase,
+    Settings,
+)
+from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL, CompileOptions, ConfidenceSettings
+
+__all__ = [
+    "DEFAULT_CONFIDENCE_LEVEL",
+    "DEMOS",
+    "ESCALATIONS",
+    "FORMAT_VERSION",
+    "INSTRUCTIONS",
+    "MANIFEST",
+    "TESTS",
+    "CandidateResult",
+    "CompileOptions",
+    "ConfidenceSettings",
+    "Demo",
+    "DemoSource",
+    "DemoStrategy",
+    "Manifest",
+    "Metrics",
+    "Provenance",
+    "RefinementRound",
+    "RegressionCase",
+    "Settings",
+    "SkillDefinition",
+    "content_hash",
+    "dump_manifest",
+    "read_definition",
+    "write_files",
+]

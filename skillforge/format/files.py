@@ -1,0 +1,226 @@
+"""Reading and writing a skill directory.
+
+``skills/<name>/`` holds text only, so a skill diffs well in code review:
+
+- ``skill.yaml``        -- format version, name, description, schemas, settings, provenance, metrics
+- ``instructions.md``   -- the instructions the student follows
+- ``examples.jsonl``    -- demos, one ``{"input", "output", "source"}`` object per line
+- ``tests.jsonl``       -- regression cases, one ``{"input", "expected"}`` object per line
+- ``escalations.jsonl`` -- appended by the runtime: accepted teacher answers (not hashed)
+
+Writing is deterministic, so write -> read -> write is byte-identical. Reading validates every file
+and raises :class:`~skillforge.errors.SkillFormatError` naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from skillforge.errors import SkillFormatError, SkillIntegrityError, SkillIntegrityWarning, SpecError
+from skillforge.format.manifest import (
+    DEMOS,
+    FORMAT_VERSION,
+    INSTRUCTIONS,
+    MANIFEST,
+    TESTS,
+    Demo,
+    Manifest,
+    RegressionCase,
+    Settings,
+)
+from skillforge.jsonl import dump_rows, lines
+from skillforge.spec.schema import schema_from, sha256_text, validation_errors
+from skillforge.spec.spec import SkillSpec
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def dump_manifest(manifest: Manifest) -> str:
+    """The text of ``skill.yaml``: fields in model order, unicode kept readable."""
+    return yaml.safe_dump(
+        manifest.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100, indent=2
+    )
+
+
+def content_hash(instructions: str, demos_text: str, tests_text: str) -> str:
+    """The hash recorded in ``provenance.content_hash``: of the files a run depends on, not of
+    ``skill.yaml`` (whose settings are meant to be edited)."""
+    parts = [(INSTRUCTIONS, instructions), (DEMOS, demos_text), (TESTS, tests_text)]
+    return sha256_text("\0".join(f"{name}\0{text}" for name, text in parts))
+
+
+@dataclass
+class SkillDefinition:
+    """A compiled skill's content: manifest, instructions, demos and regression cases."""
+
+    manifest: Manifest
+    instructions: str
+    demos: list[Demo]
+    tests: list[RegressionCase] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def settings(self) -> Settings:
+        return self.manifest.settings
+
+    @cached_property
+    def spec(self) -> SkillSpec:
+        """The spec the skill answers (built once: it checks both schemas)."""
+        m = self.manifest
+        return SkillSpec(name=m.name, description=m.description, input_schema=m.input_schema,
+                         output_schema=m.output_schema)
+
+    def hashed_manifest(self) -> Manifest:
+        """A copy of the manifest recording the content hash of the other files as they are now."""
+        digest = content_hash(self.instructions, dump_rows(self.demos), dump_rows(self.tests))
+        provenance = self.manifest.provenance.model_copy(update={"content_hash": digest})
+        return self.manifest.model_copy(update={"provenance": provenance})
+
+    def file_texts(self) -> dict[str, str]:
+        """Exactly the text of each file a save writes (the manifest as :meth:`hashed_manifest`; the
+        in-memory manifest is not changed)."""
+        return {MANIFEST: dump_manifest(self.hashed_manifest()), INSTRUCTIONS: self.instructions,
+                DEMOS: dump_rows(self.demos), TESTS: dump_rows(self.tests)}
+
+
+def write_files(path: Path, texts: dict[str, str]) -> None:
+    """Write each ``name -> text`` into directory ``path`` (created if needed), write-then-rename so a
+    crash never leaves a half-written skill file behind."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        tmp = path / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        tmp.replace(path / name)
+
+
+def _read(path: Path, name: str) -> str:
+    try:
+        return (path / name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SkillFormatError("file is missing", file=name) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SkillFormatError(f"cannot read: {exc}", file=name) from None
+
+
+def _field_of(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors()[0]
+    return ".".join(str(p) for p in err["loc"]) or "(root)", str(err["msg"])
+
+
+def _check_row(row: BaseModel, spec: SkillSpec, name: str, n: int) -> None:
+    data = row.model_dump()
+    for key, schema in (("input", spec.input_schema), ("output", spec.output_schema),
+                        ("expected", spec.output_schema)):
+        if key in data:
+            errors = validation_errors(schema, data[key])
+            if errors:
+                raise SkillFormatError(
+                    f"does not match the {'input' if key == 'input' else 'output'} schema: " + "; ".join(errors),
+                    file=name, line=n, field=key,
+                )
+
+
+def _read_jsonl(path: Path, name: str, model: type[T], spec: SkillSpec) -> tuple[list[T], str]:
+    text = _read(path, name)
+    rows: list[T] = []
+    for n, line in lines(text):
+        if not line.strip():
+            raise SkillFormatError("blank line", file=name, line=n)
+        try:
+            row = model.model_validate_json(line)
+        except ValidationError as exc:
+            field_name, msg = _field_of(exc)
+            raise SkillFormatError(msg, file=name, line=n, field=field_name) from None
+        _check_row(row, spec, name, n)
+        rows.append(row)
+    return rows, text
+
+
+def _read_manifest(path: Path) -> Manifest:
+    try:
+        data: Any = yaml.safe_load(_read(path, MANIFEST))
+    except yaml.YAMLError as exc:
+        raise SkillFormatError(f"not valid YAML: {exc}", file=MANIFEST) from None
+    if not isinstance(data, dict):
+        raise SkillFormatError("must be a YAML mapping", file=MANIFEST)
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise SkillFormatError(
+            f"unsupported format version {version!r} (this skillforge reads {FORMAT_VERSION})",
+            file=MANIFEST, field="format_version",
+        )
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        field_name, msg = _field_of(exc)
+        raise SkillFormatError(msg, file=MANIFEST, field=field_name) from None
+
+
+def _spec_of(manifest: Manifest) -> SkillSpec:
+    try:
+        spec = SkillSpec(
+            name=manifest.name, description=manifest.description,
+            input_schema=schema_from(manifest.input_schema, field="input_schema"),
+            output_schema=schema_from(manifest.output_schema, field="output_schema"),
+        )
+    except (SpecError, ValidationError) as exc:
+        raise SkillFormatError(str(exc), file=MANIFEST) from None
+    props = set(spec.output_schema.get("properties", {}))
+    for name in manifest.settings.comparators:
+        if name not in props:
+            raise SkillFormatError(f"comparator for {name!r}, which is not an output field", file=MANIFEST,
+                                   field=f"settings.comparators.{name}")
+    return spec
+
+
+def _check_k(settings: Settings, n_demos: int) -> None:
+    if settings.demo_strategy == "retrieved":
+        if not 1 <= settings.k <= n_demos:
+            raise SkillFormatError(
+                f"k is {settings.k} but demo strategy 'retrieved' needs 1 <= k <= the {n_demos} demos "
+                f"in {DEMOS}", file=MANIFEST, field="settings.k",
+            )
+    elif settings.k != (expected_k := 0 if settings.demo_strategy == "none" else n_demos):
+        raise SkillFormatError(
+            f"k is {settings.k} but demo strategy {settings.demo_strategy!r} with {n_demos} demos in "
+            f"{DEMOS} means k = {expected_k}", file=MANIFEST, field="settings.k",
+        )
+
+
+def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
+    """Read and validate the skill directory ``path``.
+
+    Raises :class:`SkillFormatError` naming the file and field of the first problem. A file changed
+    since compile (content hash mismatch) warns with :class:`SkillIntegrityWarning`, or raises
+    :class:`SkillIntegrityError` when ``strict``.
+    """
+    if not path.is_dir():
+        raise SkillFormatError(f"no skill directory at {path}", file=str(path))
+    manifest = _read_manifest(path)
+    spec = _spec_of(manifest)
+    instructions = _read(path, INSTRUCTIONS)
+    demos, demos_text = _read_jsonl(path, DEMOS, Demo, spec)
+    tests, tests_text = _read_jsonl(path, TESTS, RegressionCase, spec)
+    _check_k(manifest.settings, len(demos))
+    actual = content_hash(instructions, demos_text, tests_text)
+    if actual != manifest.provenance.content_hash:
+        message = (
+            f"{path}: {INSTRUCTIONS}, {DEMOS} or {TESTS} changed since the skill was compiled "
+            f"(content hash {actual[:19]}… != recorded {manifest.provenance.content_hash[:19]}…)"
+        )
+        if strict:
+            raise SkillIntegrityError(message, file=str(path), field="provenance.content_hash")
+        warnings.warn(message, SkillIntegrityWarning, stacklevel=3)
+    definition = SkillDefinition(manifest, instructions, demos, tests)
+    definition.__dict__["spec"] = spec  # already built and checked above: seed the cached property
+    return definition

@@ -1,0 +1,150 @@
+"""The skill format: what ``skill.yaml``, ``examples.jsonl`` and ``tests.jsonl`` hold.
+
+``skills/<name>/`` holds text only, so a skill diffs well in code review:
+
+- ``skill.yaml``      -- format version, name, description, schemas, settings, provenance, dev metrics
+- ``instructions.md`` -- the instructions the student follows
+- ``examples.jsonl``  -- demos, one ``{"input", "output", "source"}`` object per line
+- ``tests.jsonl``     -- regression cases, one ``{"input", "expected"}`` object per line
+- ``escalations.jsonl`` -- appended by the runtime: accepted teacher answers (not hashed)
+
+Every model is strict (unknown fields are errors). :mod:`skillforge.format.files` reads and writes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from skillforge.format.options import CompileOptions, ConfidenceSettings
+from skillforge.jsonl import StrictModel
+from skillforge.spec.scoring import Comparator
+
+FORMAT_VERSION = 1
+MANIFEST = "skill.yaml"
+INSTRUCTIONS = "instructions.md"
+DEMOS = "examples.jsonl"
+TESTS = "tests.jsonl"
+ESCALATIONS = "escalations.jsonl"
+
+DemoSource = Literal["teacher", "label", "escalation"]
+DemoStrategy = Literal["none", "fixed", "retrieved"]
+
+
+class Demo(StrictModel):
+    """A worked example shown to the student, with where its answer came from."""
+
+    input: dict[str, Any]
+    output: dict[str, Any]
+    source: DemoSource
+
+
+class RegressionCase(StrictModel):
+    """A held-back dev case and its expected answer."""
+
+    input: dict[str, Any]
+    expected: dict[str, Any]
+
+
+class Settings(StrictModel):
+    """How the skill runs. Editable by hand; not covered by the content hash."""
+
+    instructions_source: Literal["teacher", "template"]
+    #: ``none``: zero-shot; ``fixed``: every demo in examples.jsonl, in order; ``retrieved``: per
+    #: input, the ``k`` demos of examples.jsonl most similar to it (BM25, see retrieval.py).
+    demo_strategy: DemoStrategy
+    #: Number of demos in the prompt.
+    k: int = Field(ge=0)
+    #: Student answers with confidence below this are escalated; ``None``: no confidence gate.
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    target_precision: float = Field(default=0.95, gt=0.0, le=1.0)
+    #: Share of dev inputs the student answered at the threshold (what to expect in production).
+    expected_student_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Re-asks of the student with validation feedback after invalid output.
+    max_reasks: int = Field(default=1, ge=0)
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_tokens: int = Field(default=256, gt=0)
+    #: Per-output-field comparison used when scoring (default: exact).
+    comparators: dict[str, Comparator] = Field(default_factory=dict)
+    #: Regression cases must pass at least this share (set from the dev score at compile time).
+    min_pass_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: And their mean field score (partial credit per output field) at least this; ``None``: no such gate.
+    #: Set at compile time for multi-field outputs, where exact whole-answer matches are rare.
+    min_field_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: What an escalated input is sent to the teacher with. ``lean``: the instructions and the input,
+    #: no demos -- the prompt the teacher answered the demos with at compile time, and the cheapest;
+    #: ``student``: the student's own prompt, demos included.
+    escalation_prompt: Literal["lean", "student"] = "lean"
+    #: How the student's confidence is measured (default: logprobs).
+    confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+
+
+class Provenance(StrictModel):
+    teacher: str
+    student: str
+    skillforge_version: str
+    spec_hash: str
+    #: Hash of instructions.md, examples.jsonl and tests.jsonl as written.
+    content_hash: str
+    compiled_at: str
+    #: The options the skill was compiled with (``None`` for skills compiled before they were recorded).
+    options: CompileOptions | None = None
+
+
+class CandidateResult(StrictModel):
+    name: str
+    instructions_source: Literal["teacher", "template"]
+    demo_strategy: DemoStrategy
+    k: int
+    dev_score: float
+    dev_accuracy: float
+    mean_confidence: float | None = None
+
+
+class RefinementRound(StrictModel):
+    """One round of the teacher revising instructions from the student's dev failures."""
+
+    round: int
+    failures_shown: int
+    dev_score_before: float
+    #: ``None`` when the teacher produced no usable revision.
+    dev_score_after: float | None = None
+    kept: bool = False
+
+
+class Metrics(StrictModel):
+    dev_size: int
+    dev_score: float
+    zero_shot_dev_score: float
+    chosen: str
+    #: Why ``chosen`` won: the best dev score, and its paired margin over simpler candidates.
+    selection: str | None = None
+    #: Precision of accepted dev answers at the threshold.
+    accepted_precision: float | None = None
+    #: One-sided Wilson lower bound on that precision, at ``confidence_level``.
+    precision_lower_bound: float | None = None
+    confidence_level: float | None = None
+    #: Cases the threshold was calibrated on: the dev set plus held-out training examples.
+    calibration_size: int | None = None
+    #: The teacher's mean score on labelled training examples with the instructions alone (decides
+    #: ``settings.escalation_prompt``).
+    teacher_lean_score: float | None = None
+    candidates: list[CandidateResult] = Field(default_factory=list)
+    #: Teacher-reflective refinement rounds, in order (kept or not).
+    refinement: list[RefinementRound] = Field(default_factory=list)
+    #: Demos the teacher-checked pool held, and how many of the teacher's answers were wrong, invalid
+    #: or missing (replaced by the label, or dropped when there was none).
+    demo_pool_size: int | None = None
+    teacher_answers_replaced: int | None = None
+
+
+class Manifest(StrictModel):
+    format_version: int
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    settings: Settings
+    provenance: Provenance
+    metrics: Metrics

@@ -1,0 +1,71 @@
+"""The knobs of compilation, in one frozen object recorded in every skill's provenance, and the
+confidence settings a skill runs with."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from skillforge.spec.scoring import Comparator
+from skillforge.spec.spec import UserConfig
+
+DEFAULT_CONFIDENCE_LEVEL = 0.95
+
+
+class ConfidenceSettings(UserConfig):
+    """Where the student's confidence comes from.
+
+    - ``logprob``: the joint probability of the answer's value tokens (one call; needs logprobs).
+    - ``self_consistency``: ``samples`` answers at ``temperature``; the share agreeing with the
+      majority answer is the confidence (``samples`` calls per input: for models without logprobs).
+    """
+
+    method: Literal["logprob", "self_consistency"] = "logprob"
+    samples: int = Field(default=5, ge=1)
+    temperature: float = Field(default=0.7, ge=0.0)
+
+
+class CompileOptions(UserConfig):
+    """How :func:`~skillforge.compile.compile_skill` searches, selects and calibrates. Frozen; an
+    invalid value raises :class:`~skillforge.errors.SpecError` naming the field. The options a skill
+    was compiled with are written to ``provenance.options`` in its ``skill.yaml``."""
+
+    #: Accepted student answers must reach this precision on the calibration cases.
+    target_precision: float = Field(default=0.95, gt=0.0, le=1.0)
+    #: Level of the one-sided Wilson lower bound the threshold's precision must reach the target by;
+    #: ``None``: the point estimate.
+    confidence_level: float | None = Field(default=DEFAULT_CONFIDENCE_LEVEL, ge=0.5, lt=1.0)
+    #: Per-output-field comparison for scoring (default: exact), stored in the skill's settings.
+    comparators: dict[str, Comparator] = Field(default_factory=dict)
+    #: Fixed-demo counts to try besides zero-shot (default: 1, 2 and 4 per class for enum outputs,
+    #: else 2, 4 and 8).
+    ks: tuple[int, ...] | None = None
+    #: Share of the labelled examples split off as the dev set (when no ``dev_examples`` are given).
+    dev_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)
+    #: At most this many dev cases are split off.
+    max_dev: int = Field(default=60, ge=1)
+    #: Training examples the teacher answers to build the demo pool.
+    max_demo_pool: int = Field(default=32, ge=1)
+    #: Also try per-input retrieved demos (BM25-similar to each input).
+    retrieval: bool = True
+    #: Retrieved-demo counts to try (default: as ``ks``). Retrieved demos are not cacheable, so large
+    #: counts cost prompt processing on every call.
+    retrieval_ks: tuple[int, ...] | None = None
+    #: Retrieved demos are drawn from at most this many examples.
+    max_retrieval_pool: int = Field(default=200, ge=1)
+    #: Rounds of the teacher revising the instructions from the student's dev failures.
+    refine_rounds: int = Field(default=2, ge=0)
+    #: Stop refining once the teacher has cost this much (``None``: no budget).
+    refine_budget_usd: float | None = Field(default=None, ge=0.0)
+    #: A more complex candidate (or a revision) must beat a simpler one by this many standard errors
+    #: of the paired dev-score gain; 1 is the one-standard-error rule, 0 the plain best score.
+    selection_z: float = Field(default=1.0, ge=0.0)
+    #: Held-out training examples added to the calibration set.
+    calibration_extra: int = Field(default=100, ge=0)
+    #: How the student's confidence is measured (self-consistency for students without logprobs).
+    confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+    #: Answer budget of student and teacher calls, stored in the skill's settings.
+    max_tokens: int = Field(default=256, gt=0)
+    #: Seed of the dev split, the demo choice and the calibration sample.
+    seed: int = 0

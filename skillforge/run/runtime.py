@@ -1,0 +1,149 @@
+"""Running a skill: student -> verify -> (re-ask) -> escalate to the teacher -> ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from skillforge.environment import read_env
+from skillforge.errors import EscalationFailed
+from skillforge.format import SkillDefinition
+from skillforge.jsonl import StrictModel
+from skillforge.ledger import Clock, Ledger, Phase, utc_now
+from skillforge.models.base import Attempt, Model, ModelRequest, Usage
+from skillforge.models.registry import resolve_model
+from skillforge.run.ask import Outcome, ask, summarize
+from skillforge.run.confidence import with_confidence
+from skillforge.run.escalations import EscalationRecord, append_escalation
+from skillforge.run.prompt import build_request
+from skillforge.run.retrieval import DemoIndex, retrieve
+
+
+class RunResult(StrictModel):
+    """The accepted answer to one input, and how it was reached."""
+
+    output: dict[str, Any]
+    escalated: bool
+    answered_by: str
+    confidence: float | None
+    attempts: list[Attempt]
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    cost_usd: float | None = 0.0
+
+
+class Runner:
+    """Runs one skill with a resolved student, teacher and ledger. Reuse it for many inputs.
+
+    ``escalation_log`` is the file accepted escalations are appended to (``None``: not logged; a
+    regression run must not write into the committed skill).
+    """
+
+    def __init__(
+        self,
+        skill: SkillDefinition,
+        *,
+        student: str | Model | None = None,
+        teacher: str | Model | None = None,
+        ledger: Ledger | None = None,
+        escalate: bool = True,
+        clock: Clock = utc_now,
+        phase: Phase = "run",
+        escalation_log: Path | None = None,
+    ) -> None:
+        prov = skill.manifest.provenance
+        self.skill = skill
+        # Self-consistency (settings.confidence) wraps the student: n samples, agreement as confidence.
+        self.student = with_confidence(resolve_model(student, prov.student), skill.settings.confidence)
+        self._teacher_arg = teacher
+        self._teacher: Model | None = None
+        self.ledger = ledger if ledger is not None else Ledger(read_env().ledger_path, clock=clock)
+        self.escalate = escalate
+        self.clock = clock
+        self.phase = phase
+        self.escalation_log = escalation_log
+        self._index: DemoIndex | None = None
+
+    @property
+    def teacher(self) -> Model:
+        # Resolved on first escalation: a run the student answers never needs the teacher's client.
+        if self._teacher is None:
+            self._teacher = resolve_model(self._teacher_arg, self.skill.manifest.provenance.teacher)
+        return self._teacher
+
+    def request_for(self, input: Mapping[str, Any]) -> ModelRequest:
+        """The student's request for ``input``: fixed demos in the static prefix; with
+        ``demo_strategy: retrieved``, the ``k`` most similar demos after it."""
+        skill = self.skill
+        s = skill.settings
+        pairs = [(d.input, d.output) for d in skill.demos]
+        demos = pairs if s.demo_strategy == "fixed" else []
+        retrieved: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+        if s.demo_strategy == "retrieved":
+            if self._index is None:
+                self._index = DemoIndex([d.input for d in skill.demos])
+            retrieved = retrieve(self._index, pairs, input, s.k)
+        return build_request(
+            instructions=skill.instructions, output_schema=skill.manifest.output_schema, demos=demos,
+            input=input, max_tokens=s.max_tokens, temperature=s.temperature, retrieved=retrieved,
+        )
+
+    def teacher_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
+        """An escalation's request for ``input`` (``settings.escalation_prompt``): by default the
+        instructions and the input only. The demos are there to teach a small student the format and
+        label conventions; sending them to the teacher on every escalation would multiply the cost of
+        the calls that dominate the bill."""
+        s = self.skill.settings
+        if s.escalation_prompt == "student":
+            return self.request_for(input)
+        return build_request(instructions=self.skill.instructions, output_schema=self.skill.manifest.output_schema,
+                             demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature)
+
+    async def arun(self, input: dict[str, Any]) -> RunResult:
+        """Answer one input. Raises InputValidationError (no model called) or EscalationFailed."""
+        skill, s = self.skill, self.skill.settings
+        value = skill.spec.check_input(input)
+        schema = skill.manifest.output_schema
+        threshold = s.threshold if self.escalate else None
+        student = await ask(self.student, "student", self.request_for(value), schema=schema, threshold=threshold,
+                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
+        if student.accepted:
+            return _result(student.output, False, self.student.model_id, student.confidence, student.attempts)
+        if not self.escalate:
+            raise EscalationFailed(
+                f"skill {skill.name!r}: the student gave no valid answer and escalation is off",
+                attempts=student.attempts, input=value,
+            )
+        teacher = await ask(self.teacher, "teacher", self.teacher_request_for(value), schema=schema, threshold=None,
+                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
+        attempts = student.attempts + teacher.attempts
+        if not teacher.accepted or teacher.output is None:
+            raise EscalationFailed(
+                f"skill {skill.name!r}: neither the student ({self.student.model_id}) nor the teacher "
+                f"({self.teacher.model_id}) gave a valid answer; see .attempts",
+                attempts=attempts, input=value,
+            )
+        self._log_escalation(value, teacher.output, student)
+        return _result(teacher.output, True, self.teacher.model_id, teacher.confidence, attempts)
+
+    def _log_escalation(self, input: dict[str, Any], output: dict[str, Any], student: Outcome) -> None:
+        if self.escalation_log is None:
+            return
+        last = student.attempts[-1] if student.attempts else None
+        record = EscalationRecord(
+            time=self.clock().isoformat(timespec="milliseconds"), input=input, output=output,
+            answered_by=self.teacher.model_id, reason=last.verdict if last else "error",
+            student_output=student.output,
+        )
+        append_escalation(self.escalation_log, record)
+
+
+def _result(
+    output: dict[str, Any] | None, escalated: bool, by: str, confidence: float | None, attempts: list[Attempt]
+) -> RunResult:
+    assert output is not None
+    usage, cost = summarize(attempts)
+    return RunResult(output=output, escalated=escalated, answered_by=by, confidence=confidence,
+                     attempts=attempts, usage=usage, cost_usd=cost)

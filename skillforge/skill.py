@@ -1,0 +1,98 @@
+"""A compiled skill as you use it: load it, run it, save it.
+
+:class:`Skill` is a :class:`~skillforge.format.SkillDefinition` (the content of a skill directory)
+that knows where it lives and runs itself through :class:`~skillforge.run.Runner`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from skillforge.format import ESCALATIONS, Demo, Manifest, RegressionCase, SkillDefinition, read_definition, write_files
+from skillforge.ledger import Ledger
+from skillforge.models.base import Model, blocking
+from skillforge.run import Runner, RunResult
+
+
+class Skill(SkillDefinition):
+    """A compiled skill: manifest, instructions, demos and regression cases. Run it with
+    :meth:`run` / :meth:`arun`; write it with :meth:`save`; read one with :func:`load_skill`.
+
+    ``student``/``teacher`` are the model instances :meth:`run` uses when given none (the compiler
+    passes the instances it compiled with); otherwise the ids in the provenance are resolved.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        instructions: str,
+        demos: list[Demo],
+        tests: list[RegressionCase],
+        path: Path | None = None,
+        *,
+        student: Model | None = None,
+        teacher: Model | None = None,
+    ) -> None:
+        super().__init__(manifest, instructions, demos, tests)
+        #: Directory the skill was loaded from or saved to (escalations are logged there).
+        self.path = path
+        self.default_student = student
+        self.default_teacher = teacher
+
+    @property
+    def escalation_log(self) -> Path | None:
+        """Where escalated inputs and the teacher's answers are appended (``None``: not saved yet)."""
+        return None if self.path is None else self.path / ESCALATIONS
+
+    def save(self, path: str | Path) -> Path:
+        """Write the skill to directory ``path`` (created if needed); returns the path. Later runs
+        log their escalations there."""
+        path = Path(path)
+        write_files(path, self.file_texts())
+        self.path = path
+        return path
+
+    def runner(
+        self,
+        *,
+        student: str | Model | None = None,
+        teacher: str | Model | None = None,
+        ledger: Ledger | None = None,
+        escalate: bool = True,
+    ) -> Runner:
+        """A :class:`~skillforge.run.Runner` for this skill: reuse it to answer many inputs."""
+        return Runner(self, student=student or self.default_student, teacher=teacher or self.default_teacher,
+                      ledger=ledger, escalate=escalate, escalation_log=self.escalation_log)
+
+    async def arun(
+        self,
+        input: dict[str, Any],
+        *,
+        student: str | Model | None = None,
+        teacher: str | Model | None = None,
+        ledger: Ledger | None = None,
+        escalate: bool = True,
+    ) -> RunResult:
+        """Answer one input: the student answers, the verifier checks, the teacher takes over when the
+        answer is invalid or not confident. ``student``/``teacher`` default to the models the skill
+        was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``."""
+        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate)
+        return await runner.arun(input)
+
+    run = blocking(arun)
+
+
+def load_skill(path: str | Path, *, strict: bool = False) -> Skill:
+    """Read and validate a skill directory.
+
+    Raises :class:`~skillforge.errors.SkillFormatError` naming the file and field of the first
+    problem. A file changed since compile (content hash mismatch) warns with
+    :class:`~skillforge.errors.SkillIntegrityWarning`, or raises
+    :class:`~skillforge.errors.SkillIntegrityError` when ``strict``.
+    """
+    path = Path(path)
+    d = read_definition(path, strict=strict)
+    skill = Skill(d.manifest, d.instructions, d.demos, d.tests, path=path)
+    skill.__dict__["spec"] = d.spec  # built and checked while reading
+    return skill

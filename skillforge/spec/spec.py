@@ -1,0 +1,149 @@
+"""What a user asks for: a :class:`SkillSpec` (name, description, schemas) and :class:`Example`s."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from skillforge.errors import InputValidationError, SpecError
+from skillforge.jsonl import lines
+from skillforge.spec.schema import canonical_json, schema_from, sha256_text, validation_errors
+
+NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class UserConfig(BaseModel):
+    """Base of what users construct (specs, options): strict and frozen, and every mistake is one
+    error type, a :class:`SpecError` naming the field, not pydantic's ``ValidationError``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            raise SpecError(str(first["msg"]).removeprefix("Value error, "), field=field) from None
+
+
+class SkillSpec(UserConfig):
+    """What the skill must do. Schemas may be given as pydantic model classes or JSON Schema dicts;
+    they are stored as JSON Schema dicts."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if len(value) > 64 or not NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid skill name: use lowercase letters, digits and single hyphens, "
+                "at most 64 characters"
+            )
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _check_description(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("description must not be empty")
+        return value
+
+    @field_validator("input_schema", "output_schema", mode="before")
+    @classmethod
+    def _to_schema(cls, value: Any, info: Any) -> dict[str, Any]:
+        return schema_from(value, field=str(info.field_name))
+
+    def spec_hash(self) -> str:
+        """Hash of what the skill was asked to do; recorded in the skill's provenance."""
+        return sha256_text(canonical_json(self.model_dump(mode="json")))
+
+    def check_input(self, value: Any) -> dict[str, Any]:
+        """Validate a run input; raises :class:`InputValidationError` naming every problem."""
+        errors = validation_errors(self.input_schema, value)
+        if errors:
+            raise InputValidationError(
+                f"input does not match the input schema of skill {self.name!r}: " + "; ".join(errors),
+                errors=errors,
+            )
+        assert isinstance(value, dict)  # the schema says type: object
+        return value
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SkillSpec:
+        """Load a spec from YAML or JSON with keys name, description, input_schema, output_schema."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise SpecError(f"{path} must hold a mapping with name, description, input_schema, output_schema")
+        return spec_from_mapping(data, source=str(path))
+
+
+def spec_from_mapping(data: dict[str, Any], *, source: str) -> SkillSpec:
+    """Build a spec from a plain mapping; errors name ``source`` and the field."""
+    try:
+        return SkillSpec(**data)
+    except SpecError as exc:
+        raise SpecError(f"{source}: {str(exc).removeprefix(f'{exc.field}: ')}", field=exc.field) from None
+
+
+class Example(BaseModel):
+    """One input, optionally with the answer expected for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: dict[str, Any]
+    expected: dict[str, Any] | None = None
+
+
+def check_examples(spec: SkillSpec, examples: list[Example], *, what: str) -> None:
+    """Every example's input (and expected output, when present) must match the spec's schemas."""
+    for i, ex in enumerate(examples):
+        errors = validation_errors(spec.input_schema, ex.input)
+        if errors:
+            raise SpecError(f"{what}[{i}].input does not match the input schema: " + "; ".join(errors))
+        if ex.expected is not None:
+            errors = validation_errors(spec.output_schema, ex.expected)
+            if errors:
+                raise SpecError(
+                    f"{what}[{i}].expected does not match the output schema: " + "; ".join(errors)
+                )
+
+
+def read_examples(path: str | Path) -> list[Example]:
+    """Read examples from JSON Lines: one object per line with ``input`` and optional ``expected``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read examples file {path}: {exc.strerror}") from None
+    examples = []
+    for n, line in lines(text):
+        if not line.strip():
+            continue
+        try:
+            examples.append(Example.model_validate_json(line))
+        except ValueError as exc:
+            raise SpecError(f"{path}:{n}: not an example object ({_first_error(exc)})") from None
+    return examples
+
+
+def _first_error(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc']) or 'line'}: {err['msg']}"
+    return str(exc)
+

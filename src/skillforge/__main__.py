@@ -1,5 +1,0 @@
-"""``python -m skillforge`` runs the CLI."""
-
-from skillforge.cli import main
-
-main()

@@ -1,0 +1,101 @@
+"""The package's shape is part of its contract: imports run one way (no cycles, function-local imports
+included), functions and modules stay readable, and only the terminal layer talks to the terminal."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import grimp
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "skillforge"
+MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 400
+
+
+def _graph() -> grimp.ImportGraph:
+    # Annotation-only imports (under TYPE_CHECKING) never execute; every other import counts,
+    # function-local ones included.
+    return grimp.build_graph("skillforge", include_external_packages=True, exclude_type_checking_imports=True)
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), i.e. import cycles."""
+    modules = sorted(m for m in graph.modules if m.startswith("skillforge"))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.find_modules_directly_imported_by(v)):
+            if not w.startswith("skillforge"):
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for m in modules:
+        if m not in index:
+            visit(m)
+    return out
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    assert _cycles(_graph()) == []
+
+
+def test_only_the_terminal_layer_imports_rich() -> None:
+    graph = _graph()
+    importers = {m for m in graph.find_modules_that_directly_import("rich") if m.startswith("skillforge")}
+    assert importers and all(m.startswith("skillforge.cli") for m in importers), sorted(importers)
+
+
+def _python_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _python_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_modules_and_functions_stay_short(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_MODULE_LINES
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            assert length <= MAX_FUNCTION_LINES, f"{node.name} is {length} lines"
+
+
+def test_prompt_templates_are_real_files_the_package_ships() -> None:
+    import tomllib
+
+    data = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "templates/*.j2" in data["tool"]["setuptools"]["package-data"]["skillforge"]
+    names = {p.stem for p in (PACKAGE / "templates").glob("*.j2")}
+    assert {"system", "reask", "template_instructions", "draft_user", "refine_user"} <= names
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph = grimp.ImportGraph()
+    for importer, imported in [("skillforge.a", "skillforge.b"), ("skillforge.b", "skillforge.c"),
+                               ("skillforge.c", "skillforge.a"), ("skillforge.c", "skillforge.d")]:
+        graph.add_import(importer=importer, imported=imported)
+    assert _cycles(graph) == [["skillforge.a", "skillforge.b", "skillforge.c"]]
