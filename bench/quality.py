@@ -55,14 +55,16 @@ K_NAIVE = 8
 NAIVE_SEED = 7
 
 
-def _variant(spec: SkillSpec, *, instructions: str, demos: list[Demo], max_tokens: int) -> Skill:
-    """A skill from the spec alone with the given instructions and fixed demos, run by the student alone
-    (no threshold). Built without the committed skill, so these rows can run while it compiles."""
-    settings = Settings(instructions_source="template", demo_strategy="fixed" if demos else "none", k=len(demos),
-                        max_tokens=max_tokens)
+def variant_skill(spec: SkillSpec, *, instructions: str, demos: list[Demo], max_tokens: int,
+                  **settings: Any) -> Skill:
+    """A skill from the spec alone with the given instructions and fixed demos (and further ``settings``),
+    run by the student alone (no threshold). Built without the committed skill, so these rows can run
+    while it compiles."""
+    settings = {"instructions_source": "template", **settings}
+    values = Settings(demo_strategy="fixed" if demos else "none", k=len(demos), max_tokens=max_tokens, **settings)
     manifest = Manifest(
         format_version=FORMAT_VERSION, name=spec.name, description=spec.description, input_schema=spec.input_schema,
-        output_schema=spec.output_schema, settings=settings,
+        output_schema=spec.output_schema, settings=values,
         provenance=Provenance(teacher=STUDENT, student=STUDENT, skillforge_version="bench", spec_hash="",
                               content_hash="", compiled_at=""),
         metrics=Metrics(dev_size=0, dev_score=0.0, zero_shot_dev_score=0.0, chosen="baseline"))
@@ -96,11 +98,11 @@ def run_task(name: str, limit: int | None, rows: tuple[str, ...] = ROWS, cache: 
     schema = task.spec.output_schema
     # The same answer budget as the compiled skill gets (see examples/build_example_skills.py).
     max_tokens = int(OPTIONS.get(name, {}).get("max_tokens", 256))
-    zero = _variant(task.spec, instructions=template_instructions(task.spec.description, schema), demos=[],
+    zero = variant_skill(task.spec, instructions=template_instructions(task.spec.description, schema), demos=[],
                     max_tokens=max_tokens)
     rng = random.Random(NAIVE_SEED)
     naive_demos = [Demo(input=e.input, output=e.expected or {}, source="label") for e in rng.sample(train, K_NAIVE)]
-    naive = _variant(task.spec, instructions=zero.instructions, demos=naive_demos, max_tokens=max_tokens)
+    naive = variant_skill(task.spec, instructions=zero.instructions, demos=naive_demos, max_tokens=max_tokens)
     need_skill = "compiled" in rows or (cache is not None and (cache / f"{name}-compiled-{len(test)}.pickle").exists())
     skill = load_skill(ROOT / "skills" / name, strict=True) if need_skill else zero
     # The simulated teacher is always right, so by the compiler's own rule (a teacher that scores at least

@@ -1,4 +1,4 @@
-"""The three example tasks on the vendored datasets (see datasets/README.md for sources and licences):
+"""The example tasks on the vendored datasets (see datasets/README.md for sources and licences):
 their specs, loaders, and the fixed, disjoint train/dev/test splits that the example skills and the
 benchmarks share. The test split is never shown to the compiler."""
 
@@ -136,4 +136,25 @@ def address_parser() -> Task:
     return Task(spec, rows, n_test=200, n_dev=30, n_train=200, ks=(2, 4))
 
 
+def sports_plausibility() -> Task:
+    """A task the compiler was never tuned on (BIG-bench sports_understanding; datasets/README.md): used by
+    the compile-vs-plain benchmark only, no committed skill."""
+    spec = SkillSpec(
+        name="sports-plausibility",
+        description="Decide whether a sentence about sports is plausible or implausible.",
+        input_schema=TEXT_INPUT,
+        output_schema={
+            "type": "object",
+            "properties": {"plausibility": {"type": "string", "enum": ["plausible", "implausible"]}},
+            "required": ["plausibility"],
+            "additionalProperties": False,
+        },
+    )
+    rows = [({"text": r["text"]}, {"plausibility": r["plausibility"]}) for r in _jsonl("bigbench_sports.jsonl")]
+    return Task(spec, rows, n_test=300, n_dev=60, n_train=200)
+
+
+#: The committed example skills (skills/NAME).
 TASKS = {"intent-router": intent_router, "review-sentiment": review_sentiment, "address-parser": address_parser}
+#: Tasks for benchmarks only: public labelled data the compiler was never tuned on.
+HELD_OUT_TASKS = {"sports-plausibility": sports_plausibility}

@@ -116,9 +116,12 @@ class FunctionModel(_DoubleBase):
 
 
 def skill_input(request: ModelRequest) -> dict[str, Any]:
-    """The JSON input of a skill request (handy inside a FunctionModel): the last user turn that is a
-    JSON object. Demos (fixed or retrieved per input) come before it; re-asks append an answer and
-    plain-text feedback after it."""
+    """The input of a skill request (handy inside a FunctionModel): ``request.input`` when the request
+    carries it (every skill request does, whatever its rendering: plain text, ``field: value`` lines or
+    JSON), else the last user turn that is a JSON object. Demos (fixed or retrieved per input) come
+    before it; re-asks append an answer and plain-text feedback after it."""
+    if request.input is not None:
+        return dict(request.input)
     for msg in reversed(request.messages):
         if msg.role != "user":
             continue

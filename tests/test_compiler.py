@@ -31,9 +31,10 @@ def test_the_best_candidate_on_dev_wins_and_zero_shot_is_the_baseline() -> None:
                           options=CompileOptions(ks=[2, 4]))
     m = skill.manifest.metrics
     scores = {c.name: c.dev_score for c in m.candidates}
-    assert scores["template+0"] == m.zero_shot_dev_score < 1.0
-    assert scores["template+4"] == 1.0
-    assert m.chosen == "template+4" and m.dev_score == 1.0
+    assert m.baseline == "plain+0/plain" and scores["plain+0/plain"] == m.zero_shot_dev_score < 1.0
+    # Demo rounds use the best zero-shot rendering (all tie: the plain one) with the two best texts.
+    assert scores["plain+4/plain"] == scores["template+4/plain"] == 1.0
+    assert m.chosen == "plain+4/plain" and m.dev_score == 1.0
     assert skill.settings.demo_strategy == "fixed" and skill.settings.k == 4 == len(skill.demos)
     # Balanced demos, in rounds of one per class.
     labels = [d.output["sentiment"] for d in skill.demos]
@@ -60,7 +61,7 @@ def test_naive_few_shot_that_hurts_is_not_chosen() -> None:
 
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=keyword_model(),
                           student=FunctionModel(demo_averse), options=CompileOptions(ks=[2, 4]))
-    assert skill.manifest.metrics.chosen == "template+0"
+    assert skill.manifest.metrics.chosen == "plain+0/plain"
     assert skill.manifest.metrics.dev_score >= max(c.dev_score for c in skill.manifest.metrics.candidates)
     assert skill.demos == []
 

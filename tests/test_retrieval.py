@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ def test_retrieved_demos_follow_the_static_prefix(tmp_path: Path) -> None:
     req = runner.request_for({"text": "bad pizza place"})
     assert req.static_messages == 0  # only the system text is static: the demos change per input
     assert len(req.messages) == 5
-    assert json.loads(req.messages[2].content) == {"text": "bad pizza"}  # closest demo right before the input
+    assert req.messages[2].content == "bad pizza"  # closest demo right before the input (plain rendering)
     assert skill_input(req) == {"text": "bad pizza place"}
     other = runner.request_for({"text": "good thing 2"})
     assert other.system == req.system and other.messages != req.messages
@@ -92,7 +91,7 @@ def test_compile_picks_retrieval_when_similar_demos_are_what_helps() -> None:
             return "Decide the sentiment."
         text = skill_input(request)["text"]
         n = len(request.messages)
-        prev = json.loads(request.messages[n - 3].content)["text"] if n >= 3 else ""
+        prev = request.messages[n - 3].content if n >= 3 else ""  # demo inputs are rendered like the input
         same_topic = prev.split()[-1:] == text.split()[-1:]
         return keyword_answer(request) if same_topic else {"sentiment": "negative" if "good" in text else "positive"}
 

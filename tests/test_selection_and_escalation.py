@@ -9,6 +9,7 @@ import pytest
 
 from skillforge import CompileOptions, Example, Ledger, SpecError, compile_skill, load_skill
 from skillforge.compile import Candidate, CaseResult, Measurement, choose, clearly_better, paired_gain
+from skillforge.compile.selection import Scored
 from skillforge.compile.steps import draft_samples as _samples
 from skillforge.evaluate import GOLD, estimate_prompt_tokens, evaluate_skill
 from skillforge.models.base import ModelRequest
@@ -28,6 +29,11 @@ def _ev(name: str, correct: list[bool], *, k: int = 0, retrieved: bool = False) 
     return Measurement(cand, [CaseResult({}, float(c), c, 0.9) for c in correct])
 
 
+def _choose(*measured: Measurement, z: float) -> tuple[Measurement, str]:
+    chosen, why = choose([Scored([m]) for m in measured], z=z)
+    return chosen.committed, why
+
+
 # -- the paired one-standard-error rule ---------------------------------------------------------------
 
 
@@ -37,23 +43,23 @@ def test_a_gain_of_a_few_cases_on_a_small_dev_set_does_not_buy_complexity() -> N
     fancy_cases = [True] * 42 + [False] * 5 + [True] * 8 + [False] * 5
     fancy = _ev("template+retrieved4", fancy_cases, k=4, retrieved=True)
     assert fancy.score > zero.score
-    chosen, why = choose([zero, fancy], z=1.0)
+    chosen, why = _choose(zero, fancy, z=1.0)
     assert chosen is zero
-    assert "template+retrieved4" in why and "simpler template+0 is kept" in why
+    assert "template+retrieved4" in why and "the baseline template+0 0.783 is kept" in why
 
 
 def test_a_clear_gain_wins() -> None:
     zero = _ev("template+0", [True] * 16 + [False] * 44)
     fancy = _ev("teacher+retrieved7", [True] * 52 + [False] * 8, k=7, retrieved=True)
-    chosen, why = choose([zero, fancy], z=1.0)
+    chosen, why = _choose(zero, fancy, z=1.0)
     assert chosen is fancy and "clearly ahead" in why
 
 
 def test_z_zero_is_the_plain_best_score() -> None:
     zero = _ev("template+0", [True] * 47 + [False] * 13)
     fancy = _ev("template+4", [True] * 48 + [False] * 12, k=4)
-    assert choose([zero, fancy], z=0.0)[0] is fancy
-    assert choose([zero, fancy], z=1.0)[0] is zero
+    assert _choose(zero, fancy, z=0.0)[0] is fancy
+    assert _choose(zero, fancy, z=1.0)[0] is zero
 
 
 def test_the_paired_gain_and_its_standard_error() -> None:
@@ -72,8 +78,9 @@ def test_selection_is_recorded_in_the_skill() -> None:
     model = keyword_model()
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=model, student=model,
                           options=CompileOptions(ks=[2]))
-    assert skill.manifest.metrics.chosen == "template+0"  # everything ties at 1.0: the simplest wins
-    assert skill.manifest.metrics.selection == "best on dev: template+0 1.000, also the simplest candidate"
+    m = skill.manifest.metrics
+    assert m.chosen == m.baseline == "plain+0/plain"  # everything ties at 1.0: the baseline stays
+    assert m.selection == "best on dev: plain+0/plain 1.000: the baseline is kept"
 
 
 def test_a_negative_selection_z_is_a_spec_error() -> None:

@@ -28,12 +28,17 @@ def _usage_table(skill: SkillDefinition, ledger: Ledger) -> Table:
 def _candidates_table(skill: SkillDefinition) -> Table:
     m, p = skill.manifest.metrics, skill.manifest.provenance
     cands = Table(title=f"Candidates on the dev set ({m.dev_size} cases, student {p.student})", show_edge=False)
-    for col in ("candidate", "instructions", "demos", "dev score", "dev accuracy", "mean confidence"):
-        cands.add_column(col, justify="left" if col in ("candidate", "instructions") else "right")
+    for col in ("candidate", "instructions", "rendering", "demos", "dev score", "spread (draws)", "vs baseline",
+                "dev accuracy", "mean confidence"):
+        cands.add_column(col, justify="left" if col in ("candidate", "instructions", "rendering") else "right")
+    base = next((c for c in m.candidates if c.name == m.baseline), None)
     for c in m.candidates:
-        mark = " [green]<- chosen" if c.name == m.chosen else ""
+        mark = " [green]<- chosen" if c.name == m.chosen else (" (baseline)" if c is base else "")
         conf = "-" if c.mean_confidence is None else f"{c.mean_confidence:.3f}"
-        cands.add_row(c.name + mark, c.instructions_source, str(c.k), f"{c.dev_score:.3f}",
+        rendering = f"{c.input_format}{'+schema' if c.schema_in_prompt else ''}"
+        spread = "-" if c.spread is None else f"{c.spread:.3f}" + (f" ({len(c.draw_scores)})" if c.draw_scores else "")
+        vs = "-" if base is None or c is base else f"{c.dev_score - base.dev_score:+.3f}"
+        cands.add_row(c.name + mark, c.instructions_source, rendering, str(c.k), f"{c.dev_score:.3f}", spread, vs,
                       f"{c.dev_accuracy:.3f}", conf)
     return cands
 
@@ -72,7 +77,10 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
     if m.demo_pool_size is not None:
         console.print(f"demo pool: {m.demo_pool_size} demos ({m.teacher_answers_replaced} teacher answers dropped "
                       "or replaced by labels)")
-    console.print(f"chosen: [bold]{m.chosen}[/]  dev score {m.dev_score:.3f} (zero-shot {m.zero_shot_dev_score:.3f})")
+    base = f"plain prompt {m.baseline}" if m.baseline else "zero-shot"
+    schema = "in the prompt" if s.schema_in_prompt else "left to constrained decoding"
+    console.print(f"chosen: [bold]{m.chosen}[/]  dev score {m.dev_score:.3f} ({base} {m.zero_shot_dev_score:.3f}); "
+                  f"rendering: input {s.input_format}, schema text {schema}")
     if m.selection:
         console.print(f"selection: {m.selection}")
     lean = "" if m.teacher_lean_score is None else f" (teacher with instructions alone: {m.teacher_lean_score:.3f})"

@@ -1,25 +1,55 @@
-"""Candidate prompts: an instruction text plus fixed demos, or a pool to retrieve demos from per input."""
+"""Candidate prompts: an instruction text plus fixed demos, or a pool to retrieve demos from per input,
+in a rendering (input as JSON or plain text, schema text in the prompt or left to constrained decoding)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
-from skillforge.format import Demo, DemoStrategy
+from skillforge.format import Demo, DemoStrategy, InputFormat, InstructionsSource, RenderingName
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How a candidate's prompt shows the input (and the demos' inputs) and whether the system prompt
+    carries the output schema's text."""
+
+    input_format: InputFormat = "json"
+    schema_in_prompt: bool = True
+
+    @classmethod
+    def named(cls, name: RenderingName) -> Rendering:
+        fmt, _, schema = name.partition("+")
+        return cls("plain" if fmt == "plain" else "json", schema == "schema")
+
+    @property
+    def name(self) -> RenderingName:
+        if self.input_format == "plain":
+            return "plain+schema" if self.schema_in_prompt else "plain"
+        return "json+schema" if self.schema_in_prompt else "json"
+
+
+#: The rendering of skills compiled before renderings were searched: JSON input, schema text in the prompt.
+JSON_SCHEMA = Rendering()
+#: The plain prompt's rendering: the input as text, no schema text (the grammar constrains the answer).
+PLAIN = Rendering("plain", schema_in_prompt=False)
 
 
 @dataclass
 class Candidate:
     """Instructions plus demos: fixed demos (every one, in order), or with ``retrieve_k`` set, a pool
-    from which each input gets its ``retrieve_k`` most similar demos."""
+    from which each input gets its ``retrieve_k`` most similar demos; in ``rendering``. ``draw``
+    numbers the demo draw (0: the first, the one a skill commits unless another draw scores higher)."""
 
     name: str
-    instructions_source: Literal["teacher", "template"]
+    instructions_source: InstructionsSource
     instructions: str
     demos: list[Demo]
     retrieve_k: int | None = None
+    rendering: Rendering = JSON_SCHEMA
+    draw: int = 0
 
     @property
     def k(self) -> int:
@@ -80,39 +110,72 @@ def demo_counts(pool_size: int, n_classes: int | None, requested: Sequence[int] 
     return sorted({min(k, pool_size) for k in ks if pool_size > 0})
 
 
+def candidate(source: InstructionsSource, text: str, demos: Sequence[Demo], rendering: Rendering = JSON_SCHEMA,
+              retrieve_k: int | None = None) -> Candidate:
+    """A candidate named ``source+k`` (``source+retrievedk``), with ``/rendering`` unless JSON + schema
+    (the names of skills compiled before renderings were searched stay as they were)."""
+    k = f"retrieved{retrieve_k}" if retrieve_k is not None else str(len(demos))
+    suffix = "" if rendering == JSON_SCHEMA else f"/{rendering.name}"
+    return Candidate(f"{source}+{k}{suffix}", source, text, list(demos), retrieve_k, rendering)
+
+
+def zero_shot_candidates(*, plain_text: str, template_text: str, renderings: Sequence[Rendering],
+                         baseline: Rendering = PLAIN) -> list[Candidate]:
+    """The plain prompt first (the baseline: one instruction line, ``baseline`` rendering), then the
+    template instructions in each rendering."""
+    return [candidate("plain", plain_text, [], baseline), *(candidate("template", template_text, [], r)
+                                                            for r in dict.fromkeys(renderings))]
+
+
+def _n_classes(pool: Sequence[Demo], label: str | None) -> int | None:
+    return len({str(d.output.get(label)) for d in pool}) if label else None
+
+
 def build_candidates(
     *,
-    template_text: str,
-    teacher_text: str | None,
+    texts: Sequence[tuple[InstructionsSource, str]],
     pool: Sequence[Demo],
     output_schema: Mapping[str, Any],
     ks: Sequence[int] | None,
     seed: int,
+    rendering: Rendering = JSON_SCHEMA,
 ) -> list[Candidate]:
-    """Instruction variants (template, teacher) x demo counts (0 and each k)."""
+    """Fixed-demo candidates: each instruction text x each demo count (zero-shot is measured apart)."""
     label = label_field(output_schema)
-    n_classes = len({str(d.output.get(label)) for d in pool}) if label else None
-    variants: list[tuple[Literal["teacher", "template"], str]] = [("template", template_text)]
-    if teacher_text:
-        variants.append(("teacher", teacher_text))
-    out = []
-    for source, text in variants:
-        out.append(Candidate(f"{source}+0", source, text, []))
-        for k in demo_counts(len(pool), n_classes, ks):
-            out.append(Candidate(f"{source}+{k}", source, text, pick_demos(pool, k, label, seed)))
-    return out
+    return [candidate(source, text, pick_demos(pool, k, label, seed), rendering)
+            for source, text in texts for k in demo_counts(len(pool), _n_classes(pool, label), ks)]
 
 
 def retrieval_candidates(
     *,
-    source: Literal["teacher", "template"],
+    source: InstructionsSource,
     instructions: str,
     pool: Sequence[Demo],
     output_schema: Mapping[str, Any],
     ks: Sequence[int] | None,
+    rendering: Rendering = JSON_SCHEMA,
 ) -> list[Candidate]:
     """Per-input retrieved demos from ``pool`` for each demo count (the same counts as fixed demos)."""
-    label = label_field(output_schema)
-    n_classes = len({str(d.output.get(label)) for d in pool}) if label else None
-    return [Candidate(f"{source}+retrieved{k}", source, instructions, list(pool), retrieve_k=k)
+    n_classes = _n_classes(pool, label_field(output_schema))
+    return [candidate(source, instructions, pool, rendering, retrieve_k=k)
             for k in demo_counts(len(pool), n_classes, ks)]
+
+
+#: Share of the retrieval pool each later draw of a retrieval candidate retrieves from.
+RETRIEVAL_DRAW_SHARE = 0.75
+
+
+def redraw(cand: Candidate, draw: int, *, pool: Sequence[Demo], output_schema: Mapping[str, Any],
+           seed: int) -> Candidate:
+    """Draw ``draw`` (>= 1) of ``cand``: other demos, to see how much its score owes to the ones drawn.
+    Fixed demos: ``k`` demos picked from ``pool`` with another seed. Retrieved demos: retrieval from a
+    seeded subsample (:data:`RETRIEVAL_DRAW_SHARE`) of the candidate's own pool -- which examples
+    happen to be there to retrieve is what varies between training sets."""
+    rng_seed = seed + 7919 * draw
+    if cand.retrieve_k is None:
+        demos = pick_demos(pool, cand.k, label_field(output_schema), rng_seed)
+    else:
+        n = max(cand.retrieve_k, round(len(cand.demos) * RETRIEVAL_DRAW_SHARE))
+        keep = set(random.Random(rng_seed).sample(range(len(cand.demos)), min(n, len(cand.demos))))
+        demos = [d for i, d in enumerate(cand.demos) if i in keep]
+    return replace(cand, demos=demos, draw=draw)

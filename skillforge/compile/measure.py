@@ -46,6 +46,10 @@ class Measurement:
         return sum(c.score for c in self.cases) / len(self.cases) if self.cases else 0.0
 
     @property
+    def case_scores(self) -> list[float]:
+        return [c.score for c in self.cases]
+
+    @property
     def accuracy(self) -> float:
         return sum(c.correct for c in self.cases) / len(self.cases) if self.cases else 0.0
 
@@ -61,6 +65,7 @@ async def measure(
     *,
     student: Model,
     output_schema: Mapping[str, Any],
+    input_schema: Mapping[str, Any] | None = None,
     comparators: Mapping[str, Comparator],
     max_tokens: int,
     max_reasks: int,
@@ -76,16 +81,17 @@ async def measure(
     retrieving = candidate.retrieve_k is not None
     index = DemoIndex([d.input for d in candidate.demos]) if retrieving else None
     sem = asyncio.Semaphore(concurrency)
+    r = candidate.rendering
 
     def request_for(case: DevCase) -> ModelRequest:
-        if index is None or candidate.retrieve_k is None:
-            return build_request(instructions=candidate.instructions, output_schema=output_schema,
-                                 demos=pairs, input=case.input, max_tokens=max_tokens)
-        own = render_input(case.input)
-        others = [i for i in index.top(case.input, candidate.retrieve_k + 1) if render_input(pairs[i][0]) != own]
-        shown = [pairs[i] for i in reversed(others[: candidate.retrieve_k])]
-        return build_request(instructions=candidate.instructions, output_schema=output_schema,
-                             demos=[], retrieved=shown, input=case.input, max_tokens=max_tokens)
+        fixed, shown = pairs, []
+        if index is not None and candidate.retrieve_k is not None:
+            own = render_input(case.input)
+            others = [i for i in index.top(case.input, candidate.retrieve_k + 1) if render_input(pairs[i][0]) != own]
+            fixed, shown = [], [pairs[i] for i in reversed(others[: candidate.retrieve_k])]
+        return build_request(instructions=candidate.instructions, output_schema=output_schema, demos=fixed,
+                             retrieved=shown, input=case.input, max_tokens=max_tokens, input_format=r.input_format,
+                             input_schema=input_schema, schema_in_prompt=r.schema_in_prompt)
 
     async def one(case: DevCase) -> CaseResult:
         request = request_for(case)

@@ -5,9 +5,12 @@ The steps (:mod:`skillforge.compile.steps`), each over one :class:`~skillforge.c
 1. **prepare** -- split off a dev set (unless given); it becomes the skill's regression cases and never
    supplies demos.
 2. **draft** -- the teacher drafts instructions and answers training examples: the demo pool.
-3. **select** -- candidates (template or teacher instructions x 0..k fixed demos, then retrieved demos
-   with the better text) run with the student on dev; the simplest candidate the best-scoring one does
-   not clearly beat wins (one-standard-error rule on the paired gain; zero-shot is among them).
+3. **select** -- candidates run with the student on dev: the plain prompt (the description as one
+   line, the input as plain text, no schema text: the baseline), the template instructions in each
+   rendering, the teacher's in the best one, fixed demos with the two best texts, then retrieved demos
+   with the best. Contenders with demos are measured over several demo draws. The plain prompt wins
+   unless a candidate beats it by more than its spread over draws and the paired standard error; among
+   those, the simplest candidate the best-scoring one does not clearly beat.
 4. **refine** -- the teacher revises the instructions from the student's dev failures (bounded rounds);
    a revision is kept only if it clearly beats the current choice by the same rule.
 5. **calibrate** -- the escalation threshold is the lowest whose accepted answers (dev + held-out
@@ -29,7 +32,7 @@ from skillforge.ledger import Clock, Ledger, utc_now
 from skillforge.models.base import Model, blocking
 from skillforge.models.registry import resolve_model
 from skillforge.progress import NullProgress, Progress
-from skillforge.run import template_instructions, with_confidence
+from skillforge.run import plain_instructions, template_instructions, with_confidence
 from skillforge.skill import Skill
 from skillforge.spec import Example, SkillSpec, check_examples, spec_from_mapping
 
@@ -75,6 +78,7 @@ def _initial_state(
         ledger=ledger if ledger is not None else Ledger(env.ledger_path, clock=clock),
         progress=progress or NullProgress(), clock=clock, train=train, dev_examples=dev_ex,
         template_text=template_instructions(spec.description, spec.output_schema),
+        plain_text=plain_instructions(spec.description),
     )
 
 

@@ -8,6 +8,7 @@ from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.measure import CaseResult, DevCase, Measurement, measure
+from skillforge.compile.selection import Scored
 from skillforge.format import CompileOptions, Demo, RefinementRound
 from skillforge.ledger import Clock, Ledger
 from skillforge.models.base import Model
@@ -32,14 +33,18 @@ class CompileState:
     #: prepare: training examples (dev inputs removed) and the dev examples.
     train: list[Example]
     dev_examples: list[Example]
-    #: prepare: instructions written from the spec alone.
+    #: prepare: instructions written from the spec alone (the description plus the output fields).
     template_text: str
+    #: prepare: the plain prompt's instructions (the description as one line).
+    plain_text: str = ""
     #: draft: the teacher's instructions (``None``: nothing usable), dev cases with references, demo pool.
     teacher_text: str | None = None
     dev: list[DevCase] = field(default_factory=list)
     taught: TeacherPool | None = None
-    #: select: every measured candidate (refinement appends its revisions), the choice and why.
+    #: select: every measurement (each demo draw; refinement appends its revisions), the candidates
+    #: with their draws (the plain prompt first: the baseline), the choice (its committed draw) and why.
     measurements: list[Measurement] = field(default_factory=list)
+    scored: list[Scored] = field(default_factory=list)
     chosen: Measurement | None = None
     why: str = ""
     #: refine: each round, kept or not.
@@ -75,5 +80,6 @@ class CompileState:
         self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
         o = self.options
         return await measure(candidate, cases, student=self.student_eval, output_schema=self.spec.output_schema,
-                             comparators=o.comparators, max_tokens=o.max_tokens, max_reasks=1, ledger=self.ledger,
+                             input_schema=self.spec.input_schema, comparators=o.comparators, max_tokens=o.max_tokens,
+                             max_reasks=1, ledger=self.ledger,
                              skill=self.name, concurrency=self.student_concurrency(), progress=self.progress)

@@ -8,15 +8,26 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from skillforge._version import __version__
 from skillforge.compile.calibrate import Calibration, choose_threshold
-from skillforge.compile.candidates import Candidate, build_candidates, label_field, retrieval_candidates
+from skillforge.compile.candidates import (
+    PLAIN,
+    Candidate,
+    Rendering,
+    build_candidates,
+    candidate,
+    label_field,
+    redraw,
+    retrieval_candidates,
+    zero_shot_candidates,
+)
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
-from skillforge.compile.selection import best, choose, clearly_better, paired_gain
+from skillforge.compile.selection import Scored, best, choose, clearly_better, paired_gain
 from skillforge.compile.state import CompileState
 from skillforge.errors import SpecError
 from skillforge.format import (
@@ -143,26 +154,71 @@ async def draft(state: CompileState) -> None:
     )
 
 
+async def _measure_all(state: CompileState, cands: Sequence[Candidate]) -> list[Scored]:
+    out = []
+    for cand in cands:
+        m = await state.measure(cand, state.dev, "dev")
+        state.measurements.append(m)
+        out.append(Scored([m]))
+    return out
+
+
+def _renderings(state: CompileState) -> tuple[Rendering, list[Rendering]]:
+    """The baseline's rendering and the renderings to try. A student without constrained decoding
+    needs the schema's text in the prompt."""
+    structured = state.student.supports_structured_output
+    tried = [r for r in map(Rendering.named, state.options.renderings) if r.schema_in_prompt or structured]
+    return (PLAIN if structured else Rendering("plain", schema_in_prompt=True)), tried
+
+
+async def _redraw(state: CompileState, scored: list[Scored]) -> None:
+    """The contenders with demos (beating the baseline on their first draw), best first, up to
+    ``redraw_top``, measured over ``draws - 1`` more demo draws: their spread. The rest are not redrawn
+    (and cannot win): extra draws multiply the student's calls."""
+    o, base = state.options, scored[0]
+    if o.draws < 2:
+        return
+    contenders = [sc for sc in scored if sc.candidate.k > 0 and clearly_better(sc, base, o.selection_z)]
+    for sc in sorted(contenders, key=lambda sc: -sc.score)[: o.redraw_top]:
+        for d in range(1, o.draws):
+            cand = redraw(sc.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
+            m = await state.measure(cand, state.dev, f"dev, demo draw {d + 1}")
+            state.measurements.append(m)
+            sc.draws.append(m)
+
+
 async def select(state: CompileState) -> None:
-    """Measure every candidate on dev and choose (the one-standard-error rule). Fixed-demo candidates
-    for both instruction texts, then retrieved demos with the better text."""
-    o, pool = state.options, state.pool
-    for cand in build_candidates(template_text=state.template_text, teacher_text=state.teacher_text, pool=pool,
-                                 output_schema=state.spec.output_schema, ks=o.ks, seed=o.seed):
-        state.measurements.append(await state.measure(cand, state.dev, "dev"))
+    """Measure the candidates on dev and choose (see :func:`~skillforge.compile.selection.choose`).
+    Zero-shot: the plain prompt (the baseline), the template text in each rendering, the teacher's text
+    in the best one. Then fixed demos with the two best texts, retrieved demos with the best text, each
+    in the best zero-shot rendering (demo inputs rendered like the input), and more demo draws of the
+    contenders."""
+    o, pool, schema = state.options, state.pool, state.spec.output_schema
+    baseline, renderings = _renderings(state)
+    scored = await _measure_all(state, zero_shot_candidates(
+        plain_text=state.plain_text, template_text=state.template_text, renderings=renderings, baseline=baseline))
+    rendering = best(scored).candidate.rendering
+    if state.teacher_text:
+        scored += await _measure_all(state, [candidate("teacher", state.teacher_text, [], rendering)])
+    ranked = sorted(scored, key=lambda sc: -sc.score)
+    texts = list(dict.fromkeys((sc.candidate.instructions_source, sc.candidate.instructions) for sc in ranked))[:2]
+    scored += await _measure_all(state, build_candidates(texts=texts, pool=pool, output_schema=schema, ks=o.ks,
+                                                         seed=o.seed, rendering=rendering))
     # Retrieved demos draw on a larger pool: the teacher-checked demos plus further labelled training
-    # examples (labels need no teacher call). Tried with the better instruction text only, which keeps
+    # examples (labels need no teacher call). Tried with the best instruction text only, which keeps
     # the grid linear in the demo counts.
     labelled = [Demo(input=e.input, output=e.expected, source="label")
                 for e in state.train[o.max_demo_pool:] if e.expected is not None]
     retrieval_pool = without_inputs(pool + labelled, [c.input for c in state.dev])[: o.max_retrieval_pool]
     if o.retrieval and retrieval_pool:
-        lead = best(state.measurements).candidate
-        for cand in retrieval_candidates(source=lead.instructions_source, instructions=lead.instructions,
-                                         pool=retrieval_pool, output_schema=state.spec.output_schema,
-                                         ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks):
-            state.measurements.append(await state.measure(cand, state.dev, "dev"))
-    state.chosen, state.why = choose(state.measurements, z=o.selection_z)
+        lead = best(scored).candidate
+        scored += await _measure_all(state, retrieval_candidates(
+            source=lead.instructions_source, instructions=lead.instructions, pool=retrieval_pool, output_schema=schema,
+            ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks, rendering=rendering))
+    await _redraw(state, scored)
+    state.scored = scored
+    choice, state.why = choose(scored, z=o.selection_z, need_spread=o.draws > 1)
+    state.chosen = choice.committed
 
 
 async def refine(state: CompileState) -> None:
@@ -186,9 +242,10 @@ async def refine(state: CompileState) -> None:
                                                 dev_score_before=_r(chosen.score)))
             return
         base = chosen.candidate
-        ev = await state.measure(Candidate(f"{base.name}~r{n}", "teacher", text, base.demos, base.retrieve_k),
-                                 state.dev, "dev")
+        ev = await state.measure(replace(base, name=f"{base.name}~r{n}", instructions_source="teacher",
+                                         instructions=text), state.dev, "dev")
         state.measurements.append(ev)
+        state.scored.append(Scored([ev]))
         kept = clearly_better(ev, chosen, o.selection_z)
         state.rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
                                             dev_score_after=_r(ev.score), kept=kept))
@@ -248,24 +305,31 @@ def _settings(state: CompileState, cal: Calibration) -> Settings:
         # Multi-field answers rarely match whole; gate their partial credit too.
         min_field_score=max(0.0, round(chosen.score - 0.05, 2)) if multi_field else None,
         escalation_prompt=escalation_prompt, confidence=o.confidence, max_tokens=o.max_tokens,
+        input_format=cand.rendering.input_format, schema_in_prompt=cand.rendering.schema_in_prompt,
     )
+
+
+def _candidate_result(sc: Scored) -> CandidateResult:
+    c, spread = sc.candidate, sc.spread
+    confs = [m.mean_confidence for m in sc.draws if m.mean_confidence is not None]
+    return CandidateResult(
+        name=c.name, instructions_source=c.instructions_source, demo_strategy=c.demo_strategy, k=c.k,
+        dev_score=_r(sc.score), dev_accuracy=_r(sc.accuracy), mean_confidence=_r(sum(confs) / len(confs)) if confs
+        else None, input_format=c.rendering.input_format, schema_in_prompt=c.rendering.schema_in_prompt,
+        draw_scores=[_r(m.score) for m in sc.draws] if len(sc.draws) > 1 else [], spread=_r_opt(spread))
 
 
 def _metrics(state: CompileState, cal: Calibration) -> Metrics:
     chosen = state.the_choice()
-    zero_shot = state.measurements[0]  # template instructions, no demos: the plain zero-shot prompt
+    baseline = state.scored[0]  # the plain prompt: what every candidate is compared against
     taught = state.taught
     return Metrics(
-        dev_size=len(state.dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(zero_shot.score),
-        chosen=chosen.candidate.name, selection=state.why, accepted_precision=_r_opt(cal.precision),
-        precision_lower_bound=_r_opt(cal.lower_bound), confidence_level=state.options.confidence_level,
-        calibration_size=len(state.calibration_cases), teacher_lean_score=_r_opt(taught.score if taught else None),
-        candidates=[
-            CandidateResult(name=e.candidate.name, instructions_source=e.candidate.instructions_source,
-                            demo_strategy=e.candidate.demo_strategy, k=e.candidate.k, dev_score=_r(e.score),
-                            dev_accuracy=_r(e.accuracy), mean_confidence=_r_opt(e.mean_confidence))
-            for e in state.measurements
-        ],
+        dev_size=len(state.dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(baseline.score),
+        chosen=chosen.candidate.name, baseline=baseline.candidate.name, selection=state.why,
+        accepted_precision=_r_opt(cal.precision), precision_lower_bound=_r_opt(cal.lower_bound),
+        confidence_level=state.options.confidence_level, calibration_size=len(state.calibration_cases),
+        teacher_lean_score=_r_opt(taught.score if taught else None),
+        candidates=[_candidate_result(sc) for sc in state.scored],
         refinement=state.rounds,
         demo_pool_size=len(state.pool), teacher_answers_replaced=None if taught is None else taught.dropped,
     )

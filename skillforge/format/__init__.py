@@ -13,6 +13,8 @@ from skillforge.format.manifest import (
     Demo,
     DemoSource,
     DemoStrategy,
+    InputFormat,
+    InstructionsSource,
     Manifest,
     Metrics,
     Provenance,
@@ -20,7 +22,13 @@ from skillforge.format.manifest import (
     RegressionCase,
     Settings,
 )
-from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL, CompileOptions, ConfidenceSettings
+from skillforge.format.options import (
+    DEFAULT_CONFIDENCE_LEVEL,
+    RENDERINGS,
+    CompileOptions,
+    ConfidenceSettings,
+    RenderingName,
+)
 
 __all__ = [
     "DEFAULT_CONFIDENCE_LEVEL",
@@ -29,6 +37,7 @@ __all__ = [
     "FORMAT_VERSION",
     "INSTRUCTIONS",
     "MANIFEST",
+    "RENDERINGS",
     "TESTS",
     "CandidateResult",
     "CompileOptions",
@@ -36,11 +45,14 @@ __all__ = [
     "Demo",
     "DemoSource",
     "DemoStrategy",
+    "InputFormat",
+    "InstructionsSource",
     "Manifest",
     "Metrics",
     "Provenance",
     "RefinementRound",
     "RegressionCase",
+    "RenderingName",
     "Settings",
     "SkillDefinition",
     "content_hash",

@@ -30,6 +30,13 @@ ESCALATIONS = "escalations.jsonl"
 
 DemoSource = Literal["teacher", "label", "escalation"]
 DemoStrategy = Literal["none", "fixed", "retrieved"]
+#: Where the instructions come from: the spec's description alone (one line), the description plus a
+#: list of the output fields (``template``), or the teacher's draft.
+InstructionsSource = Literal["plain", "teacher", "template"]
+#: How an input (and every demo's input) is shown to the model. ``json``: compact JSON, keys sorted;
+#: ``plain``: the text itself when the input schema has exactly one property, a string, else one
+#: readable ``field: value`` line per field (schema order).
+InputFormat = Literal["json", "plain"]
 
 
 class Demo(StrictModel):
@@ -50,7 +57,7 @@ class RegressionCase(StrictModel):
 class Settings(StrictModel):
     """How the skill runs. Editable by hand; not covered by the content hash."""
 
-    instructions_source: Literal["teacher", "template"]
+    instructions_source: InstructionsSource
     #: ``none``: zero-shot; ``fixed``: every demo in examples.jsonl, in order; ``retrieved``: per
     #: input, the ``k`` demos of examples.jsonl most similar to it (BM25, see retrieval.py).
     demo_strategy: DemoStrategy
@@ -76,6 +83,11 @@ class Settings(StrictModel):
     #: no demos -- the prompt the teacher answered the demos with at compile time, and the cheapest;
     #: ``student``: the student's own prompt, demos included.
     escalation_prompt: Literal["lean", "student"] = "lean"
+    #: How the student's prompt renders the input and the demos' inputs (see :data:`InputFormat`).
+    input_format: InputFormat = "json"
+    #: The output schema's text in the system prompt; ``False``: instructions only, the answer's format
+    #: left to the student's constrained decoding (the schema is always sent as the grammar).
+    schema_in_prompt: bool = True
     #: How the student's confidence is measured (default: logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
 
@@ -94,12 +106,20 @@ class Provenance(StrictModel):
 
 class CandidateResult(StrictModel):
     name: str
-    instructions_source: Literal["teacher", "template"]
+    instructions_source: InstructionsSource
     demo_strategy: DemoStrategy
     k: int
+    #: Mean over the demo draws measured (one draw: that draw's score).
     dev_score: float
     dev_accuracy: float
     mean_confidence: float | None = None
+    input_format: InputFormat = "json"
+    schema_in_prompt: bool = True
+    #: Dev score of each demo draw measured (empty: one draw, or nothing drawn).
+    draw_scores: list[float] = Field(default_factory=list)
+    #: Standard deviation of the dev score over the draws (0 without demos: nothing is drawn;
+    #: ``None``: one draw of demos only, spread not measured).
+    spread: float | None = None
 
 
 class RefinementRound(StrictModel):
@@ -116,8 +136,12 @@ class RefinementRound(StrictModel):
 class Metrics(StrictModel):
     dev_size: int
     dev_score: float
+    #: Dev score of the baseline: the plain zero-shot prompt (``baseline``) in skills compiled with
+    #: rendering search, the template zero-shot prompt before.
     zero_shot_dev_score: float
     chosen: str
+    #: The candidate every other one is compared against (the plain prompt).
+    baseline: str | None = None
     #: Why ``chosen`` won: the best dev score, and its paired margin over simpler candidates.
     selection: str | None = None
     #: Precision of accepted dev answers at the threshold.

@@ -12,6 +12,11 @@ from skillforge.spec.spec import UserConfig
 
 DEFAULT_CONFIDENCE_LEVEL = 0.95
 
+#: A prompt rendering: the input as ``json`` or ``plain`` text, with ``+schema`` the output schema's text
+#: in the system prompt (without: the format is left to constrained decoding).
+RenderingName = Literal["json+schema", "plain+schema", "json", "plain"]
+RENDERINGS: tuple[RenderingName, ...] = ("json+schema", "plain+schema", "json", "plain")
+
 
 class ConfidenceSettings(UserConfig):
     """Where the student's confidence comes from.
@@ -67,5 +72,15 @@ class CompileOptions(UserConfig):
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
     #: Answer budget of student and teacher calls, stored in the skill's settings.
     max_tokens: int = Field(default=256, gt=0)
+    #: Renderings the template instructions are tried in zero-shot; the best one is used for the demo
+    #: rounds (the plain prompt -- description line, plain input, no schema text -- is always tried).
+    renderings: tuple[RenderingName, ...] = RENDERINGS
+    #: Demo draws per contending candidate: a candidate with demos that beats the plain prompt on its
+    #: first draw is measured again with ``draws - 1`` other draws (other fixed demos, or retrieval from
+    #: another subsample of the pool), and must beat the plain prompt by more than its spread over them.
+    #: 1: no redraws (spread not measured; selection as before).
+    draws: int = Field(default=3, ge=1)
+    #: At most this many contenders (the best on their first draw) are redrawn; the others cannot win.
+    redraw_top: int = Field(default=2, ge=1)
     #: Seed of the dev split, the demo choice and the calibration sample.
     seed: int = 0

@@ -53,12 +53,15 @@ class ModelRequest(BaseModel):
     #: Sampling seed for providers that take one (llama.cpp); varied to draw distinct samples at
     #: temperature > 0 (self-consistency). ``None``: the provider's default.
     seed: int | None = None
+    #: The structured input the last user turn renders (a skill request's input may be plain text).
+    #: For test doubles and tools; never sent to a provider and not part of :meth:`cache_key`.
+    input: dict[str, Any] | None = None
 
     def cache_key(self, model_id: str) -> str:
         """A stable hash of the model id and everything in this request."""
         # ``seed`` is left out when unset, so requests without one hash exactly as before the field
-        # existed (recorded cassettes stay valid).
-        exclude = {"seed"} if self.seed is None else None
+        # existed (recorded cassettes stay valid); ``input`` always (the messages already render it).
+        exclude = {"seed", "input"} if self.seed is None else {"input"}
         payload = json.dumps(
             {"model": model_id, **self.model_dump(mode="json", exclude=exclude)},
             sort_keys=True,

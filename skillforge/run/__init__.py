@@ -4,7 +4,14 @@ student's confidence, and the :class:`Runner` that escalates to the teacher and 
 from skillforge.run.ask import Outcome, ask, summarize
 from skillforge.run.confidence import SelfConsistentModel, with_confidence
 from skillforge.run.escalations import EscalationRecord
-from skillforge.run.prompt import build_request, reask, render_input, render_output, template_instructions
+from skillforge.run.prompt import (
+    build_request,
+    plain_instructions,
+    reask,
+    render_input,
+    render_output,
+    template_instructions,
+)
 from skillforge.run.retrieval import DemoIndex, retrieve, without_inputs
 from skillforge.run.runtime import Runner, RunResult
 from skillforge.run.verify import Check, check_answer, extract_json
@@ -21,6 +28,7 @@ __all__ = [
     "build_request",
     "check_answer",
     "extract_json",
+    "plain_instructions",
     "reask",
     "render_input",
     "render_output",

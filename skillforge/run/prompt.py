@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from skillforge.format import InputFormat
 from skillforge.models.base import Message, ModelRequest
 from skillforge.templating import render
 
@@ -18,9 +19,31 @@ from skillforge.templating import render
 REASK_PREFIX = "Your answer was not valid:"
 
 
-def render_input(value: Mapping[str, Any]) -> str:
-    """The input as the model sees it: compact JSON, keys sorted for a stable prompt."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+def plain_field(input_schema: Mapping[str, Any] | None) -> str | None:
+    """The input's one field when the schema has exactly one property and it is a string, else ``None``."""
+    props = (input_schema or {}).get("properties", {})
+    if len(props) != 1:
+        return None
+    name, prop = next(iter(props.items()))
+    return str(name) if isinstance(prop, Mapping) and prop.get("type") == "string" else None
+
+
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def render_input(value: Mapping[str, Any], input_format: InputFormat = "json",
+                 input_schema: Mapping[str, Any] | None = None) -> str:
+    """The input as the model sees it. ``json`` (the default, also the identity used to compare inputs):
+    compact JSON, keys sorted for a stable prompt. ``plain``: see :data:`InputFormat`."""
+    if input_format == "json":
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    field = plain_field(input_schema)
+    if field is not None and set(value) == {field} and isinstance(value[field], str):
+        return str(value[field])
+    order = list((input_schema or {}).get("properties", {}))
+    keys = [k for k in order if k in value] + sorted(k for k in value if k not in order)
+    return "\n".join(f"{k}: {_value_text(value[k])}" for k in keys)
 
 
 def render_output(value: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
@@ -47,6 +70,11 @@ def _field_text(prop: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "any value"
 
 
+def plain_instructions(description: str) -> str:
+    """The plain prompt's instructions: the spec's description as one line."""
+    return " ".join(description.split())
+
+
 def template_instructions(description: str, output_schema: Mapping[str, Any]) -> str:
     """Instructions written from the spec alone: the candidate that needs no teacher."""
     required = set(output_schema.get("required", []))
@@ -66,29 +94,39 @@ def build_request(
     max_tokens: int,
     temperature: float = 0.0,
     retrieved: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = (),
+    input_format: InputFormat = "json",
+    input_schema: Mapping[str, Any] | None = None,
+    schema_in_prompt: bool = True,
 ) -> ModelRequest:
-    """A skill request: system (instructions + schema), fixed demos as chat turns, then demos
-    retrieved for this input, then the input. Only the system text and the fixed demos count as
-    static (``static_messages``): retrieved demos change with the input, so they follow the
-    cacheable prefix instead of breaking it."""
+    """A skill request: system (instructions, and the output schema's text when ``schema_in_prompt``;
+    else the format is left to constrained decoding), fixed demos as chat turns, then demos retrieved
+    for this input, then the input. Demo inputs are rendered like the input (``input_format``). Only
+    the system text and the fixed demos count as static (``static_messages``): retrieved demos change
+    with the input, so they follow the cacheable prefix instead of breaking it."""
     messages: list[Message] = []
+
+    def user(value: Mapping[str, Any]) -> Message:
+        return Message(role="user", content=render_input(value, input_format, input_schema))
 
     def add(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
         for demo_in, demo_out in pairs:
-            messages.append(Message(role="user", content=render_input(demo_in)))
+            messages.append(user(demo_in))
             messages.append(Message(role="assistant", content=render_output(demo_out, output_schema)))
 
     add(demos)
     static = len(messages)
     add(retrieved)
-    messages.append(Message(role="user", content=render_input(input)))
+    messages.append(user(input))
+    system = (render("system", instructions=instructions, schema=schema_text(output_schema)) if schema_in_prompt
+              else instructions.strip())
     return ModelRequest(
-        system=render("system", instructions=instructions, schema=schema_text(output_schema)),
+        system=system,
         messages=tuple(messages),
         static_messages=static,
         output_schema=dict(output_schema),
         max_tokens=max_tokens,
         temperature=temperature,
+        input=dict(input),
     )
 
 

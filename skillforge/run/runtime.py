@@ -74,7 +74,8 @@ class Runner:
         return self._teacher
 
     def request_for(self, input: Mapping[str, Any]) -> ModelRequest:
-        """The student's request for ``input``: fixed demos in the static prefix; with
+        """The student's request for ``input`` in the skill's rendering (``settings.input_format``,
+        ``settings.schema_in_prompt``): fixed demos in the static prefix; with
         ``demo_strategy: retrieved``, the ``k`` most similar demos after it."""
         skill = self.skill
         s = skill.settings
@@ -88,18 +89,21 @@ class Runner:
         return build_request(
             instructions=skill.instructions, output_schema=skill.manifest.output_schema, demos=demos,
             input=input, max_tokens=s.max_tokens, temperature=s.temperature, retrieved=retrieved,
+            input_format=s.input_format, input_schema=skill.manifest.input_schema, schema_in_prompt=s.schema_in_prompt,
         )
 
     def teacher_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
         """An escalation's request for ``input`` (``settings.escalation_prompt``): by default the
-        instructions and the input only. The demos are there to teach a small student the format and
-        label conventions; sending them to the teacher on every escalation would multiply the cost of
-        the calls that dominate the bill."""
+        instructions and the input only, in the skill's rendering. The demos are there to teach a small
+        student the format and label conventions; sending them to the teacher on every escalation would
+        multiply the cost of the calls that dominate the bill."""
         s = self.skill.settings
         if s.escalation_prompt == "student":
             return self.request_for(input)
         return build_request(instructions=self.skill.instructions, output_schema=self.skill.manifest.output_schema,
-                             demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature)
+                             demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature,
+                             input_format=s.input_format, input_schema=self.skill.manifest.input_schema,
+                             schema_in_prompt=s.schema_in_prompt)
 
     async def arun(self, input: dict[str, Any]) -> RunResult:
         """Answer one input. Raises InputValidationError (no model called) or EscalationFailed."""
