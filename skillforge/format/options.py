@@ -81,6 +81,6 @@ class CompileOptions(UserConfig):
     #: 1: no redraws (spread not measured; selection as before).
     draws: int = Field(default=3, ge=1)
     #: At most this many contenders (the best on their first draw) are redrawn; the others cannot win.
-    redraw_top: int = Field(default=2, ge=1)
+    redraw_top: int = Field(default=1, ge=1)
     #: Seed of the dev split, the demo choice and the calibration sample.
     seed: int = 0
