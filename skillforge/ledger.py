@@ -39,8 +39,8 @@ class LedgerEntry(StrictModel):
     usage: Usage
     cost_usd: float | None
     latency_s: float
-    #: The verifier's verdict (``accepted``/``invalid``/``low_confidence``), ``error``, or what the call
-    #: was for during compilation (``draft``, ``demo``, ``dev``).
+    #: The verifier's verdict (``accepted``/``invalid``/``low_confidence``), ``error``, or what a
+    #: free-text compile call was for (``draft``, ``refine``).
     outcome: str
 
 

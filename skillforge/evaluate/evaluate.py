@@ -23,7 +23,7 @@ from skillforge.ledger import Ledger
 from skillforge.models.base import Model, ModelRequest, Usage, blocking
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
-from skillforge.run import Runner, ask, render_output
+from skillforge.run import Runner, SelfConsistentModel, ask, render_output
 from skillforge.spec import Example, compare
 
 
@@ -43,11 +43,11 @@ def estimate_prompt_tokens(
 
 
 def _token_counter(runner: Runner, count_tokens: Callable[[str], int] | None) -> Callable[[str], int] | None:
-    # The student's own tokenizer (looking through a self-consistency wrapper), when it has one.
+    # The student's own tokenizer (looking through a self-consistency wrapper), when it has one. Never
+    # through a cassette: replay must not construct the recorded model.
     counter = count_tokens or getattr(runner.student, "count_tokens", None)
-    inner = getattr(runner.student, "inner", None)
-    if counter is None and inner is not None:
-        counter = getattr(inner, "count_tokens", None)
+    if counter is None and isinstance(runner.student, SelfConsistentModel):
+        counter = getattr(runner.student.inner, "count_tokens", None)
     return counter
 
 

@@ -25,8 +25,8 @@ class Check:
 
 
 def extract_json(text: str) -> Any:
-    """Parse the JSON object in ``text``: the whole text, else a fenced block, else the first
-    balanced ``{...}``. Raises ``ValueError`` naming what was wrong."""
+    """Parse the JSON object in ``text``: the whole text, else the first ``{...}`` that parses (which
+    also finds one inside a fenced block or prose). Raises ``ValueError`` naming what was wrong."""
     stripped = text.strip()
     if not stripped:
         raise ValueError("the answer is empty")
