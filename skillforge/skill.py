@@ -9,7 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from skillforge.format import ESCALATIONS, Demo, Manifest, RegressionCase, SkillDefinition, read_definition, write_files
+from skillforge.format import (
+    ESCALATIONS,
+    ClassifierWeights,
+    Demo,
+    Manifest,
+    RegressionCase,
+    SkillDefinition,
+    read_definition,
+    write_files,
+)
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import Runner, RunResult
@@ -31,10 +40,11 @@ class Skill(SkillDefinition):
         tests: list[RegressionCase],
         path: Path | None = None,
         *,
+        classifier: ClassifierWeights | None = None,
         student: Model | None = None,
         teacher: Model | None = None,
     ) -> None:
-        super().__init__(manifest, instructions, demos, tests)
+        super().__init__(manifest, instructions, demos, tests, classifier)
         #: Directory the skill was loaded from or saved to (escalations are logged there).
         self.path = path
         self.default_student = student
@@ -93,6 +103,6 @@ def load_skill(path: str | Path, *, strict: bool = False) -> Skill:
     """
     path = Path(path)
     d = read_definition(path, strict=strict)
-    skill = Skill(d.manifest, d.instructions, d.demos, d.tests, path=path)
+    skill = Skill(d.manifest, d.instructions, d.demos, d.tests, path=path, classifier=d.classifier)
     skill.__dict__["spec"] = d.spec  # built and checked while reading
     return skill

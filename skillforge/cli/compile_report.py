@@ -53,6 +53,27 @@ def _threshold_lines(skill: SkillDefinition) -> list[str]:
     return out
 
 
+def _confidence_lines(skill: SkillDefinition) -> list[str]:
+    m, s = skill.manifest.metrics, skill.settings
+    out = []
+    if m.signal_auroc:
+        aurocs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(m.signal_auroc.items(), key=lambda kv: -kv[1]))
+        out.append(f"confidence signals (AUROC on the calibration cases, cross-fitted): {aurocs}")
+    method = s.confidence.method + ("" if s.confidence.combiner is None
+                                    else f" ({', '.join(s.confidence.combiner.signals)})")
+    out.append(f"confidence: {method}")
+    for ladder in m.ladders:
+        cost = "unknown" if ladder.cost_per_1k is None else f"${ladder.cost_per_1k:.4f}"
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in ladder.tier_shares.items())
+        mark = "  [green]<- chosen[/]" if ladder.chosen else ""
+        out.append(f"ladder {' > '.join([*ladder.tiers, 'teacher'])}: {shares} before the teacher; "
+                   f"{cost} per 1,000 calls (local tiers priced as Claude){mark}")
+    for tier in s.tiers:
+        threshold = "none" if tier.threshold is None else f"{tier.threshold:.4f}"
+        out.append(f"{tier.kind} tier: threshold {threshold}, expected share {tier.expected_share or 0:.0%}")
+    return out
+
+
 def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledger) -> None:
     """What a compile did and chose: tokens and cost per role (from ``ledger``), every candidate's dev
     score, the refinement rounds, the choice, the threshold and the expected student share."""
@@ -78,10 +99,11 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
     lean = "" if m.teacher_lean_score is None else f" (teacher with instructions alone: {m.teacher_lean_score:.3f})"
     how = "instructions + input, no demos" if s.escalation_prompt == "lean" else "the student's prompt, demos included"
     console.print(f"escalation prompt: {s.escalation_prompt}: {how}{lean}")
-    for line in _threshold_lines(skill):
+    for line in _confidence_lines(skill) + _threshold_lines(skill):
         console.print(line)
     share = "-" if s.expected_student_share is None else f"{s.expected_student_share:.0%}"
-    console.print(f"expected student share: {share} of calls answered by {p.student}")
+    before = "the cheap tiers" if s.tiers else p.student
+    console.print(f"expected student share: {share} of calls answered by {before}")
     if p.teacher == p.student:
         console.print(
             f"[yellow]note:[/] teacher and student are the same model ({p.teacher}); escalation here shows "

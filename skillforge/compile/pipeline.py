@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from skillforge.compile import steps
+from skillforge.compile.assemble import assemble
 from skillforge.compile.state import CompileState
 from skillforge.environment import read_env
 from skillforge.errors import SpecError
@@ -40,7 +41,7 @@ def _examples(values: Sequence[Example | Mapping[str, Any]], *, spec: SkillSpec,
     return out
 
 
-def _initial_state(
+def initial_state(
     spec: SkillSpec | Mapping[str, Any],
     examples: Sequence[Example | Mapping[str, Any]],
     options: CompileOptions | None,
@@ -51,7 +52,8 @@ def _initial_state(
     clock: Clock,
     progress: Progress | None,
 ) -> CompileState:
-    """Check every argument before any model is called, resolve the models, split the data."""
+    """The state compilation starts from (the prepare step): every argument checked before any model
+    is called, the models resolved, the data split. The other steps take it from here."""
     spec = spec if isinstance(spec, SkillSpec) else spec_from_mapping(dict(spec), source="spec")
     options = options or CompileOptions()
     train_in = _examples(examples, spec=spec, what="examples")
@@ -99,12 +101,12 @@ async def acompile_skill(
     environment's ledger path); ``progress`` receives a stage per teacher or student pass (the CLI
     shows bars; :func:`skillforge.cli.print_compile_report` prints the summary).
     """
-    state = _initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
+    state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
     await steps.draft(state)
     await steps.select(state)
     await steps.refine(state)
     await steps.calibrate(state)
-    return steps.assemble(state)
+    return assemble(state)
 
 
 compile_skill = blocking(acompile_skill)

@@ -1,8 +1,10 @@
 """The skill on disk: the files' models (:class:`Manifest`, :class:`Settings`, :class:`Demo`, ...),
 the options a skill is compiled with, and reading and writing a skill directory."""
 
+from skillforge.format.classifier import ClassifierWeights
 from skillforge.format.files import SkillDefinition, content_hash, dump_manifest, read_definition, write_files
 from skillforge.format.manifest import (
+    CLASSIFIER,
     DEMOS,
     ESCALATIONS,
     FORMAT_VERSION,
@@ -13,16 +15,19 @@ from skillforge.format.manifest import (
     Demo,
     DemoSource,
     DemoStrategy,
+    LadderOption,
     Manifest,
     Metrics,
     Provenance,
     RefinementRound,
     RegressionCase,
     Settings,
+    TierSettings,
 )
-from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL, CompileOptions, ConfidenceSettings
+from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL, Combiner, CompileOptions, ConfidenceSettings, Signal
 
 __all__ = [
+    "CLASSIFIER",
     "DEFAULT_CONFIDENCE_LEVEL",
     "DEMOS",
     "ESCALATIONS",
@@ -31,18 +36,23 @@ __all__ = [
     "MANIFEST",
     "TESTS",
     "CandidateResult",
+    "ClassifierWeights",
+    "Combiner",
     "CompileOptions",
     "ConfidenceSettings",
     "Demo",
     "DemoSource",
     "DemoStrategy",
+    "LadderOption",
     "Manifest",
     "Metrics",
     "Provenance",
     "RefinementRound",
     "RegressionCase",
     "Settings",
+    "Signal",
     "SkillDefinition",
+    "TierSettings",
     "content_hash",
     "dump_manifest",
     "read_definition",

@@ -6,6 +6,7 @@
 - ``instructions.md``   -- the instructions the student follows
 - ``examples.jsonl``    -- demos, one ``{"input", "output", "source"}`` object per line
 - ``tests.jsonl``       -- regression cases, one ``{"input", "expected"}`` object per line
+- ``classifier.json``   -- the classifier tier's weights, when the skill has one
 - ``escalations.jsonl`` -- appended by the runtime: accepted teacher answers (not hashed)
 
 Writing is deterministic, so write -> read -> write is byte-identical. Reading validates every file
@@ -24,7 +25,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from skillforge.errors import SkillFormatError, SkillIntegrityError, SkillIntegrityWarning, SpecError
+from skillforge.format.classifier import ClassifierWeights
 from skillforge.format.manifest import (
+    CLASSIFIER,
     DEMOS,
     FORMAT_VERSION,
     INSTRUCTIONS,
@@ -49,10 +52,12 @@ def dump_manifest(manifest: Manifest) -> str:
     )
 
 
-def content_hash(instructions: str, demos_text: str, tests_text: str) -> str:
+def content_hash(instructions: str, demos_text: str, tests_text: str, classifier_text: str | None = None) -> str:
     """The hash recorded in ``provenance.content_hash``: of the files a run depends on, not of
-    ``skill.yaml`` (whose settings are meant to be edited)."""
+    ``skill.yaml`` (whose settings are meant to be edited). ``classifier.json`` counts when present."""
     parts = [(INSTRUCTIONS, instructions), (DEMOS, demos_text), (TESTS, tests_text)]
+    if classifier_text is not None:
+        parts.append((CLASSIFIER, classifier_text))
     return sha256_text("\0".join(f"{name}\0{text}" for name, text in parts))
 
 
@@ -64,6 +69,8 @@ class SkillDefinition:
     instructions: str
     demos: list[Demo]
     tests: list[RegressionCase] = field(default_factory=list)
+    #: The classifier tier's weights (``classifier.json``), when the skill has one.
+    classifier: ClassifierWeights | None = None
 
     @property
     def name(self) -> str:
@@ -82,15 +89,19 @@ class SkillDefinition:
 
     def hashed_manifest(self) -> Manifest:
         """A copy of the manifest recording the content hash of the other files as they are now."""
-        digest = content_hash(self.instructions, dump_rows(self.demos), dump_rows(self.tests))
+        digest = content_hash(self.instructions, dump_rows(self.demos), dump_rows(self.tests),
+                              None if self.classifier is None else self.classifier.to_text())
         provenance = self.manifest.provenance.model_copy(update={"content_hash": digest})
         return self.manifest.model_copy(update={"provenance": provenance})
 
     def file_texts(self) -> dict[str, str]:
         """Exactly the text of each file a save writes (the manifest as :meth:`hashed_manifest`; the
         in-memory manifest is not changed)."""
-        return {MANIFEST: dump_manifest(self.hashed_manifest()), INSTRUCTIONS: self.instructions,
-                DEMOS: dump_rows(self.demos), TESTS: dump_rows(self.tests)}
+        texts = {MANIFEST: dump_manifest(self.hashed_manifest()), INSTRUCTIONS: self.instructions,
+                 DEMOS: dump_rows(self.demos), TESTS: dump_rows(self.tests)}
+        if self.classifier is not None:
+            texts[CLASSIFIER] = self.classifier.to_text()
+        return texts
 
 
 def write_files(path: Path, texts: dict[str, str]) -> None:
@@ -197,6 +208,26 @@ def _check_k(settings: Settings, n_demos: int) -> None:
         )
 
 
+def _read_classifier(path: Path, manifest: Manifest) -> tuple[ClassifierWeights | None, str | None]:
+    """``classifier.json`` when present; required when a classifier tier is configured."""
+    if not (path / CLASSIFIER).exists():
+        if any(t.kind == "classifier" for t in manifest.settings.tiers):
+            raise SkillFormatError("file is missing (settings.tiers has a classifier tier)", file=CLASSIFIER)
+        return None, None
+    text = _read(path, CLASSIFIER)
+    try:
+        weights = ClassifierWeights.model_validate_json(text)
+    except ValidationError as exc:
+        field_name, msg = _field_of(exc)
+        raise SkillFormatError(msg, file=CLASSIFIER, field=field_name) from None
+    props = manifest.output_schema.get("properties") or {}
+    allowed = (props.get(weights.field) or {}).get("enum") if isinstance(props.get(weights.field), dict) else None
+    if allowed is None or weights.classes != allowed:
+        raise SkillFormatError(f"classes must be the enum of output field {weights.field!r}", file=CLASSIFIER,
+                               field="classes")
+    return weights, text
+
+
 def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
     """Read and validate the skill directory ``path``.
 
@@ -212,7 +243,8 @@ def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
     demos, demos_text = _read_jsonl(path, DEMOS, Demo, spec)
     tests, tests_text = _read_jsonl(path, TESTS, RegressionCase, spec)
     _check_k(manifest.settings, len(demos))
-    actual = content_hash(instructions, demos_text, tests_text)
+    classifier, classifier_text = _read_classifier(path, manifest)
+    actual = content_hash(instructions, demos_text, tests_text, classifier_text)
     if actual != manifest.provenance.content_hash:
         message = (
             f"{path}: {INSTRUCTIONS}, {DEMOS} or {TESTS} changed since the skill was compiled "
@@ -221,6 +253,6 @@ def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
         if strict:
             raise SkillIntegrityError(message, file=str(path), field="provenance.content_hash")
         warnings.warn(message, SkillIntegrityWarning, stacklevel=3)
-    definition = SkillDefinition(manifest, instructions, demos, tests)
+    definition = SkillDefinition(manifest, instructions, demos, tests, classifier)
     definition.__dict__["spec"] = spec  # already built and checked above: seed the cached property
     return definition

@@ -26,6 +26,7 @@ MANIFEST = "skill.yaml"
 INSTRUCTIONS = "instructions.md"
 DEMOS = "examples.jsonl"
 TESTS = "tests.jsonl"
+CLASSIFIER = "classifier.json"
 ESCALATIONS = "escalations.jsonl"
 
 DemoSource = Literal["teacher", "label", "escalation"]
@@ -45,6 +46,18 @@ class RegressionCase(StrictModel):
 
     input: dict[str, Any]
     expected: dict[str, Any]
+
+
+class TierSettings(StrictModel):
+    """A cheap tier tried before the student. ``classifier``: the linear text classifier in
+    ``classifier.json`` (microseconds, no model call); it answers when its probability reaches
+    ``threshold``, else the next tier does."""
+
+    kind: Literal["classifier"] = "classifier"
+    #: ``None``: the tier never answers (kept for measurement only).
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Share of calibration inputs it answered at the threshold.
+    expected_share: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class Settings(StrictModel):
@@ -78,6 +91,8 @@ class Settings(StrictModel):
     escalation_prompt: Literal["lean", "student"] = "lean"
     #: How the student's confidence is measured (default: logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+    #: Cheap tiers tried in order before the student (empty: the student answers first).
+    tiers: list[TierSettings] = Field(default_factory=list)
 
 
 class Provenance(StrictModel):
@@ -113,6 +128,18 @@ class RefinementRound(StrictModel):
     kept: bool = False
 
 
+class LadderOption(StrictModel):
+    """One cascade the compiler priced: the tiers before the teacher, and what they would do."""
+
+    tiers: list[str]
+    #: Share of calibration inputs answered before the teacher, and by each tier.
+    student_share: float
+    tier_shares: dict[str, float] = Field(default_factory=dict)
+    #: Expected cost per 1,000 calls at list prices (reference prices for local models); ``None``: unknown.
+    cost_per_1k: float | None = None
+    chosen: bool = False
+
+
 class Metrics(StrictModel):
     dev_size: int
     dev_score: float
@@ -137,6 +164,10 @@ class Metrics(StrictModel):
     #: or missing (replaced by the label, or dropped when there was none).
     demo_pool_size: int | None = None
     teacher_answers_replaced: int | None = None
+    #: AUROC of each confidence signal (and ``combined``) on the calibration cases, cross-fitted.
+    signal_auroc: dict[str, float] = Field(default_factory=dict)
+    #: The cascades priced at compile time.
+    ladders: list[LadderOption] = Field(default_factory=list)
 
 
 class Manifest(StrictModel):

@@ -13,17 +13,38 @@ from skillforge.spec.spec import UserConfig
 DEFAULT_CONFIDENCE_LEVEL = 0.95
 
 
+#: The signals a student's answer can be scored by (see :mod:`skillforge.run.signals`).
+Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "reasked"]
+
+
+class Combiner(UserConfig):
+    """A logistic model over signals: ``confidence = 1 / (1 + exp(-(bias + sum(w * (x - mean) / scale))))``.
+    Plain numbers, fitted at compile time on the calibration cases; a missing signal counts as its mean."""
+
+    signals: tuple[Signal, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+
 class ConfidenceSettings(UserConfig):
     """Where the student's confidence comes from.
 
     - ``logprob``: the joint probability of the answer's value tokens (one call; needs logprobs).
+    - ``distribution``: the probability of the chosen value among every allowed value of the enum or
+      boolean output fields (one call; needs a provider that scores choices, else ``logprob``).
+    - ``combined``: ``combiner`` over several signals (class probability, margin, the probability the skill's
+      text classifier gives the same answer, re-asks), fitted at compile time.
     - ``self_consistency``: ``samples`` answers at ``temperature``; the share agreeing with the
       majority answer is the confidence (``samples`` calls per input: for models without logprobs).
     """
 
-    method: Literal["logprob", "self_consistency"] = "logprob"
+    method: Literal["logprob", "distribution", "combined", "self_consistency"] = "logprob"
     samples: int = Field(default=5, ge=1)
     temperature: float = Field(default=0.7, ge=0.0)
+    #: For ``combined``: the fitted model (``None`` otherwise).
+    combiner: Combiner | None = None
 
 
 class CompileOptions(UserConfig):
@@ -65,6 +86,13 @@ class CompileOptions(UserConfig):
     calibration_extra: int = Field(default=100, ge=0)
     #: How the student's confidence is measured (self-consistency for students without logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+    #: Measure every free confidence signal on the calibration cases and keep the method (value-token
+    #: probability, class probability, or a combination fitted with cross-fitting) that lets the
+    #: student answer the most at the target precision. Off: ``confidence`` as given.
+    signal_search: bool = True
+    #: For single-enum outputs, train a text classifier tier on the labelled examples and put it before
+    #: the student when that lowers the expected cost per call at the target precision.
+    cascade: bool = True
     #: Answer budget of student and teacher calls, stored in the skill's settings.
     max_tokens: int = Field(default=256, gt=0)
     #: Seed of the dev split, the demo choice and the calibration sample.

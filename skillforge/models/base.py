@@ -53,12 +53,16 @@ class ModelRequest(BaseModel):
     #: Sampling seed for providers that take one (llama.cpp); varied to draw distinct samples at
     #: temperature > 0 (self-consistency). ``None``: the provider's default.
     seed: int | None = None
+    #: Ask for the probability of every allowed value of each enum/boolean output field
+    #: (:attr:`ModelResponse.choices`) when the provider can score them.
+    choice_scores: bool = False
 
     def cache_key(self, model_id: str) -> str:
         """A stable hash of the model id and everything in this request."""
-        # ``seed`` is left out when unset, so requests without one hash exactly as before the field
-        # existed (recorded cassettes stay valid).
-        exclude = {"seed"} if self.seed is None else None
+        # Fields added later are left out at their defaults, so requests that do not use them hash
+        # exactly as before the fields existed (recorded cassettes stay valid).
+        exclude = {name for name, default in (("seed", None), ("choice_scores", False))
+                   if getattr(self, name) == default} or None
         payload = json.dumps(
             {"model": model_id, **self.model_dump(mode="json", exclude=exclude)},
             sort_keys=True,
@@ -106,6 +110,10 @@ class ModelResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     #: Sum of the answer tokens' log-probabilities, when the provider reports them.
     logprob_sum: float | None = None
+    #: Per enum/boolean output field, the probability of each allowed value (keyed by the value's JSON
+    #: text), normalised over the values; when the request asked for ``choice_scores`` and the
+    #: provider could score them.
+    choices: dict[str, dict[str, float]] | None = None
     stop_reason: str | None = None
     request_id: str | None = None
     latency_s: float = 0.0
@@ -147,6 +155,8 @@ class Model(ABC):
     model_id: str
     #: True when responses carry ``logprob_sum`` (a confidence signal).
     supports_logprobs: bool = False
+    #: True when the provider scores every allowed value of enum fields (``ModelResponse.choices``).
+    supports_choice_scores: bool = False
     #: True when the provider constrains output to ``output_schema`` (still always validated).
     supports_structured_output: bool = False
     #: True for models that run on this machine (cost 0, no network).

@@ -75,6 +75,12 @@ def cost_usd(usage: Usage, price: Price, *, batch: bool = False) -> float:
     return dollars
 
 
+#: What a local model's calls are priced as when a cost must be compared (a local model bills $0, but its
+#: place in a cascade is the cheap tier's): Claude Haiku 5.5 for a student, Claude Opus 5.5 for a teacher.
+REFERENCE_STUDENT = "claude-haiku-5-5"
+REFERENCE_TEACHER = "claude-opus-5-5"
+
+
 def total_cost(costs: Iterable[float | None]) -> float | None:
     """The sum of ``costs``, or ``None`` when any of them is unknown (a total is never a guess)."""
     total = 0.0

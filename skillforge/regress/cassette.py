@@ -76,16 +76,20 @@ class Recording(BaseModel):
     input: str | None = None
     text: str
     logprob_sum: float | None = None
+    #: Class probabilities (requests with ``choice_scores``), rounded like ``logprob_sum``.
+    choices: dict[str, dict[str, float]] | None = None
     stop_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
 
     def response(self, model_id: str) -> ModelResponse:
-        return ModelResponse(model_id=model_id, text=self.text, usage=self.usage,
+        return ModelResponse(model_id=model_id, text=self.text, usage=self.usage, choices=self.choices,
                              logprob_sum=self.logprob_sum, stop_reason=self.stop_reason)
 
     def same_answer(self, other: Recording) -> bool:
         """Equal up to float noise in ``logprob_sum``."""
         if (self.text, self.stop_reason, self.usage) != (other.text, other.stop_reason, other.usage):
+            return False
+        if (self.choices is None) != (other.choices is None) or not _close_choices(self.choices, other.choices):
             return False
         if self.logprob_sum is None or other.logprob_sum is None:
             return self.logprob_sum == other.logprob_sum
@@ -95,8 +99,10 @@ class Recording(BaseModel):
         data: dict[str, Any] = {"key": self.key}
         if self.input is not None:
             data["input"] = self.input
-        data.update(text=self.text, logprob_sum=self.logprob_sum, stop_reason=self.stop_reason,
-                    usage=self.usage.model_dump(exclude_defaults=True))
+        data.update(text=self.text, logprob_sum=self.logprob_sum)
+        if self.choices is not None:  # omitted when absent: older recordings keep their exact bytes
+            data["choices"] = self.choices
+        data.update(stop_reason=self.stop_reason, usage=self.usage.model_dump(exclude_defaults=True))
         return json.dumps(data, ensure_ascii=False)
 
 
@@ -126,6 +132,15 @@ def _preview(request: ModelRequest) -> str | None:
         return None
     text = users[-1]
     return text if len(text) <= _INPUT_PREVIEW else text[:_INPUT_PREVIEW] + "…"
+
+
+def _close_choices(a: dict[str, dict[str, float]] | None, b: dict[str, dict[str, float]] | None) -> bool:
+    """Equal class probabilities up to float noise (``None`` equals ``None``)."""
+    if a is None or b is None:
+        return a is b
+    if a.keys() != b.keys() or any(a[f].keys() != b[f].keys() for f in a):
+        return False
+    return all(abs(a[f][v] - b[f][v]) <= _LOGPROB_NOISE for f in a for v in a[f])
 
 
 class Cassette:
@@ -185,8 +200,10 @@ class Cassette:
         if key in self._fresh:
             return
         self._fresh.add(key)
+        choices = None if response.choices is None else {
+            f: {v: round(p, LOGPROB_DECIMALS) + 0.0 for v, p in dist.items()} for f, dist in response.choices.items()}
         rec = Recording(key=key, input=_preview(request), text=response.text, usage=response.usage,
-                        logprob_sum=round_or_none(response.logprob_sum, LOGPROB_DECIMALS),
+                        logprob_sum=round_or_none(response.logprob_sum, LOGPROB_DECIMALS), choices=choices,
                         stop_reason=response.stop_reason)
         old = self._entries.get(key)
         if old is None or not old.same_answer(rec):
@@ -309,10 +326,13 @@ class CassetteModel(Model):
                 self.supports_structured_output = header.supports_structured_output
             else:  # nothing recorded yet: judge by the provider prefix until the model is built
                 self.is_local = self.supports_logprobs = self.model_id.startswith("local:")
+            # Class probabilities come from local llama.cpp models; a recording carries them when made.
+            self.supports_choice_scores = self.model_id.startswith("local:")
 
     def _copy_capabilities(self, model: Model) -> None:
         self.is_local = model.is_local
         self.supports_logprobs = model.supports_logprobs
+        self.supports_choice_scores = model.supports_choice_scores
         self.supports_structured_output = model.supports_structured_output
 
     @property

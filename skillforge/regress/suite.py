@@ -98,6 +98,8 @@ class _Run:
     error: str | None = None
     missing_recording: str | None = None
     escalated: bool = False
+    #: The tier that answered (``classifier``, ``student``, ``teacher``); ``None``: no answer.
+    tier: str | None = None
     cost: float | None = 0.0
     tokens: int = 0
 
@@ -132,7 +134,7 @@ async def _run_case(runner: Runner, skill: Skill, n: int, rel: str) -> _Run:
         raise _Abort(str(exc)) from exc
     score = compare(result.output, case.expected, skill.settings.comparators)
     return _Run(correct=score.correct, score=score.score, output=result.output, diffs=score.diffs,
-                escalated=result.escalated, cost=result.cost_usd,
+                escalated=result.escalated, tier=result.tier, cost=result.cost_usd,
                 tokens=sum(u.total_tokens for u in result.usage.values()))
 
 
@@ -261,6 +263,7 @@ def _summarize(
         pass_k=None if pass_k is None else round(pass_k, 4),
         student_share=round(sum(r.output is not None and not r.escalated for r in flat) / total, 4),
         escalations=sum(r.escalated for r in flat), cost_usd=None if cost is None else round(cost, 8),
+        tiers={t: n for t in ("classifier", "student", "teacher") if (n := sum(r.tier == t for r in flat))},
         tokens=sum(r.tokens for r in flat), failures=_failures(skill, runs), field_score=round(field_score, 4),
         ok=meets(pass_rate, common["min_pass_rate"]) and meets(field_score, common["min_field_score"]), **common,
     )

@@ -63,10 +63,13 @@ def check_answer(
     errors = validation_errors(dict(schema), value)
     if errors:
         return Check("invalid", output=value, errors=errors)
-    if threshold is not None and confidence is not None and confidence < threshold:
-        return Check(
-            "low_confidence",
-            output=value,
-            errors=[f"confidence {confidence:.3f} is below the skill's threshold {threshold:.3f}"],
-        )
-    return Check("accepted", output=value)
+    return gate(Check("accepted", output=value), confidence, threshold)
+
+
+def gate(check: Check, confidence: float | None, threshold: float | None) -> Check:
+    """An accepted answer whose confidence is below ``threshold`` becomes ``low_confidence`` (no
+    threshold or no confidence: no gate)."""
+    if check.verdict != "accepted" or threshold is None or confidence is None or confidence >= threshold:
+        return check
+    return Check("low_confidence", output=check.output,
+                 errors=[f"confidence {confidence:.3f} is below the skill's threshold {threshold:.3f}"])
