@@ -83,10 +83,22 @@ def test_combined_scores_are_cross_fitted() -> None:
     assert any(abs(combine(full, c.signals) - s) > 1e-6 for c, s in zip(cases, scores, strict=True) if s is not None)
 
 
-def test_self_consistency_is_kept_as_configured() -> None:
+def test_self_consistency_gives_way_to_a_free_signal_that_does_as_well() -> None:
     base = ConfidenceSettings(method="self_consistency", samples=3)
-    choice = choose_confidence(_cases(60), base, target_precision=0.95, confidence_level=0.95, seed=0)
-    assert choice.settings == base
+    # Here the samples' agreement (value_prob) is noise and the class probability is informative.
+    choice = choose_confidence(_cases(200), base, target_precision=0.95, confidence_level=0.95, seed=0)
+    assert choice.settings.method == "combined" and choice.settings.combiner is not None
+    assert "value_prob" not in choice.settings.combiner.signals  # agreement needs the paid samples
+
+
+def test_self_consistency_is_kept_when_it_is_the_better_signal() -> None:
+    base = ConfidenceSettings(method="self_consistency", samples=3)
+    cases = _cases(200)
+    for i, c in enumerate(cases):  # agreement tracks correctness; the free signals say nothing
+        c.signals = {"value_prob": 0.99 if c.correct else 0.4, "class_prob": 0.5 + 0.01 * (i % 3)}
+        c.confidence = c.signals["value_prob"]
+    choice = choose_confidence(cases, base, target_precision=0.95, confidence_level=0.95, seed=0)
+    assert choice.settings == base and choice.auroc["self_consistency"] == 1.0
 
 
 def _keyword_examples(n: int) -> list[Example]:

@@ -78,30 +78,37 @@ def choose_confidence(
     cases: Sequence[CaseResult], base: ConfidenceSettings, *, target_precision: float,
     confidence_level: float | None, seed: int,
 ) -> ConfidenceChoice:
-    """The confidence method for the skill (see the module docstring). Self-consistency is kept as
-    configured: it is the user's choice of signal for students without token probabilities."""
+    """The confidence method for the skill (see the module docstring). With self-consistency
+    configured (``samples`` calls per input), the free signals measured on the same answers compete
+    with it, and win ties: the cheaper signal is kept when it does as well."""
     correct = [c.correct for c in cases]
     aurocs: dict[str, float] = {n: a for n in SIGNALS if (a := auroc(_column(cases, n), correct)) is not None}
-    if base.method == "self_consistency":
-        return ConfidenceChoice(base, [c.confidence for c in cases], aurocs)
-    options: list[tuple[ConfidenceSettings, list[float | None]]] = [
-        (base.model_copy(update={"method": "logprob", "combiner": None}), _column(cases, "value_prob"))]
-    if "class_prob" in aurocs:
+    consistency = base.method == "self_consistency"
+    if consistency:  # value_prob is the samples' agreement here: the paid signal
+        options: list[tuple[ConfidenceSettings, list[float | None]]] = [(base, [c.confidence for c in cases])]
+        aurocs["self_consistency"] = aurocs.pop("value_prob", 0.0)
+        free = base.model_copy(update={"method": "combined", "samples": 1})
+    else:
+        options = [(base.model_copy(update={"method": "logprob", "combiner": None}), _column(cases, "value_prob"))]
+        free = base.model_copy(update={"method": "combined"})
+    if "class_prob" in aurocs and not consistency:
         options.append((base.model_copy(update={"method": "distribution", "combiner": None}),
                         _column(cases, "class_prob")))
-    names = _usable(cases)
-    if len(names) >= 2 and len(cases) >= MIN_CASES:
+    names = [n for n in _usable(cases) if not (consistency and n == "value_prob")]
+    if len(names) >= (1 if consistency else 2) and len(cases) >= MIN_CASES:
         oof = cross_fitted(cases, names, seed)
         if (a := auroc(oof, correct)) is not None:
             aurocs["combined"] = a
-            options.append((base.model_copy(update={"method": "combined", "combiner": fit_combiner(cases, names)}),
-                            oof))
+            options.append((free.model_copy(update={"combiner": fit_combiner(cases, names)}), oof))
 
     def rank(i: int) -> tuple[float, float, int]:
         scores = options[i][1]
         share = choose_threshold(scores, correct, target_precision=target_precision,
                                  confidence_level=confidence_level).student_share
-        return (round(share, 9), round(auroc(scores, correct) or 0.0, 9), -i)
+        # Ties: the higher AUROC, then the cheaper method (free signals after self-consistency in the
+        # list), else the simpler one (earlier in the list).
+        order = i if consistency else -i
+        return (round(share, 9), round(auroc(scores, correct) or 0.0, 9), order)
 
     best = max(range(len(options)), key=rank)
     return ConfidenceChoice(options[best][0], options[best][1], aurocs)
