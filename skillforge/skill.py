@@ -19,6 +19,7 @@ from skillforge.format import (
     read_definition,
     write_files,
 )
+from skillforge.environment import read_env
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import Runner, RunResult
@@ -49,6 +50,9 @@ class Skill(SkillDefinition):
         self.path = path
         self.default_student = student
         self.default_teacher = teacher
+        # Runners reused across run() calls: models, clients, the demo index and the ledger are built
+        # once per (student, teacher, ledger, escalate), not per input.
+        self._runners: dict[tuple[object, ...], Runner] = {}
 
     @property
     def escalation_log(self) -> Path | None:
@@ -71,9 +75,17 @@ class Skill(SkillDefinition):
         ledger: Ledger | None = None,
         escalate: bool = True,
     ) -> Runner:
-        """A :class:`~skillforge.run.Runner` for this skill: reuse it to answer many inputs."""
-        return Runner(self, student=student or self.default_student, teacher=teacher or self.default_teacher,
-                      ledger=ledger, escalate=escalate, escalation_log=self.escalation_log)
+        """A :class:`~skillforge.run.Runner` for this skill, reused for the same models, ledger and
+        escalation setting (a default ledger is keyed by its path, read from the environment)."""
+        student, teacher = student or self.default_student, teacher or self.default_teacher
+        ledger_key: object = ledger if ledger is not None else str(read_env().ledger_path)
+        key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log)
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = Runner(self, student=student, teacher=teacher, ledger=ledger, escalate=escalate,
+                            escalation_log=self.escalation_log)
+            self._runners[key] = runner
+        return runner
 
     async def arun(
         self,
@@ -91,6 +103,11 @@ class Skill(SkillDefinition):
         return await runner.arun(input)
 
     run = blocking(arun)
+
+
+def _identity(value: object) -> object:
+    """Strings (model ids, paths) by value, objects by identity."""
+    return value if isinstance(value, str) or value is None else id(value)
 
 
 def load_skill(path: str | Path, *, strict: bool = False) -> Skill:
