@@ -37,6 +37,7 @@ from skillforge import Ledger, get_model, load_skill
 from skillforge.compile import Candidate, choose_threshold
 from skillforge.compile.assemble import assemble
 from skillforge.compile.drafting import TeacherPool
+from skillforge.compile.measure import DevCase
 from skillforge.compile.pipeline import initial_state
 from skillforge.compile.steps import calibrate
 from skillforge.evaluate import GOLD, aevaluate_skill
@@ -58,7 +59,8 @@ async def run_task(name: str, limit: int | None) -> dict[str, Any]:
     start = time.perf_counter()
     state = initial_state(task.spec, train, build_options(name), dev, model, model, Ledger(None), utc_now, None)
     state.taught = TeacherPool(demos=[], dropped=0, score=None)  # the simulated teacher needs no demos
-    chosen = await state.measure(cand, state.dev, "dev")
+    state.dev = [DevCase(e.input, e.expected) for e in state.dev_examples if e.expected is not None]
+    chosen = await state.measure(cand, state.dev, "dev", choice_scores=model.supports_choice_scores)
     state.measurements, state.chosen, state.why = [chosen], chosen, "the committed skill's choice"
     await calibrate(state)
     skill = assemble(state)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from skillforge.environment import read_env
 from skillforge.format import (
     ESCALATIONS,
     ClassifierWeights,
@@ -19,7 +20,6 @@ from skillforge.format import (
     read_definition,
     write_files,
 )
-from skillforge.environment import read_env
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import Runner, RunResult

@@ -206,7 +206,8 @@ async def calibrate(state: CompileState) -> None:
     scores = (o.signal_search and o.confidence.method != "self_consistency" and state.student.supports_choice_scores
               and bool(enum_fields(spec.output_schema)))
     dev_cases = chosen.cases
-    if scores:  # the class probabilities were not asked for during selection
+    if scores and not all("class_prob" in c.signals for c in dev_cases if c.output is not None):
+        # The class probabilities were not asked for during selection.
         dev_cases = (await state.measure(cand, state.dev, "dev (class probabilities)", choice_scores=True)).cases
     extra_cases = (await state.measure(cand, extra, "calibration cases", choice_scores=scores)).cases if extra else []
     state.calibration_cases = list(dev_cases) + list(extra_cases)
