@@ -67,6 +67,8 @@ class SkillResult(StrictModel):
     #: Share of runs answered by the student without escalation.
     student_share: float = 0.0
     escalations: int = 0
+    #: Model calls refused (``stop_reason: "refusal"``): escalated like invalid answers, counted apart.
+    refusals: int = 0
     #: Total cost of all runs; ``None`` when some model's price is unknown.
     cost_usd: float | None = 0.0
     tokens: int = 0
