@@ -39,9 +39,11 @@ class LedgerEntry(StrictModel):
     usage: Usage
     cost_usd: float | None
     latency_s: float
-    #: The verifier's verdict (``accepted``/``invalid``/``low_confidence``), ``error``, or what a
-    #: free-text compile call was for (``draft``, ``refine``).
+    #: The verifier's verdict (``accepted``/``invalid``/``low_confidence``/``refused``), ``error``, or
+    #: what the call was for during compilation (``draft``, ``refine``).
     outcome: str
+    #: Answered through a batch API, and priced at its discount (written only when true).
+    batch: bool = False
 
 
 class Ledger:
@@ -64,13 +66,14 @@ class Ledger:
         cost_usd: float | None,
         latency_s: float,
         outcome: str,
+        batch: bool = False,
     ) -> LedgerEntry:
         entry = LedgerEntry(
             time=self.clock().isoformat(timespec="milliseconds"),
             skill=skill, phase=phase, role=role, model_id=model_id, usage=usage,
-            cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome,
+            cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome, batch=batch,
         )
-        line = dumps_line(entry.model_dump(mode="json"))
+        line = dumps_line(entry.model_dump(mode="json", exclude=None if batch else {"batch"}))
         with self._lock:
             self.entries.append(entry)
             if self.path is not None:

@@ -58,13 +58,16 @@ def compile_cmd(
     student: StudentOpt = None,
     target_precision: Annotated[float, typer.Option(help="Precision the escalation threshold aims for.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the dev split and demo choice.")] = 0,
+    teacher_batch: Annotated[bool, typer.Option(
+        "--teacher-batch", help="Send the teacher's calls through its batch API (half price, slower; resumable).")
+    ] = False,
 ) -> None:
     """Compile a skill from a spec and labelled examples, then write it to --out."""
     _note_defaults(teacher, student)
     skill_spec = SkillSpec.from_file(spec)
     train = read_examples(examples)
     dev_set = read_examples(dev) if dev is not None else None
-    options = CompileOptions(target_precision=target_precision, seed=seed)
+    options = CompileOptions(target_precision=target_precision, seed=seed, teacher_batch=teacher_batch)
     ledger = Ledger(read_env().ledger_path)
     with RichProgress(err) as progress:
         skill = compile_skill(skill_spec, train, options, dev_examples=dev_set, teacher=teacher, student=student,

@@ -38,6 +38,20 @@ def _candidates_table(skill: SkillDefinition) -> Table:
     return cands
 
 
+def _call_notes(skill: SkillDefinition, ledger: Ledger) -> list[str]:
+    """Refused calls and batched calls during this compile, when there were any."""
+    mine = [e for e in ledger.entries if e.skill == skill.name and e.phase == "compile"]
+    out = []
+    refused = {role: sum(e.outcome == "refused" and e.role == role for e in mine) for role in ("teacher", "student")}
+    if any(refused.values()):
+        out.append(f"[yellow]refusals:[/] the teacher refused {refused['teacher']} call(s), the student "
+                   f"{refused['student']} (stop_reason 'refusal'; counted as failed answers)")
+    batched = sum(e.batch for e in mine)
+    if batched:
+        out.append(f"batched: {batched} teacher call(s) answered through the batch API, priced at its discount")
+    return out
+
+
 def _threshold_lines(skill: SkillDefinition) -> list[str]:
     m, s = skill.manifest.metrics, skill.settings
     if s.threshold is None:
@@ -87,9 +101,12 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
         console.print(f"refinement round {r.round}: {r.failures_shown} failures shown, dev {r.dev_score_before:.3f} "
                       f"-> {after}, {'kept' if r.kept else 'discarded'}")
     if s.confidence.method == "self_consistency":
-        console.print(f"confidence: self-consistency, {s.confidence.samples} samples at temperature "
-                      f"{s.confidence.temperature} per student call ({s.confidence.samples}x the student's calls "
-                      "and tokens above)")
+        t = s.confidence.temperature
+        at = "the model's own sampling" if t is None else f"temperature {t}"
+        console.print(f"confidence: self-consistency, {s.confidence.samples} samples at {at} per student call "
+                      f"({s.confidence.samples}x the student's calls and tokens above)")
+    for line in _call_notes(skill, ledger):
+        console.print(line)
     if m.demo_pool_size is not None:
         console.print(f"demo pool: {m.demo_pool_size} demos ({m.teacher_answers_replaced} teacher answers dropped "
                       "or replaced by labels)")

@@ -55,6 +55,10 @@ def print_eval(console: Console, r: EvalResult) -> None:
     what = ("instructions + input, no demos" if r.escalation_prompt == "lean"
             else "the student's prompt, demos included")
     console.print(f"escalations and teacher-only send the teacher the {r.escalation_prompt} prompt ({what})")
+    refusals = r.refusals
+    if refusals["student"] or refusals["teacher"]:
+        console.print(f"refusals (stop_reason 'refusal'): the student refused {refusals['student']} case(s), "
+                      f"escalated like invalid answers; the teacher refused {refusals['teacher']}")
     if r.student_calls_per_input > 1:
         console.print(f"confidence by self-consistency: {r.student_calls_per_input} student calls per input, "
                       "all counted above")

@@ -28,6 +28,7 @@ from skillforge.errors import SpecError
 from skillforge.format import CompileOptions
 from skillforge.ledger import Clock, Ledger, utc_now
 from skillforge.models.base import Model, blocking
+from skillforge.models.batching import BatchingModel
 from skillforge.models.registry import resolve_model
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import template_instructions, with_confidence
@@ -64,10 +65,15 @@ def initial_state(
     if unknown:
         raise SpecError(f"comparators for unknown output fields: {sorted(unknown)}", field="comparators")
     env = read_env()
-    teacher_m = resolve_model(teacher, env.default_teacher)
-    student_m = resolve_model(student, env.default_student)
+    teacher_m = resolve_model(teacher, env.default_teacher, role="teacher")
+    student_m = resolve_model(student, env.default_student, role="student")
     for m in (teacher_m, student_m):
         m.check_schema(spec.output_schema)
+    if options.teacher_batch:
+        if not teacher_m.supports_batch:
+            raise SpecError(f"teacher_batch needs a teacher with a batch API (e.g. anthropic:...); "
+                            f"{teacher_m.model_id} has none", field="teacher_batch")
+        teacher_m = BatchingModel(teacher_m, state_dir=env.batch_state_dir)
     train, dev_ex = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.dev_fraction,
                                   max_dev=options.max_dev)
     return CompileState(
@@ -100,6 +106,11 @@ async def acompile_skill(
     :mod:`skillforge.environment`). Every model call is appended to ``ledger`` (default: the
     environment's ledger path); ``progress`` receives a stage per teacher or student pass (the CLI
     shows bars; :func:`skillforge.cli.print_compile_report` prints the summary).
+
+    With ``options.teacher_batch`` the teacher's calls go through its batch API
+    (:class:`~skillforge.models.batching.BatchingModel`, state in ``.skillforge/batches/`` next to the
+    ledger): a compile interrupted while waiting for a batch resumes it when run again with the same
+    arguments. The compiled skill's teacher is the plain model (escalations are not batched).
     """
     state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
     await steps.draft(state)

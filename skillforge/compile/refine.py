@@ -61,7 +61,7 @@ async def revise_instructions(
                                   ledger=ledger, outcome="refine")
     if response is None:
         return None, 0.0
-    cost = teacher.cost_usd(response.usage)
+    cost = teacher.cost_of(response)
     text = clean_text(response.text)
     if text is None or text.strip() == instructions.strip():
         return None, cost

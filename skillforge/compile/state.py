@@ -13,8 +13,12 @@ from skillforge.compile.tiers import TierPlan
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound
 from skillforge.ledger import Clock, Ledger
 from skillforge.models.base import Model
+from skillforge.models.batching import BatchingModel
 from skillforge.progress import Progress
 from skillforge.spec import Example, SkillSpec
+
+#: Concurrent teacher calls with a batching teacher (the Message Batches API takes 100,000 per batch).
+BATCH_CONCURRENCY = 10_000
 
 
 @dataclass
@@ -62,8 +66,15 @@ class CompileState:
         return [] if self.taught is None else self.taught.demos
 
     def teacher_concurrency(self) -> int:
-        # One llama.cpp context serves one call at a time (and keeps its KV prefix warm in order).
+        # One llama.cpp context serves one call at a time (and keeps its KV prefix warm in order). A
+        # batching teacher sends whatever is asked at once as one batch: let every call join it.
+        if isinstance(self.teacher, BatchingModel):
+            return BATCH_CONCURRENCY
         return 1 if self.teacher.is_local else 8
+
+    def plain_teacher(self) -> Model:
+        """The teacher without the batching wrapper: what the compiled skill escalates to."""
+        return self.teacher.inner if isinstance(self.teacher, BatchingModel) else self.teacher
 
     def student_concurrency(self) -> int:
         return 1 if self.student.is_local else 8

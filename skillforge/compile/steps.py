@@ -5,6 +5,7 @@ prepare -> draft -> select -> refine -> calibrate -> assemble.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -100,18 +101,21 @@ async def _references(state: CompileState) -> list[DevCase]:
     unlabelled = [e for e in state.dev_examples if e.expected is None]
     if unlabelled:
         state.progress.stage("teacher: answering unlabelled dev cases", len(unlabelled))
-    dev: list[DevCase] = []
-    for e in state.dev_examples:
+    sem = asyncio.Semaphore(state.teacher_concurrency())
+
+    async def reference(e: Example) -> DevCase | None:
         if e.expected is not None:
-            dev.append(DevCase(e.input, e.expected))
-            continue
+            return DevCase(e.input, e.expected)
         req = build_request(instructions=state.teacher_text or state.template_text, output_schema=spec.output_schema,
                             demos=[], input=e.input, max_tokens=o.max_tokens)
-        out = await ask(state.teacher, "teacher", req, schema=spec.output_schema, threshold=None, max_reasks=1,
-                        ledger=state.ledger, skill=state.name, phase="compile")
+        async with sem:
+            out = await ask(state.teacher, "teacher", req, schema=spec.output_schema, threshold=None, max_reasks=1,
+                            ledger=state.ledger, skill=state.name, phase="compile")
         state.progress.advance()
-        if out.accepted and out.output is not None:
-            dev.append(DevCase(e.input, out.output))
+        return DevCase(e.input, out.output) if out.accepted and out.output is not None else None
+
+    # In dev order; concurrent (one batch with a batching teacher), one at a time for a local teacher.
+    dev = [c for c in await asyncio.gather(*map(reference, state.dev_examples)) if c is not None]
     if not dev:
         raise SpecError("no dev case has a reference answer (no labels, and the teacher failed on all)")
     return dev

@@ -66,7 +66,8 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
     accepted = out.output is not None and (s.threshold is None or (out.confidence or 0.0) >= s.threshold)
     case = EvalCase(ex.input, ex.expected, out.output, out.confidence, got.correct, got.score,
                     accepted, usage, got.correct, got.score,
-                    student_cost=total_cost([a.cost_usd for a in out.attempts]), signals=dict(out.signals))
+                    student_cost=total_cost([a.cost_usd for a in out.attempts]), signals=dict(out.signals),
+                    refused=any(a.verdict == "refused" for a in out.attempts))
     tiered = runner.classifier_answer(value)
     if tiered is not None:
         label = compare(tiered.output, ex.expected, s.comparators)
@@ -101,6 +102,7 @@ async def _escalate(runner: Runner, case: EvalCase, *, simulated: bool, counter:
     if t.attempts and t.attempts[0].usage.input_tokens:
         case.teacher_prompt_tokens = t.attempts[0].usage.input_tokens
     case.teacher_cost = total_cost([a.cost_usd for a in t.attempts])
+    case.teacher_refused = any(a.verdict == "refused" for a in t.attempts)
     case.final_correct, case.final_score = final.correct, final.score
 
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.compile.fitting import auroc
+from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER
 from skillforge.models.base import Usage
 from skillforge.models.pricing import cost_usd, price_for, total_cost
 
-STUDENT_REFERENCE = "claude-haiku-4-5"
-TEACHER_REFERENCE = "claude-opus-4-8"
+#: The models costs are also shown as (and a local or simulated teacher is priced as): the Claude defaults.
+STUDENT_REFERENCE = CLAUDE_STUDENT.removeprefix("anthropic:")
+TEACHER_REFERENCE = CLAUDE_TEACHER.removeprefix("anthropic:")
 GOLD = "gold"
 COVERAGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -47,6 +49,9 @@ class EvalCase:
     tier: str = "teacher"
     #: The confidence signals measured on the student's answer.
     signals: dict[str, float] = field(default_factory=dict)
+    #: The student, or the teacher it escalated to, declined to answer (``stop_reason: "refusal"``).
+    refused: bool = False
+    teacher_refused: bool = False
 
 
 @dataclass
@@ -96,6 +101,11 @@ class EvalResult:
         # The accepted answer is the one given before the teacher (the classifier's or the student's).
         acc = [c.final_correct for c in self.cases if c.accepted]
         return _mean(acc) if acc else None
+
+    @property
+    def refusals(self) -> dict[str, int]:
+        """Cases the student refused (and escalated), and escalations the teacher refused."""
+        return {"student": sum(c.refused for c in self.cases), "teacher": sum(c.teacher_refused for c in self.cases)}
 
     @property
     def final_accuracy(self) -> float:
@@ -153,6 +163,7 @@ class EvalResult:
                 "accuracy_after_escalation": _round(self.final_accuracy) if self.escalate else None,
                 "field_score_after_escalation": _round(self.final_field_score) if self.escalate else None,
             },
+            "refusals": self.refusals,
             "cost_per_1k_calls_usd": {k: _round(v, 6) for k, v in self.costs_per_1k().items()},
             "prices": {"student_reference": STUDENT_REFERENCE, "teacher_reference": TEACHER_REFERENCE},
         }

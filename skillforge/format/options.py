@@ -38,11 +38,13 @@ class ConfidenceSettings(UserConfig):
       text classifier gives the same answer, re-asks), fitted at compile time.
     - ``self_consistency``: ``samples`` answers at ``temperature``; the share agreeing with the
       majority answer is the confidence (``samples`` calls per input: for models without logprobs).
+      ``temperature: null`` samples a model that takes no temperature (Claude's 5 generation) at its
+      own fixed settings; a number for such a model is refused (see :mod:`skillforge.run.confidence`).
     """
 
     method: Literal["logprob", "distribution", "combined", "self_consistency"] = "logprob"
     samples: int = Field(default=5, ge=1)
-    temperature: float = Field(default=0.7, ge=0.0)
+    temperature: float | None = Field(default=0.7, ge=0.0)
     #: For ``combined``: the fitted model (``None`` otherwise).
     combiner: Combiner | None = None
 
@@ -95,5 +97,9 @@ class CompileOptions(UserConfig):
     cascade: bool = True
     #: Answer budget of student and teacher calls, stored in the skill's settings.
     max_tokens: int = Field(default=256, gt=0)
+    #: Send the teacher's compile-time calls (drafting, answering training examples, refinement)
+    #: through its batch API at the batch discount (Claude's Message Batches: half price, results in
+    #: minutes to hours). Needs a teacher with a batch API; resumable after an interruption.
+    teacher_batch: bool = False
     #: Seed of the dev split, the demo choice and the calibration sample.
     seed: int = 0

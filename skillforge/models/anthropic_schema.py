@@ -26,9 +26,11 @@ an enum of objects -- is reported by :func:`structured_output_problems`; a force
 
 **Response bodies** are read as raw JSON (:func:`answer_text`, :func:`usage_from_body`) because the
 SDK's typed parsing turns an unknown block type into a ``TextBlock`` with ``text=None``; here
-unknown blocks are skipped. **Errors**: :func:`error_details` reads status, ``error.type``,
-``error.message`` and the request id (``request-id`` header, else the body's ``request_id``) of
-an SDK error; :func:`retry_after_seconds` reads ``retry-after-ms`` / ``retry-after``.
+unknown blocks are skipped. Blocks are selected by type, never by position: a model that thinks puts
+a ``thinking`` (or ``redacted_thinking``) block before its answer. **Errors**: :func:`error_details`
+reads status, ``error.type``, ``error.message`` and the request id (``request-id`` header, else the
+body's ``request_id``) of an SDK error; :func:`retry_after_seconds` reads ``retry-after-ms`` /
+``retry-after``.
 """
 
 from __future__ import annotations
@@ -305,9 +307,13 @@ def _count(value: object) -> int:
 
 
 def usage_from_body(raw: object) -> Usage:
-    """Usage from the body's ``usage`` object; missing or null counts are 0."""
+    """Usage from the body's ``usage`` object; missing or null counts are 0. Thinking tokens come from
+    ``output_tokens_details.thinking_tokens`` (already part of ``output_tokens``, which bills them)."""
     fields = raw if isinstance(raw, dict) else {}
-    return Usage(**{name: _count(fields.get(name)) for name in Usage.model_fields})
+    counts = {name: _count(fields.get(name)) for name in Usage.model_fields if name != "thinking_tokens"}
+    details = fields.get("output_tokens_details")
+    thinking = _count(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    return Usage(**counts, thinking_tokens=min(thinking, counts["output_tokens"]))
 
 
 # -- errors ----------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,17 +79,16 @@ class Usage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input_tokens: int = 0
+    #: Every generated token, thinking included (what output is billed on).
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    #: The part of ``output_tokens`` spent thinking (models that think before answering); already in
+    #: ``output_tokens``, never added to it again.
+    thinking_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_creation_input_tokens=self.cache_creation_input_tokens + other.cache_creation_input_tokens,
-            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
-        )
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
 
     @property
     def total_tokens(self) -> int:
@@ -117,6 +117,14 @@ class ModelResponse(BaseModel):
     stop_reason: str | None = None
     request_id: str | None = None
     latency_s: float = 0.0
+    #: Answered through a provider's batch API (priced at its batch discount).
+    batch: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """The model declined to answer (Claude's ``stop_reason: "refusal"``, e.g. from a safety
+        classifier): whatever text came with it is not an answer."""
+        return self.stop_reason == "refusal"
 
     @property
     def confidence(self) -> float | None:
@@ -128,7 +136,9 @@ class ModelResponse(BaseModel):
         return max(0.0, min(1.0, math.exp(self.logprob_sum)))
 
 
-Verdict = Literal["accepted", "invalid", "low_confidence", "error"]
+#: The verifier's finding on one call: ``refused`` is a model declining to answer (counted apart from
+#: ``invalid``, escalated like it, never re-asked).
+Verdict = Literal["accepted", "invalid", "low_confidence", "refused", "error"]
 Role = Literal["teacher", "student"]
 
 
@@ -148,6 +158,22 @@ class Attempt(BaseModel):
     latency_s: float = 0.0
 
 
+BatchStatus = Literal["succeeded", "errored", "expired", "canceled"]
+
+
+class BatchResult(BaseModel):
+    """One request's outcome in a batch: a response, or why there is none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    custom_id: str
+    status: BatchStatus
+    response: ModelResponse | None = None
+    #: The API's error type (``invalid_request_error``, ...) for ``errored``; else the status.
+    error_type: str | None = None
+    error: str | None = None
+
+
 class Model(ABC):
     """A language model. Subclasses own their SDK client and implement :meth:`request`."""
 
@@ -161,6 +187,10 @@ class Model(ABC):
     supports_structured_output: bool = False
     #: True for models that run on this machine (cost 0, no network).
     is_local: bool = False
+    #: False for models that take no sampling temperature (every call samples the model's own way).
+    supports_temperature: bool = True
+    #: True when :meth:`batch_request` sends requests through a discounted batch API.
+    supports_batch: bool = False
 
     @abstractmethod
     async def request(self, request: ModelRequest) -> ModelResponse:
@@ -177,9 +207,27 @@ class Model(ABC):
         time, not at the first production call. Providers that adapt schemas do so in ``request``.
         """
 
-    def cost_usd(self, usage: Usage) -> float | None:
-        """Price of ``usage`` in US dollars, or ``None`` when unknown."""
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
+        """Price of ``usage`` in US dollars, or ``None`` when unknown; ``batch``: answered through
+        the provider's batch API (at its discount)."""
         return 0.0 if self.is_local else None
+
+    def cost_of(self, response: ModelResponse) -> float | None:
+        """Price of one response: its usage, at the batch discount when a batch API answered it."""
+        return self.cost_usd(response.usage, batch=True) if response.batch else self.cost_usd(response.usage)
+
+    def for_role(self, role: Role) -> Model:
+        """This model as ``role`` uses it: a provider with per-role request settings (Claude's
+        ``effort``) returns a configured copy; the default is the model itself."""
+        return self
+
+    async def batch_request(
+        self, requests: Sequence[ModelRequest], *, state_path: Path | None = None
+    ) -> list[BatchResult]:
+        """Answer ``requests`` through the provider's batch API, one :class:`BatchResult` per request
+        in order. ``state_path`` persists the submitted batch so an interrupted process resumes it.
+        Only models with ``supports_batch``; others raise ``NotImplementedError``."""
+        raise NotImplementedError(f"{self.model_id} has no batch API")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_id!r})"

@@ -36,7 +36,8 @@ from pydantic import ValidationError
 from skillforge.errors import ConfigurationError, ReplayMissError, SkillFormatError
 from skillforge.jsonl import lines, round_or_none
 from skillforge.models import registry
-from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
+from skillforge.models.claude import takes_sampling_params
 from skillforge.models.pricing import default_table
 from skillforge.regress.recordings import (
     CASSETTE_DIR,
@@ -226,6 +227,7 @@ class CassetteModel(Model):
         #: Requests answered from recordings, and requests sent to the inner model.
         self.replayed = 0
         self.calls = 0
+        self._role: Role | None = None
         if self._inner is not None:
             self._copy_capabilities(self._inner)
         else:
@@ -239,8 +241,11 @@ class CassetteModel(Model):
                 self.is_local = self.supports_logprobs = self.model_id.startswith("local:")
             # Class probabilities come from local llama.cpp models; a recording carries them when made.
             self.supports_choice_scores = self.model_id.startswith("local:")
+            if self.model_id.startswith("anthropic:"):  # not in the header: judged by the id
+                self.supports_temperature = takes_sampling_params(self.model_id)
 
     def _copy_capabilities(self, model: Model) -> None:
+        self.supports_temperature = model.supports_temperature
         self.is_local = model.is_local
         self.supports_logprobs = model.supports_logprobs
         self.supports_choice_scores = model.supports_choice_scores
@@ -252,7 +257,8 @@ class CassetteModel(Model):
         if self._inner is None:
             if self._inner_id is None:
                 raise ConfigurationError(f"{self.model_id}: no model to call (replay-only cassette)")
-            self._inner = registry.get_model(self._inner_id)
+            built = registry.get_model(self._inner_id)
+            self._inner = built.for_role(self._role) if self._role is not None else built
             self._copy_capabilities(self._inner)
         return self._inner
 
@@ -294,16 +300,24 @@ class CassetteModel(Model):
         if self._inner is not None:
             self._inner.check_schema(schema)
 
-    def cost_usd(self, usage: Usage) -> float | None:
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         """The inner model's price when it is built; otherwise 0 for local models, the price table for
         ``anthropic:`` ids, and ``None`` (unknown) for anything else."""
         if self._inner is not None:
-            return self._inner.cost_usd(usage)
+            return self._inner.cost_usd(usage, batch=batch)
         if self.is_local:
             return 0.0
         if self.model_id.startswith("anthropic:"):
-            return default_table().cost_usd(self.model_id, usage)
+            return default_table().cost_usd(self.model_id, usage, batch=batch)
         return None
+
+    def for_role(self, role: Role) -> CassetteModel:
+        """The wrapper itself, calling ``role``'s copy of its model (e.g. Claude's per-role effort).
+        One wrapper serves one role (the regression runner builds one per role)."""
+        self._role = role
+        if self._inner is not None:
+            self._inner = self._inner.for_role(role)
+        return self
 
     def save(self, *, prune: bool = False) -> bool:
         """Write this model's cassette (see :meth:`Cassette.save`)."""

@@ -69,6 +69,8 @@ class SkillResult(StrictModel):
     escalations: int = 0
     #: Runs answered by each tier (``classifier``, ``student``, ``teacher``).
     tiers: dict[str, int] = Field(default_factory=dict)
+    #: Model calls refused (``stop_reason: "refusal"``): escalated like invalid answers, counted apart.
+    refusals: int = 0
     #: Total cost of all runs; ``None`` when some model's price is unknown.
     cost_usd: float | None = 0.0
     tokens: int = 0

@@ -16,7 +16,7 @@ from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, 
 from skillforge.models.pricing import total_cost
 from skillforge.run.prompt import reask
 from skillforge.run.signals import Signals
-from skillforge.run.verify import check_answer, gate
+from skillforge.run.verify import check_answer, gate, refusal
 
 #: Scores a valid answer: (response, output, re-asks so far) -> (confidence, every signal measured).
 Scorer = Callable[[ModelResponse, dict[str, Any], int], tuple[float | None, Signals]]
@@ -54,9 +54,11 @@ async def ask(
     """Ask ``model`` until it gives an accepted answer, re-asking after *invalid* output only.
 
     A low-confidence answer is not re-asked: at temperature 0 the same prompt gives the same answer,
-    so the caller escalates it instead. Provider errors other than authentication end the attempts
-    (recorded with verdict ``error``); authentication errors propagate, never escalated away.
-    ``scorer`` gives a valid answer its confidence (default: the response's own).
+    so the caller escalates it instead. Nor is a refusal (``stop_reason: "refusal"``, verdict
+    ``refused``): it is escalated like an invalid answer and counted apart. Provider errors other than
+    authentication end the attempts (recorded with verdict ``error``); authentication errors
+    propagate, never escalated away. ``scorer`` gives a valid answer its confidence (default: the
+    response's own).
     """
     attempts: list[Attempt] = []
     for n in range(max_reasks + 1):
@@ -70,20 +72,24 @@ async def ask(
             ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=Usage(),
                           cost_usd=0.0, latency_s=0.0, outcome="error")
             break
-        check = check_answer(response.text, schema)
+        check = refusal(response) or check_answer(response.text, schema)
         confidence: float | None = None
         signals: Signals = {}
         if check.output is not None and check.verdict == "accepted":
             confidence, signals = scorer(response, check.output, n)
             check = gate(check, confidence, threshold)
-        cost = model.cost_usd(response.usage)
+        cost = model.cost_of(response)
         attempts.append(Attempt(
             model_id=model.model_id, role=role, raw_text=response.text, verdict=check.verdict,
             errors=check.errors, confidence=confidence, usage=response.usage, cost_usd=cost,
             latency_s=response.latency_s,
         ))
         ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=response.usage,
-                      cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict)
+                      cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict, batch=response.batch)
+        if check.verdict == "refused":
+            # A refusal (a safety classifier, not a format slip) is not fixed by the verifier's feedback:
+            # no re-ask; the caller escalates or fails with it.
+            break
         if check.verdict == "accepted":
             return Outcome(attempts, check.output, True, confidence, signals)
         if check.verdict == "low_confidence":

@@ -66,7 +66,7 @@ class Runner:
         prov = skill.manifest.provenance
         self.skill = skill
         # Self-consistency (settings.confidence) wraps the student: n samples, agreement as confidence.
-        self.student = with_confidence(resolve_model(student, prov.student), skill.settings.confidence)
+        self.student = with_confidence(resolve_model(student, prov.student, role="student"), skill.settings.confidence)
         self._teacher_arg = teacher
         self._teacher: Model | None = None
         self.ledger = ledger if ledger is not None else Ledger(read_env().ledger_path, clock=clock)
@@ -86,7 +86,7 @@ class Runner:
     def teacher(self) -> Model:
         # Resolved on first escalation: a run the student answers never needs the teacher's client.
         if self._teacher is None:
-            self._teacher = resolve_model(self._teacher_arg, self.skill.manifest.provenance.teacher)
+            self._teacher = resolve_model(self._teacher_arg, self.skill.manifest.provenance.teacher, role="teacher")
         return self._teacher
 
     def request_for(self, input: Mapping[str, Any]) -> ModelRequest:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillforge.models.base import Verdict
+from skillforge.models.base import ModelResponse, Verdict
 from skillforge.spec import validation_errors
 
 
@@ -44,6 +44,14 @@ def extract_json(text: str) -> Any:
             start = stripped.find("{", start + 1)
     preview = stripped if len(stripped) <= 80 else stripped[:77] + "..."
     raise ValueError(f"the answer is not JSON: {preview!r}")
+
+
+def refusal(response: ModelResponse) -> Check | None:
+    """The ``refused`` finding when the model declined to answer (any text with it is not an answer)."""
+    if not response.refused:
+        return None
+    detail = f": {response.text.strip()[:200]!r}" if response.text.strip() else ""
+    return Check("refused", errors=[f"the model refused to answer (stop_reason {response.stop_reason!r}){detail}"])
 
 
 def check_answer(
