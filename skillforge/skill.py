@@ -13,6 +13,7 @@ from skillforge.format import ESCALATIONS, Demo, Manifest, RegressionCase, Skill
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import Runner, RunResult
+from skillforge.spec import InputLimits
 
 
 class Skill(SkillDefinition):
@@ -60,10 +61,11 @@ class Skill(SkillDefinition):
         teacher: str | Model | None = None,
         ledger: Ledger | None = None,
         escalate: bool = True,
+        limits: InputLimits | None = None,
     ) -> Runner:
         """A :class:`~skillforge.run.Runner` for this skill: reuse it to answer many inputs."""
         return Runner(self, student=student or self.default_student, teacher=teacher or self.default_teacher,
-                      ledger=ledger, escalate=escalate, escalation_log=self.escalation_log)
+                      ledger=ledger, escalate=escalate, escalation_log=self.escalation_log, limits=limits)
 
     async def arun(
         self,
@@ -73,11 +75,14 @@ class Skill(SkillDefinition):
         teacher: str | Model | None = None,
         ledger: Ledger | None = None,
         escalate: bool = True,
+        limits: InputLimits | None = None,
     ) -> RunResult:
         """Answer one input: the student answers, the verifier checks, the teacher takes over when the
         answer is invalid or not confident. ``student``/``teacher`` default to the models the skill
-        was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``."""
-        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate)
+        was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``. The input is checked
+        first -- a JSON value within ``limits`` (default 1 MB, 64 levels), matching the input schema --
+        and nothing is called for one that fails (:class:`~skillforge.errors.InputValidationError`)."""
+        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits)
         return await runner.arun(input)
 
     run = blocking(arun)

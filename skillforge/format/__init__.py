@@ -21,6 +21,7 @@ from skillforge.format.manifest import (
     Settings,
 )
 from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL, CompileOptions, ConfidenceSettings
+from skillforge.format.safety import check_destination, check_links, inside, read_skill_file
 
 __all__ = [
     "DEFAULT_CONFIDENCE_LEVEL",
@@ -43,8 +44,12 @@ __all__ = [
     "RegressionCase",
     "Settings",
     "SkillDefinition",
+    "check_destination",
+    "check_links",
     "content_hash",
     "dump_manifest",
+    "inside",
     "read_definition",
+    "read_skill_file",
     "write_files",
 ]

@@ -11,6 +11,10 @@ from skillforge.spec.scoring import Comparator
 from skillforge.spec.spec import UserConfig
 
 DEFAULT_CONFIDENCE_LEVEL = 0.95
+#: Upper bounds a skill's settings are held to: samples per input, answer tokens, sampling temperature.
+MAX_SAMPLES = 100
+MAX_TOKENS = 1_000_000
+MAX_TEMPERATURE = 2.0
 
 
 class ConfidenceSettings(UserConfig):
@@ -22,8 +26,8 @@ class ConfidenceSettings(UserConfig):
     """
 
     method: Literal["logprob", "self_consistency"] = "logprob"
-    samples: int = Field(default=5, ge=1)
-    temperature: float = Field(default=0.7, ge=0.0)
+    samples: int = Field(default=5, ge=1, le=MAX_SAMPLES)
+    temperature: float = Field(default=0.7, ge=0.0, le=MAX_TEMPERATURE)
 
 
 class CompileOptions(UserConfig):
@@ -66,6 +70,6 @@ class CompileOptions(UserConfig):
     #: How the student's confidence is measured (self-consistency for students without logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
     #: Answer budget of student and teacher calls, stored in the skill's settings.
-    max_tokens: int = Field(default=256, gt=0)
+    max_tokens: int = Field(default=256, gt=0, le=MAX_TOKENS)
     #: Seed of the dev split, the demo choice and the calibration sample.
     seed: int = 0

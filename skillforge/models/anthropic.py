@@ -22,8 +22,9 @@ are cheap and a flaky network is survivable:
   ``extra_body``: SDK 2.14 has no typed argument for it) only to models that take it, and dropped
   for the instance if a server refuses it anyway. A 400 naming ``cache_control`` likewise turns
   caching off for the instance.
-- **Secrets.** The API key is never stored on the model, logged, or put in an error message
-  (error texts are scrubbed of it, should a server echo it back).
+- **Secrets.** The API key is never stored on the model, logged, or put in an error message: every
+  string a server supplies (error message, type, request id, stop reason; the key is also cut out of
+  answer text) is scrubbed of it, should a server echo it back (:mod:`~skillforge.models.anthropic_errors`).
 
 API shapes: https://platform.claude.com/docs/en/api/messages, .../build-with-claude/structured-outputs,
 .../build-with-claude/prompt-caching, .../api/errors, .../api/rate-limits.
@@ -44,20 +45,20 @@ import anthropic
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from skillforge.environment import read_env
-from skillforge.errors import (
-    ConfigurationError,
-    ModelAPIError,
-    ModelAuthError,
-    ModelRequestRejected,
-    SpecError,
+from skillforge.errors import ConfigurationError, ModelAPIError, ModelRequestRejected, SpecError
+from skillforge.models.anthropic_errors import (
+    REDACTED,
+    details,
+    guard_sdk_logs,
+    is_retryable,
+    retry_after_seconds,
+    scrub,
+    translate,
 )
 from skillforge.models.anthropic_schema import (
     ANSWER_TOOL,
     adapt_schema,
     answer_text,
-    error_details,
-    is_retryable,
-    retry_after_seconds,
     structured_output_problems,
     tool_schema_problems,
     usage_from_body,
@@ -70,7 +71,6 @@ log = logging.getLogger(__name__)
 StructuredMode = Literal["auto", "output_config", "tool", "text"]
 Sleep = Callable[[float], Awaitable[None]]
 
-AUTH_STATUS = frozenset({401, 402, 403})
 _EPHEMERAL = {"type": "ephemeral"}
 # Claude models that no longer accept sampling parameters (a 400 "`temperature` is deprecated for
 # this model"): Opus 4.7 onwards and the 5 generation. Others get temperature via ``extra_body``
@@ -137,6 +137,7 @@ class AnthropicModel(Model):
         if client is not None:
             # Our tenacity loop is the only retry layer: an SDK retrying too would multiply attempts.
             self._shared = client.with_options(max_retries=0)
+            guard_sdk_logs(self._secrets())
         else:
             env = read_env()
             key = api_key or env.anthropic_api_key
@@ -146,6 +147,7 @@ class AnthropicModel(Model):
                     "(a local Anthropic-compatible server accepts any placeholder), or pass client="
                 )
             url = base_url or env.anthropic_base_url
+            guard_sdk_logs([key])
             # The key lives only in this closure and the clients it builds, never on the model.
             self._factory = lambda: anthropic.AsyncAnthropic(
                 api_key=key, base_url=url, max_retries=0, timeout=timeout
@@ -208,12 +210,15 @@ class AnthropicModel(Model):
                 if not self._degrade(exc, mode, body):
                     raise
                 continue
+            secrets = self._secrets()
+            stop = data.get("stop_reason")
+            text = answer_text(data, tool=mode == "tool")
+            for secret in secrets:
+                text = text.replace(secret, REDACTED)
             return ModelResponse(
-                model_id=self.model_id,
-                text=answer_text(data, tool=mode == "tool"),
-                usage=usage_from_body(data.get("usage")),
-                stop_reason=data.get("stop_reason") if isinstance(data.get("stop_reason"), str) else None,
-                request_id=request_id,
+                model_id=self.model_id, text=text, usage=usage_from_body(data.get("usage")),
+                stop_reason=scrub(stop, secrets, limit=100) if isinstance(stop, str) else None,
+                request_id=scrub(request_id, secrets, limit=200) if request_id else None,
                 latency_s=time.perf_counter() - started,
             )
 
@@ -315,7 +320,11 @@ class AnthropicModel(Model):
         try:
             return await retrying(once)
         except anthropic.AnthropicError as exc:
-            raise self._translate(exc, attempts) from None
+            error = translate(exc, attempts, model_id=self.model_id, secrets=self._secrets(), timeout=self.timeout,
+                              max_retry_seconds=self.max_retry_seconds)
+        # Raised outside the except block: the SDK error (which holds the server's raw, unscrubbed body)
+        # must not ride along as __context__.
+        raise error
 
     _backoff = wait_exponential_jitter(initial=1.0, max=30.0, jitter=1.0)
 
@@ -333,46 +342,26 @@ class AnthropicModel(Model):
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        status, error_type, _, request_id = error_details(exc)
-        what = " ".join(p for p in (f"HTTP {status}" if status else None, error_type) if p)
+        d = details(exc, self._secrets())
+        what = " ".join(p for p in (f"HTTP {d.status}" if d.status else None, d.error_type) if p)
         log.warning(
             "%s: %s; retrying in %.1fs (attempt %d of %d)%s",
             self.model_id,
             what or type(exc).__name__,
             state.upcoming_sleep, state.attempt_number + 1, self.max_attempts,
-            f" [request id {request_id}]" if request_id else "",
+            f" [request id {d.request_id}]" if d.request_id else "",
         )
 
-    def _redact(self, text: str) -> str:
-        """``text`` without the API key, should a server have echoed it back."""
-        client = self._shared or next(iter(self._clients.values()), None)
-        key = client.api_key if client is not None else None
-        return text.replace(key, "[redacted]") if key else text
+    def _secrets(self) -> list[str]:
+        """The API key and bearer token of this model's clients: what :func:`scrub` cuts out."""
+        clients = [self._shared] if self._shared is not None else list(self._clients.values())
+        found = {value for c in clients for value in (c.api_key, getattr(c, "auth_token", None)) if value}
+        return sorted(found, key=len, reverse=True)
 
-    def _error(self, message: str, **kw: Any) -> ModelAPIError:
-        return ModelAPIError(self._redact(message), model_id=self.model_id, **kw)
-
-    def _translate(self, exc: anthropic.AnthropicError, attempts: int) -> ModelAPIError:
-        """The skillforge error for an SDK error raised after ``attempts`` attempts."""
-        status, error_type, message, request_id = error_details(exc)
-        retryable = is_retryable(exc)
-        if isinstance(exc, anthropic.APITimeoutError):
-            message = f"no response within {self.timeout:g}s"
-        if retryable:
-            message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
-            asked = retry_after_seconds(exc)
-            if asked is not None and asked > self.max_retry_seconds:
-                budget = self.max_retry_seconds
-                message += f"; the server asked to wait {asked:g}s, beyond the {budget:g}s retry budget"
-        cls = ModelAPIError
-        if status in AUTH_STATUS or isinstance(exc, anthropic.CredentialsError):
-            cls = ModelAuthError
-        elif status is not None and 400 <= status < 500 and not retryable:
-            cls = ModelRequestRejected
-        return cls(
-            self._redact(message), model_id=self.model_id, status=status, error_type=error_type,
-            request_id=request_id, retryable=retryable,
-        )
+    def _error(self, message: str, *, request_id: str | None) -> ModelAPIError:
+        secrets = self._secrets()
+        return ModelAPIError(scrub(message, secrets), model_id=self.model_id,
+                             request_id=scrub(request_id, secrets, limit=200) if request_id else None)
 
     # -- cost ----------------------------------------------------------------------------------
 
