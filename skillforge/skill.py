@@ -23,6 +23,7 @@ from skillforge.format import (
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import Runner, RunResult
+from skillforge.spec import InputLimits
 
 
 class Skill(SkillDefinition):
@@ -74,16 +75,17 @@ class Skill(SkillDefinition):
         teacher: str | Model | None = None,
         ledger: Ledger | None = None,
         escalate: bool = True,
+        limits: InputLimits | None = None,
     ) -> Runner:
         """A :class:`~skillforge.run.Runner` for this skill, reused for the same models, ledger and
         escalation setting (a default ledger is keyed by its path, read from the environment)."""
         student, teacher = student or self.default_student, teacher or self.default_teacher
         ledger_key: object = ledger if ledger is not None else str(read_env().ledger_path)
-        key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log)
+        key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log, limits)
         runner = self._runners.get(key)
         if runner is None:
             runner = Runner(self, student=student, teacher=teacher, ledger=ledger, escalate=escalate,
-                            escalation_log=self.escalation_log)
+                            escalation_log=self.escalation_log, limits=limits)
             self._runners[key] = runner
         return runner
 
@@ -95,11 +97,14 @@ class Skill(SkillDefinition):
         teacher: str | Model | None = None,
         ledger: Ledger | None = None,
         escalate: bool = True,
+        limits: InputLimits | None = None,
     ) -> RunResult:
         """Answer one input: the student answers, the verifier checks, the teacher takes over when the
         answer is invalid or not confident. ``student``/``teacher`` default to the models the skill
-        was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``."""
-        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate)
+        was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``. The input is checked
+        first -- a JSON value within ``limits`` (default 1 MB, 64 levels), matching the input schema --
+        and nothing is called for one that fails (:class:`~skillforge.errors.InputValidationError`)."""
+        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits)
         return await runner.arun(input)
 
     run = blocking(arun)

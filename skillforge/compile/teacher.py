@@ -45,5 +45,6 @@ def dedupe_lines(text: str) -> str:
 def clean_text(text: str, *, min_words: int = 5) -> str | None:
     """The teacher's text with repeated lines dropped and one final newline; ``None`` when fewer than
     ``min_words`` words are left (nothing usable)."""
-    cleaned = dedupe_lines(text).strip()
+    # A lone surrogate (a server's "\ud800" escape) could not be written to instructions.md.
+    cleaned = dedupe_lines(text.encode("utf-8", "replace").decode("utf-8")).strip()
     return cleaned + "\n" if len(cleaned.split()) >= min_words else None

@@ -25,6 +25,7 @@ from skillforge.format.manifest import (
     TierSettings,
 )
 from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL, Combiner, CompileOptions, ConfidenceSettings, Signal
+from skillforge.format.safety import check_destination, check_links, inside, read_skill_file
 
 __all__ = [
     "CLASSIFIER",
@@ -53,8 +54,12 @@ __all__ = [
     "Signal",
     "SkillDefinition",
     "TierSettings",
+    "check_destination",
+    "check_links",
     "content_hash",
     "dump_manifest",
+    "inside",
     "read_definition",
+    "read_skill_file",
     "write_files",
 ]

@@ -15,13 +15,13 @@ and raises :class:`~skillforge.errors.SkillFormatError` naming the file, line an
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from skillforge.errors import SkillFormatError, SkillIntegrityError, SkillIntegrityWarning, SpecError
@@ -35,21 +35,23 @@ from skillforge.format.manifest import (
     TESTS,
     Demo,
     Manifest,
+    Metrics,
     RegressionCase,
     Settings,
 )
+from skillforge.format.safety import check_links, read_skill_file
 from skillforge.jsonl import dump_rows, lines
+from skillforge.spec.limits import clip, json_value_problem
 from skillforge.spec.schema import schema_from, sha256_text, validation_errors
-from skillforge.spec.spec import SkillSpec
+from skillforge.spec.spec import SkillSpec, nested_validation
+from skillforge.textfiles import TextFileError, dump_yaml, load_yaml, write_atomic
 
 T = TypeVar("T", bound=BaseModel)
 
 
 def dump_manifest(manifest: Manifest) -> str:
     """The text of ``skill.yaml``: fields in model order, unicode kept readable."""
-    return yaml.safe_dump(
-        manifest.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100, indent=2
-    )
+    return dump_yaml(manifest.model_dump(mode="json"))
 
 
 def content_hash(instructions: str, demos_text: str, tests_text: str, classifier_text: str | None = None) -> str:
@@ -106,26 +108,22 @@ class SkillDefinition:
 
 def write_files(path: Path, texts: dict[str, str]) -> None:
     """Write each ``name -> text`` into directory ``path`` (created if needed), write-then-rename so a
-    crash never leaves a half-written skill file behind."""
+    crash never leaves a half-written skill file behind. Every text is encoded before the first file
+    is touched, so text that cannot be written as UTF-8 fails before anything changes on disk."""
+    for name, text in texts.items():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SkillFormatError(f"cannot be written as UTF-8: {exc.reason} at character {exc.start}",
+                                   file=name) from None
     path.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
-        tmp = path / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(path / name)
-
-
-def _read(path: Path, name: str) -> str:
-    try:
-        return (path / name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SkillFormatError("file is missing", file=name) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SkillFormatError(f"cannot read: {exc}", file=name) from None
+        write_atomic(path / name, text)
 
 
 def _field_of(exc: ValidationError) -> tuple[str, str]:
     err = exc.errors()[0]
-    return ".".join(str(p) for p in err["loc"]) or "(root)", str(err["msg"])
+    return ".".join(str(p) for p in err["loc"]) or "(root)", clip(str(err["msg"]), 200)
 
 
 def _check_row(row: BaseModel, spec: SkillSpec, name: str, n: int) -> None:
@@ -133,6 +131,9 @@ def _check_row(row: BaseModel, spec: SkillSpec, name: str, n: int) -> None:
     for key, schema in (("input", spec.input_schema), ("output", spec.output_schema),
                         ("expected", spec.output_schema)):
         if key in data:
+            problem = json_value_problem(data[key])
+            if problem is not None:
+                raise SkillFormatError(problem, file=name, line=n, field=key)
             errors = validation_errors(schema, data[key])
             if errors:
                 raise SkillFormatError(
@@ -142,13 +143,13 @@ def _check_row(row: BaseModel, spec: SkillSpec, name: str, n: int) -> None:
 
 
 def _read_jsonl(path: Path, name: str, model: type[T], spec: SkillSpec) -> tuple[list[T], str]:
-    text = _read(path, name)
+    text = read_skill_file(path, name)
     rows: list[T] = []
     for n, line in lines(text):
         if not line.strip():
             raise SkillFormatError("blank line", file=name, line=n)
         try:
-            row = model.model_validate_json(line)
+            row = model.model_validate_json(line, strict=True)
         except ValidationError as exc:
             field_name, msg = _field_of(exc)
             raise SkillFormatError(msg, file=name, line=n, field=field_name) from None
@@ -158,23 +159,42 @@ def _read_jsonl(path: Path, name: str, model: type[T], spec: SkillSpec) -> tuple
 
 
 def _read_manifest(path: Path) -> Manifest:
+    text = read_skill_file(path, MANIFEST)
     try:
-        data: Any = yaml.safe_load(_read(path, MANIFEST))
-    except yaml.YAMLError as exc:
-        raise SkillFormatError(f"not valid YAML: {exc}", file=MANIFEST) from None
+        data: Any = load_yaml(text)
+    except TextFileError as exc:
+        message = f"not valid YAML{'' if exc.column is None else f' (column {exc.column})'}: {exc.problem}"
+        raise SkillFormatError(message, file=MANIFEST, line=exc.line) from None
     if not isinstance(data, dict):
         raise SkillFormatError("must be a YAML mapping", file=MANIFEST)
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise SkillFormatError(
-            f"unsupported format version {version!r} (this skillforge reads {FORMAT_VERSION})",
+            f"unsupported format version {clip(repr(version), 40)} (this skillforge reads {FORMAT_VERSION})",
             file=MANIFEST, field="format_version",
         )
     try:
-        return Manifest.model_validate(data)
+        with nested_validation():
+            manifest = Manifest.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         field_name, msg = _field_of(exc)
         raise SkillFormatError(msg, file=MANIFEST, field=field_name) from None
+    _check_complete(data, text)
+    return manifest
+
+
+def _check_complete(data: dict[str, Any], text: str) -> None:
+    """A ``skill.yaml`` cut short can still parse: the writer always ends it with a newline and writes
+    every field of ``metrics``, the last section, so a missing newline or metrics field means the file
+    was truncated (or hand-trimmed), not that defaults apply."""
+    if not text.endswith("\n"):
+        raise SkillFormatError("does not end with a newline: the file looks cut short", file=MANIFEST)
+    missing = [name for name in Metrics.model_fields if name not in data["metrics"]]
+    if missing:
+        raise SkillFormatError(
+            f"metrics lacks {', '.join(missing)}: the file looks cut short (the compiler writes every field)",
+            file=MANIFEST, field=f"metrics.{missing[0]}",
+        )
 
 
 def _spec_of(manifest: Manifest) -> SkillSpec:
@@ -184,8 +204,9 @@ def _spec_of(manifest: Manifest) -> SkillSpec:
             input_schema=schema_from(manifest.input_schema, field="input_schema"),
             output_schema=schema_from(manifest.output_schema, field="output_schema"),
         )
-    except (SpecError, ValidationError) as exc:
-        raise SkillFormatError(str(exc), file=MANIFEST) from None
+    except SpecError as exc:
+        message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+        raise SkillFormatError(message, file=MANIFEST, field=exc.field) from None
     props = set(spec.output_schema.get("properties", {}))
     for name in manifest.settings.comparators:
         if name not in props:
@@ -214,7 +235,7 @@ def _read_classifier(path: Path, manifest: Manifest) -> tuple[ClassifierWeights 
         if any(t.kind == "classifier" for t in manifest.settings.tiers):
             raise SkillFormatError("file is missing (settings.tiers has a classifier tier)", file=CLASSIFIER)
         return None, None
-    text = _read(path, CLASSIFIER)
+    text = read_skill_file(path, CLASSIFIER)
     try:
         weights = ClassifierWeights.model_validate_json(text)
     except ValidationError as exc:
@@ -237,9 +258,10 @@ def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
     """
     if not path.is_dir():
         raise SkillFormatError(f"no skill directory at {path}", file=str(path))
+    check_links(path)
     manifest = _read_manifest(path)
     spec = _spec_of(manifest)
-    instructions = _read(path, INSTRUCTIONS)
+    instructions = read_skill_file(path, INSTRUCTIONS)
     demos, demos_text = _read_jsonl(path, DEMOS, Demo, spec)
     tests, tests_text = _read_jsonl(path, TESTS, RegressionCase, spec)
     _check_k(manifest.settings, len(demos))

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from skillforge.format.options import CompileOptions, ConfidenceSettings
+from skillforge.format.options import MAX_TEMPERATURE, MAX_TOKENS, CompileOptions, ConfidenceSettings
 from skillforge.jsonl import StrictModel
 from skillforge.spec.scoring import Comparator
 
@@ -28,6 +28,9 @@ DEMOS = "examples.jsonl"
 TESTS = "tests.jsonl"
 CLASSIFIER = "classifier.json"
 ESCALATIONS = "escalations.jsonl"
+#: Upper bounds of settings a hand-edited (or hostile) skill.yaml could otherwise set to make every run
+#: cost without limit.
+MAX_REASKS = 10
 
 DemoSource = Literal["teacher", "label", "escalation"]
 DemoStrategy = Literal["none", "fixed", "retrieved"]
@@ -75,9 +78,9 @@ class Settings(StrictModel):
     #: Share of dev inputs the student answered at the threshold (what to expect in production).
     expected_student_share: float | None = Field(default=None, ge=0.0, le=1.0)
     #: Re-asks of the student with validation feedback after invalid output.
-    max_reasks: int = Field(default=1, ge=0)
-    temperature: float = Field(default=0.0, ge=0.0)
-    max_tokens: int = Field(default=256, gt=0)
+    max_reasks: int = Field(default=1, ge=0, le=MAX_REASKS)
+    temperature: float = Field(default=0.0, ge=0.0, le=MAX_TEMPERATURE)
+    max_tokens: int = Field(default=256, gt=0, le=MAX_TOKENS)
     #: Per-output-field comparison used when scoring (default: exact).
     comparators: dict[str, Comparator] = Field(default_factory=dict)
     #: Regression cases must pass at least this share (set from the dev score at compile time).

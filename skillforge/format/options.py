@@ -11,6 +11,10 @@ from skillforge.spec.scoring import Comparator
 from skillforge.spec.spec import UserConfig
 
 DEFAULT_CONFIDENCE_LEVEL = 0.95
+#: Upper bounds a skill's settings are held to: samples per input, answer tokens, sampling temperature.
+MAX_SAMPLES = 100
+MAX_TOKENS = 1_000_000
+MAX_TEMPERATURE = 2.0
 
 
 #: The signals a student's answer can be scored by (see :mod:`skillforge.run.signals`).
@@ -43,8 +47,8 @@ class ConfidenceSettings(UserConfig):
     """
 
     method: Literal["logprob", "distribution", "combined", "self_consistency"] = "logprob"
-    samples: int = Field(default=5, ge=1)
-    temperature: float | None = Field(default=0.7, ge=0.0)
+    samples: int = Field(default=5, ge=1, le=MAX_SAMPLES)
+    temperature: float | None = Field(default=0.7, ge=0.0, le=MAX_TEMPERATURE)
     #: For ``combined``: the fitted model (``None`` otherwise).
     combiner: Combiner | None = None
 
@@ -96,7 +100,7 @@ class CompileOptions(UserConfig):
     #: the student when that lowers the expected cost per call at the target precision.
     cascade: bool = True
     #: Answer budget of student and teacher calls, stored in the skill's settings.
-    max_tokens: int = Field(default=256, gt=0)
+    max_tokens: int = Field(default=256, gt=0, le=MAX_TOKENS)
     #: Send the teacher's compile-time calls (drafting, answering training examples, refinement)
     #: through its batch API at the batch discount (Claude's Message Batches: half price, results in
     #: minutes to hours). Needs a teacher with a batch API; resumable after an interruption.

@@ -28,8 +28,9 @@ are cheap and a flaky network is survivable:
   the runtime records it as the verdict ``refused`` and escalates, never re-asks.
 - **Message Batches** (:mod:`skillforge.models.anthropic_batch`): :meth:`batch_request` sends many
   requests at the batch discount, resumable from a state file.
-- **Secrets.** The API key is never stored on the model, logged, or put in an error message
-  (error texts are scrubbed of it, should a server echo it back).
+- **Secrets.** The API key is never stored on the model, logged, or put in an error message: every
+  string a server supplies (error message, type, request id, stop reason; the key is also cut out of
+  answer text) is scrubbed of it, should a server echo it back (:mod:`~skillforge.models.anthropic_errors`).
 
 API shapes: https://platform.claude.com/docs/en/api/messages, .../build-with-claude/structured-outputs,
 .../build-with-claude/prompt-caching, .../api/errors, .../api/rate-limits.
@@ -51,6 +52,7 @@ import anthropic
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelRequestRejected, SpecError
 from skillforge.models.anthropic_batch import AnthropicBatching
+from skillforge.models.anthropic_errors import REDACTED, guard_sdk_logs, scrub
 from skillforge.models.anthropic_schema import (
     ANSWER_TOOL,
     adapt_schema,
@@ -154,6 +156,7 @@ class AnthropicModel(AnthropicBatching, Model):
                 "(a local Anthropic-compatible server accepts any placeholder), or pass client="
             )
         url = base_url or env.anthropic_base_url
+        guard_sdk_logs([key])
         # The key lives only in this closure and the clients it builds, never on the model.
         self._init_clients(None, lambda: anthropic.AsyncAnthropic(
             api_key=key, base_url=url, max_retries=0, timeout=timeout))
@@ -235,10 +238,14 @@ class AnthropicModel(AnthropicBatching, Model):
     ) -> ModelResponse:
         """A response from a message body (the answer picked by block type, thinking blocks skipped)."""
         stop = data.get("stop_reason")
+        secrets = self._secrets()
+        text = answer_text(data, tool=mode == "tool")
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
         return ModelResponse(
-            model_id=self.model_id, text=answer_text(data, tool=mode == "tool"),
-            usage=usage_from_body(data.get("usage")), stop_reason=stop if isinstance(stop, str) else None,
-            request_id=request_id, latency_s=latency, batch=batch,
+            model_id=self.model_id, text=text, usage=usage_from_body(data.get("usage")),
+            stop_reason=scrub(stop, secrets, limit=100) if isinstance(stop, str) else None,
+            request_id=scrub(request_id, secrets, limit=200) if request_id else None, latency_s=latency, batch=batch,
         )
 
     def _check_turns(self, request: ModelRequest) -> None:

@@ -40,6 +40,7 @@ import anthropic
 
 from skillforge.errors import ConfigurationError, ModelAPIError, ModelRequestRejected
 from skillforge.jsonl import StrictModel
+from skillforge.models.anthropic_errors import scrub
 from skillforge.models.anthropic_transport import AnthropicTransport
 from skillforge.models.base import BatchResult, ModelRequest, ModelResponse
 
@@ -171,7 +172,7 @@ class AnthropicBatching(AnthropicTransport):
                 continue
             batch_id = data.get("id")
             if not isinstance(batch_id, str):
-                raise self._error("the batch API answered without a batch id")
+                raise self._error("the batch API answered without a batch id", request_id=None)
             log.info("%s: submitted message batch %s (%d requests)", self.model_id, batch_id, len(items))
             return BatchState(batch_id=batch_id, model_id=self.model_id, modes=modes,
                               submitted_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -230,7 +231,8 @@ class AnthropicBatching(AnthropicTransport):
             error: Mapping[str, Any] = outer["error"] if isinstance(outer.get("error"), dict) else outer
             error_type = str(error.get("type") or kind or "unknown_result")
             message = str(error.get("message") or f"result of type {kind!r}")
-        return BatchResult(custom_id=cid, status="errored", error_type=error_type, error=self._redact(message)[:1000])
+        return BatchResult(custom_id=cid, status="errored", error_type=scrub(error_type, self._secrets(), limit=100),
+                           error=scrub(message, self._secrets()))
 
 
 def _params(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,15 +19,21 @@ from typing import Any, TypeVar
 import anthropic
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
-from skillforge.errors import ModelAPIError, ModelAuthError, ModelRequestRejected
-from skillforge.models.anthropic_schema import error_details, is_retryable, retry_after_seconds
+from skillforge.errors import ModelAPIError
+from skillforge.models.anthropic_errors import (
+    details,
+    guard_sdk_logs,
+    is_retryable,
+    retry_after_seconds,
+    scrub,
+    translate,
+)
 
 log = logging.getLogger("skillforge.models.anthropic")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
-AUTH_STATUS = frozenset({401, 402, 403})
 
 
 class AnthropicTransport:
@@ -51,6 +57,8 @@ class AnthropicTransport:
         # Our tenacity loop is the only retry layer: an SDK retrying too would multiply attempts.
         self._shared = client.with_options(max_retries=0) if client is not None else None
         self._factory = factory
+        if self._shared is not None:
+            guard_sdk_logs(self._secrets())
 
     def _client(self) -> anthropic.AsyncAnthropic:
         """The injected client, else one built for the running event loop (an httpx async client
@@ -85,7 +93,11 @@ class AnthropicTransport:
         try:
             return await retrying(once)
         except anthropic.AnthropicError as exc:
-            raise self._translate(exc, attempts) from None
+            error = translate(exc, attempts, model_id=self.model_id, secrets=self._secrets(), timeout=self.timeout,
+                              max_retry_seconds=self.max_retry_seconds)
+        # Raised outside the except block: the SDK error (which holds the server's raw, unscrubbed body)
+        # must not ride along as __context__.
+        raise error
 
     async def _json(self, raw: Any) -> tuple[dict[str, Any], str | None]:
         """The JSON object of a raw SDK response, and its request id."""
@@ -114,43 +126,23 @@ class AnthropicTransport:
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        status, error_type, _, request_id = error_details(exc)
-        what = " ".join(p for p in (f"HTTP {status}" if status else None, error_type) if p)
+        d = details(exc, self._secrets())
+        what = " ".join(p for p in (f"HTTP {d.status}" if d.status else None, d.error_type) if p)
         log.warning(
             "%s: %s; retrying in %.1fs (attempt %d of %d)%s",
             self.model_id,
             what or type(exc).__name__,
             state.upcoming_sleep, state.attempt_number + 1, self.max_attempts,
-            f" [request id {request_id}]" if request_id else "",
+            f" [request id {d.request_id}]" if d.request_id else "",
         )
 
-    def _redact(self, text: str) -> str:
-        """``text`` without the API key, should a server have echoed it back."""
-        client = self._shared or next(iter(self._clients.values()), None)
-        key = client.api_key if client is not None else None
-        return text.replace(key, "[redacted]") if key else text
+    def _secrets(self) -> list[str]:
+        """The API key and bearer token of this model's clients: what :func:`scrub` cuts out."""
+        clients = [self._shared] if self._shared is not None else list(self._clients.values())
+        found = {value for c in clients for value in (c.api_key, getattr(c, "auth_token", None)) if value}
+        return sorted(found, key=len, reverse=True)
 
-    def _error(self, message: str, **kw: Any) -> ModelAPIError:
-        return ModelAPIError(self._redact(message), model_id=self.model_id, **kw)
-
-    def _translate(self, exc: anthropic.AnthropicError, attempts: int) -> ModelAPIError:
-        """The skillforge error for an SDK error raised after ``attempts`` attempts."""
-        status, error_type, message, request_id = error_details(exc)
-        retryable = is_retryable(exc)
-        if isinstance(exc, anthropic.APITimeoutError):
-            message = f"no response within {self.timeout:g}s"
-        if retryable:
-            message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
-            asked = retry_after_seconds(exc)
-            if asked is not None and asked > self.max_retry_seconds:
-                budget = self.max_retry_seconds
-                message += f"; the server asked to wait {asked:g}s, beyond the {budget:g}s retry budget"
-        cls = ModelAPIError
-        if status in AUTH_STATUS or isinstance(exc, anthropic.CredentialsError):
-            cls = ModelAuthError
-        elif status is not None and 400 <= status < 500 and not retryable:
-            cls = ModelRequestRejected
-        return cls(
-            self._redact(message), model_id=self.model_id, status=status, error_type=error_type,
-            request_id=request_id, retryable=retryable,
-        )
+    def _error(self, message: str, *, request_id: str | None) -> ModelAPIError:
+        secrets = self._secrets()
+        return ModelAPIError(scrub(message, secrets), model_id=self.model_id,
+                             request_id=scrub(request_id, secrets, limit=200) if request_id else None)

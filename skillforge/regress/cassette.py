@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from skillforge.errors import ConfigurationError, ReplayMissError, SkillFormatError
+from skillforge.format import read_skill_file
 from skillforge.jsonl import lines, round_or_none
 from skillforge.models import registry
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
@@ -49,6 +50,7 @@ from skillforge.regress.recordings import (
     preview,
     public_model_id,
 )
+from skillforge.textfiles import TextFileError, read_bytes, read_text, write_atomic
 
 Mode = Literal["live", "record", "replay", "auto"]
 MODES: tuple[Mode, ...] = ("live", "record", "replay", "auto")
@@ -73,10 +75,12 @@ class Cassette:
         if self._loaded:
             return
         self._loaded = True
-        if not self.path.is_file():
+        if not self.path.exists() and not self.path.is_symlink():
             return
         where = f"{CASSETTE_DIR}/{self.path.name}"
-        for n, line in lines(self.path.read_text(encoding="utf-8")):
+        # Read like a skill file: inside the skill only, a regular file, UTF-8 (errors name the file).
+        text = read_skill_file(self.directory.parent, f"{self.directory.name}/{self.path.name}")
+        for n, line in lines(text):
             try:
                 if n == 1:
                     self.header = CassetteHeader.model_validate_json(line)
@@ -150,12 +154,13 @@ class Cassette:
         if not self._entries:
             return False
         text = self.render(prune=prune)
-        if self.path.is_file() and self.path.read_text(encoding="utf-8") == text:
-            return False
+        try:
+            if read_text(self.path) == text:
+                return False
+        except (OSError, TextFileError):
+            pass  # absent or unreadable: written anew
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{self.path.name}.tmp"
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(self.path)
+        write_atomic(self.path, text)
         return True
 
 
@@ -188,8 +193,8 @@ class CassetteStore:
 
 def _is_cassette(path: Path) -> bool:
     try:
-        with path.open(encoding="utf-8") as fh:
-            CassetteHeader.model_validate_json(fh.readline())
+        first = read_bytes(path, follow_symlinks=False).split(b"\n", 1)[0]
+        CassetteHeader.model_validate_json(first)
     except (OSError, ValueError):
         return False
     return True

@@ -3,7 +3,7 @@ student's confidence, and the :class:`Runner` that escalates to the teacher and 
 
 from skillforge.run.ask import Outcome, ask, summarize
 from skillforge.run.confidence import SelfConsistentModel, with_confidence
-from skillforge.run.escalations import EscalationRecord
+from skillforge.run.escalations import EscalationRecord, check_escalation_log, read_escalations
 from skillforge.run.prompt import build_request, reask, render_input, render_output, template_instructions
 from skillforge.run.retrieval import DemoIndex, retrieve, without_inputs
 from skillforge.run.runtime import Runner, RunResult
@@ -20,7 +20,9 @@ __all__ = [
     "ask",
     "build_request",
     "check_answer",
+    "check_escalation_log",
     "extract_json",
+    "read_escalations",
     "reask",
     "render_input",
     "render_output",

@@ -19,10 +19,11 @@ from skillforge.models.registry import resolve_model
 from skillforge.run.ask import Outcome, Scorer, ask, summarize
 from skillforge.run.classifier import TextClassifier
 from skillforge.run.confidence import with_confidence
-from skillforge.run.escalations import EscalationRecord, append_escalation
+from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.prompt import build_request
 from skillforge.run.retrieval import DemoIndex, retrieve
 from skillforge.run.signals import Signals, confidence, signals_of
+from skillforge.spec import DEFAULT_LIMITS, InputLimits
 
 #: How the classifier tier is named in results and the ledger.
 CLASSIFIER_ID = "skillforge:classifier"
@@ -48,7 +49,8 @@ class Runner:
     """Runs one skill with a resolved student, teacher and ledger. Reuse it for many inputs.
 
     ``escalation_log`` is the file accepted escalations are appended to (``None``: not logged; a
-    regression run must not write into the committed skill).
+    regression run must not write into the committed skill). ``limits`` bound each input's size and
+    depth (default :data:`~skillforge.spec.DEFAULT_LIMITS`: 1 MB of JSON, 64 levels).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Runner:
         clock: Clock = utc_now,
         phase: Phase = "run",
         escalation_log: Path | None = None,
+        limits: InputLimits | None = None,
     ) -> None:
         prov = skill.manifest.provenance
         self.skill = skill
@@ -74,6 +77,7 @@ class Runner:
         self.clock = clock
         self.phase = phase
         self.escalation_log = escalation_log
+        self.limits = limits or DEFAULT_LIMITS
         self._index: DemoIndex | None = None
         self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
         confidence = skill.settings.confidence
@@ -152,9 +156,12 @@ class Runner:
                              demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature)
 
     async def arun(self, input: dict[str, Any]) -> RunResult:
-        """Answer one input. Raises InputValidationError (no model called) or EscalationFailed."""
+        """Answer one input. Raises InputValidationError or, for an escalation log that cannot be
+        appended to, SkillFormatError (both before any model is called), or EscalationFailed."""
         skill, s = self.skill, self.skill.settings
-        value = skill.spec.check_input(input)
+        value = skill.spec.check_input(input, self.limits)
+        if self.escalate and self.escalation_log is not None:
+            check_escalation_log(self.escalation_log)
         answered = self._classifier_tier(value)
         if answered is not None:
             return answered
@@ -193,7 +200,7 @@ class Runner:
             answered_by=self.teacher.model_id, reason=last.verdict if last else "error",
             student_output=student.output,
         )
-        append_escalation(self.escalation_log, record)
+        log_escalation(self.escalation_log, record)
 
 
 def _result(

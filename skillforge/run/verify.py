@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.models.base import ModelResponse, Verdict
-from skillforge.spec import validation_errors
+from skillforge.spec import json_value_problem, validation_errors
 
 
 @dataclass(frozen=True)
@@ -24,24 +24,32 @@ class Check:
     errors: list[str] = field(default_factory=list)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def extract_json(text: str) -> Any:
     """Parse the JSON object in ``text``: the whole text, else the first ``{...}`` that parses (which
-    also finds one inside a fenced block or prose). Raises ``ValueError`` naming what was wrong."""
+    also finds one inside a fenced block or prose). Raises ``ValueError`` naming what was wrong
+    (``NaN``/``Infinity``, integers too long to convert and nesting too deep for the parser included)."""
     stripped = text.strip()
     if not stripped:
         raise ValueError("the answer is empty")
+    decoder = json.JSONDecoder(parse_constant=_no_constant)
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
-    decoder = json.JSONDecoder()
-    start = stripped.find("{")
-    while start != -1:
         try:
-            value, _ = decoder.raw_decode(stripped, start)
-            return value
+            return decoder.decode(stripped)
         except json.JSONDecodeError:
-            start = stripped.find("{", start + 1)
+            pass
+        start = stripped.find("{")
+        while start != -1:
+            try:
+                value, _ = decoder.raw_decode(stripped, start)
+                return value
+            except json.JSONDecodeError:
+                start = stripped.find("{", start + 1)
+    except RecursionError:
+        raise ValueError("the answer is nested too deeply") from None
     preview = stripped if len(stripped) <= 80 else stripped[:77] + "..."
     raise ValueError(f"the answer is not JSON: {preview!r}")
 
@@ -68,6 +76,9 @@ def check_answer(
         return Check("invalid", errors=[str(exc)])
     if not isinstance(value, dict):
         return Check("invalid", errors=[f"expected a JSON object, got {type(value).__name__}"])
+    problem = json_value_problem(value)  # e.g. a lone surrogate from a "\ud800" escape: unwritable
+    if problem is not None:
+        return Check("invalid", errors=[f"the answer is not acceptable JSON: {problem}"])
     errors = validation_errors(dict(schema), value)
     if errors:
         return Check("invalid", output=value, errors=errors)
