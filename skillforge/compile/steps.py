@@ -36,10 +36,6 @@ def _r(x: float) -> float:
     return round(x, 4)
 
 
-def _r_opt(x: float | None) -> float | None:
-    return None if x is None else _r(x)
-
-
 def split_dev(
     examples: Sequence[Example], *, fraction: float, max_dev: int, seed: int
 ) -> tuple[list[Example], list[Example]]:
