@@ -41,7 +41,7 @@ from skillforge.models import Attempt, Model, ModelRequest, ModelResponse, Usage
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import Runner, RunResult
 from skillforge.skill import Skill, load_skill
-from skillforge.spec import Comparator, Example, SkillSpec
+from skillforge.spec import Comparator, Example, InputLimits, SkillSpec
 
 __all__ = [
     "Attempt",
@@ -51,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "EscalationFailed",
     "Example",
+    "InputLimits",
     "InputValidationError",
     "Ledger",
     "LedgerEntry",

@@ -2,9 +2,11 @@
 explicitly to skillforge wins.
 
 - ``SKILLFORGE_TEACHER`` / ``SKILLFORGE_STUDENT``: default model ids.
-- ``ANTHROPIC_API_KEY``: when set (and no override), the defaults become Claude Opus / Haiku.
+- ``ANTHROPIC_API_KEY``: when set (and no override), the defaults become Claude Opus 5.5 (teacher) and
+  Haiku 5.5 (student).
 - ``ANTHROPIC_BASE_URL``: an Anthropic-compatible server for ``anthropic:`` models.
-- ``SKILLFORGE_LEDGER``: ledger path (default ``.skillforge/ledger.jsonl``).
+- ``SKILLFORGE_LEDGER``: ledger path (default ``.skillforge/ledger.jsonl``); batch state files live in
+  ``batches/`` next to it.
 - ``SKILLFORGE_LOCAL_MODEL``: path of a GGUF file for ``local:`` models (default: the embedded one).
 """
 
@@ -15,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOCAL_DEFAULT = "local:smollm2-135m"
-CLAUDE_TEACHER = "anthropic:claude-opus-4-8"
-CLAUDE_STUDENT = "anthropic:claude-haiku-4-5"
+#: Claude defaults (lineup and prices as of 2026-11-28; see skillforge.models.pricing): Opus 5.5 teaches,
+#: Haiku 5.5 (built for classification, extraction and routing, 1/40 of Opus 5.5's price) runs skills.
+#: ``anthropic:claude-fable-5-1`` is the stronger (and 2.5x dearer) teacher to pass explicitly.
+CLAUDE_TEACHER = "anthropic:claude-opus-5-5"
+CLAUDE_STUDENT = "anthropic:claude-haiku-5-5"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,11 @@ class Env:
     @property
     def default_student(self) -> str:
         return self.student or (CLAUDE_STUDENT if self.anthropic_api_key else LOCAL_DEFAULT)
+
+    @property
+    def batch_state_dir(self) -> Path:
+        """Where submitted batches are recorded until their results are in (resumable)."""
+        return self.ledger_path.parent / "batches"
 
 
 def read_env() -> Env:

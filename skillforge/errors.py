@@ -11,7 +11,7 @@ The hierarchy::
     │   └── ConfigurationError         -- unknown model id, missing weights, missing API key, ...
     └── RunError                       -- something failed while running; may succeed on a later try
         ├── ModelAPIError              -- a provider call failed (status, error type, request id)
-        │   ├── ModelAuthError         -- 401/403: never retried, never escalated away
+        │   ├── ModelAuthError         -- 401/402/403: never retried, never escalated away
         │   └── ModelRequestRejected   -- 400/404/413: the request itself was refused
         ├── EscalationFailed           -- student and teacher both failed; carries every attempt
         └── ReplayMissError            -- replay mode met a request with no recording
@@ -109,7 +109,7 @@ class ModelAPIError(RunError):
 
 
 class ModelAuthError(ModelAPIError):
-    """Authentication or permission failed (401/403). Never retried and never escalated away."""
+    """Authentication, billing or permission failed (401/402/403). Never retried, never escalated away."""
 
 
 class ModelRequestRejected(ModelAPIError):

@@ -1,24 +1,26 @@
 """The cost ledger: one JSON line per model call, compile and run alike, append-only.
 
-Each entry is written with a single ``write`` of one complete line followed by a flush, so a crash
-can at worst leave a torn *last* line; :meth:`Ledger.read` skips such a line and never loses earlier
-ones. The default path is ``.skillforge/ledger.jsonl`` (``SKILLFORGE_LEDGER`` overrides it).
+Each entry is appended as one complete line (looping over short writes until every byte is written,
+or raising), so a crash can at worst leave a torn *last* line; :meth:`Ledger.read` skips such a line --
+even one torn inside a multi-byte character -- and never loses earlier ones, and the next entry starts
+on a new line. The default path is ``.skillforge/ledger.jsonl`` (``SKILLFORGE_LEDGER`` overrides it).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
-from skillforge.jsonl import StrictModel, dumps_line, lines
+from skillforge.jsonl import StrictModel, dumps_line, intact_records
 from skillforge.models.base import Role, Usage
 from skillforge.models.pricing import total_cost
+from skillforge.textfiles import append_line, read_bytes
+
+#: Largest ledger :meth:`Ledger.read` reads (a line is ~300 bytes: millions of calls).
+MAX_LEDGER_BYTES = 2**31
 
 Clock = Callable[[], datetime]
 Phase = Literal["compile", "run", "test", "eval"]
@@ -39,9 +41,11 @@ class LedgerEntry(StrictModel):
     usage: Usage
     cost_usd: float | None
     latency_s: float
-    #: The verifier's verdict (``accepted``/``invalid``/``low_confidence``), ``error``, or what the call
-    #: was for during compilation (``draft``, ``demo``, ``dev``).
+    #: The verifier's verdict (``accepted``/``invalid``/``low_confidence``/``refused``), ``error``, or
+    #: what the call was for during compilation (``draft``, ``refine``).
     outcome: str
+    #: Answered through a batch API, and priced at its discount (written only when true).
+    batch: bool = False
 
 
 class Ledger:
@@ -64,43 +68,32 @@ class Ledger:
         cost_usd: float | None,
         latency_s: float,
         outcome: str,
+        batch: bool = False,
     ) -> LedgerEntry:
         entry = LedgerEntry(
             time=self.clock().isoformat(timespec="milliseconds"),
             skill=skill, phase=phase, role=role, model_id=model_id, usage=usage,
-            cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome,
+            cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome, batch=batch,
         )
-        line = dumps_line(entry.model_dump(mode="json"))
+        line = dumps_line(entry.model_dump(mode="json", exclude=None if batch else {"batch"}))
+        line.encode("utf-8")  # text that cannot be written fails here, before anything is recorded
         with self._lock:
             self.entries.append(entry)
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                # O_APPEND makes each whole-line write land at the end even with other writers.
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    data = line.encode("utf-8")
-                    size = os.fstat(fd).st_size
-                    # A torn last line from an earlier crash must not swallow this entry.
-                    if size and os.pread(fd, 1, size - 1) != b"\n":
-                        data = b"\n" + data
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
+                # O_APPEND: each whole-line write lands at the end even with other writers; a torn last
+                # line from an earlier crash gets a newline first, so it cannot swallow this entry.
+                append_line(self.path, line)
         return entry
 
     def read(self) -> list[LedgerEntry]:
         """Every complete entry in the file (a torn or foreign line is skipped)."""
         if self.path is None:
             return list(self.entries)
-        if not self.path.exists():
+        try:
+            return intact_records(read_bytes(self.path, max_bytes=MAX_LEDGER_BYTES), LedgerEntry)
+        except FileNotFoundError:
             return []
-        out = []
-        for _, line in lines(self.path.read_text(encoding="utf-8", errors="replace")):
-            try:
-                out.append(LedgerEntry.model_validate_json(line))
-            except ValidationError:
-                continue
-        return out
 
     def totals(self) -> dict[tuple[str, str], tuple[Usage, float | None]]:
         """(role, model id) -> (usage, cost) summed over this ledger's entries in this process."""

@@ -9,10 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from skillforge.format import ESCALATIONS, Demo, Manifest, RegressionCase, SkillDefinition, read_definition, write_files
+from skillforge.environment import read_env
+from skillforge.format import (
+    ESCALATIONS,
+    ClassifierWeights,
+    Demo,
+    Manifest,
+    RegressionCase,
+    SkillDefinition,
+    read_definition,
+    write_files,
+)
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import Runner, RunResult
+from skillforge.spec import InputLimits
 
 
 class Skill(SkillDefinition):
@@ -31,14 +42,18 @@ class Skill(SkillDefinition):
         tests: list[RegressionCase],
         path: Path | None = None,
         *,
+        classifier: ClassifierWeights | None = None,
         student: Model | None = None,
         teacher: Model | None = None,
     ) -> None:
-        super().__init__(manifest, instructions, demos, tests)
+        super().__init__(manifest, instructions, demos, tests, classifier)
         #: Directory the skill was loaded from or saved to (escalations are logged there).
         self.path = path
         self.default_student = student
         self.default_teacher = teacher
+        # Runners reused across run() calls: models, clients, the demo index and the ledger are built
+        # once per (student, teacher, ledger, escalate), not per input.
+        self._runners: dict[tuple[object, ...], Runner] = {}
 
     @property
     def escalation_log(self) -> Path | None:
@@ -60,10 +75,19 @@ class Skill(SkillDefinition):
         teacher: str | Model | None = None,
         ledger: Ledger | None = None,
         escalate: bool = True,
+        limits: InputLimits | None = None,
     ) -> Runner:
-        """A :class:`~skillforge.run.Runner` for this skill: reuse it to answer many inputs."""
-        return Runner(self, student=student or self.default_student, teacher=teacher or self.default_teacher,
-                      ledger=ledger, escalate=escalate, escalation_log=self.escalation_log)
+        """A :class:`~skillforge.run.Runner` for this skill, reused for the same models, ledger and
+        escalation setting (a default ledger is keyed by its path, read from the environment)."""
+        student, teacher = student or self.default_student, teacher or self.default_teacher
+        ledger_key: object = ledger if ledger is not None else str(read_env().ledger_path)
+        key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log, limits)
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = Runner(self, student=student, teacher=teacher, ledger=ledger, escalate=escalate,
+                            escalation_log=self.escalation_log, limits=limits)
+            self._runners[key] = runner
+        return runner
 
     async def arun(
         self,
@@ -73,14 +97,22 @@ class Skill(SkillDefinition):
         teacher: str | Model | None = None,
         ledger: Ledger | None = None,
         escalate: bool = True,
+        limits: InputLimits | None = None,
     ) -> RunResult:
         """Answer one input: the student answers, the verifier checks, the teacher takes over when the
         answer is invalid or not confident. ``student``/``teacher`` default to the models the skill
-        was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``."""
-        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate)
+        was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``. The input is checked
+        first -- a JSON value within ``limits`` (default 1 MB, 64 levels), matching the input schema --
+        and nothing is called for one that fails (:class:`~skillforge.errors.InputValidationError`)."""
+        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits)
         return await runner.arun(input)
 
     run = blocking(arun)
+
+
+def _identity(value: object) -> object:
+    """Strings (model ids, paths) by value, objects by identity."""
+    return value if isinstance(value, str) or value is None else id(value)
 
 
 def load_skill(path: str | Path, *, strict: bool = False) -> Skill:
@@ -93,6 +125,6 @@ def load_skill(path: str | Path, *, strict: bool = False) -> Skill:
     """
     path = Path(path)
     d = read_definition(path, strict=strict)
-    skill = Skill(d.manifest, d.instructions, d.demos, d.tests, path=path)
+    skill = Skill(d.manifest, d.instructions, d.demos, d.tests, path=path, classifier=d.classifier)
     skill.__dict__["spec"] = d.spec  # built and checked while reading
     return skill

@@ -58,10 +58,10 @@ class _DoubleBase(Model):
             stop_reason="end_turn",
         )
 
-    def cost_usd(self, usage: Usage) -> float | None:
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         if self.price_per_token is None:
             return None
-        return self.price_per_token * (usage.input_tokens + usage.output_tokens)
+        return self.price_per_token * (usage.input_tokens + usage.output_tokens) * (0.5 if batch else 1.0)
 
 
 class QueuedModel(_DoubleBase):

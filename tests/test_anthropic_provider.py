@@ -25,50 +25,26 @@ from skillforge.errors import (
 )
 from skillforge.models.anthropic import AnthropicModel
 from skillforge.models.anthropic_schema import adapt_schema, structured_output_problems, tool_schema_problems
-from skillforge.models.base import Message, ModelRequest, Usage
+from skillforge.models.base import ModelRequest, Usage
 from skillforge.models.pricing import Price, PriceTable, reset_price_warnings
 from skillforge.models.registry import get_model
 
 from anthropic_fixtures import (
+    ANSWER,
     BASE_URL,
     FAKE_KEY,
+    SCHEMA,
     FakeServer,
     SleepRecorder,
+    compiled_review_skill,
     error,
     make_model,
+    make_request,
     ok,
+    review_oracle,
     text,
     tool_use,
 )
-
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "label": {"type": "string", "enum": ["pos", "neg"]},
-        "reason": {"type": "string", "minLength": 3},
-    },
-    "required": ["label"],
-    "additionalProperties": False,
-}
-ANSWER = {"label": "pos", "reason": "it says good"}
-
-
-def make_request(
-    schema: dict[str, Any] | None = SCHEMA, *, static: int = 2, system: str = "Classify the review."
-) -> ModelRequest:
-    """A skill-shaped request: system, one demo pair (static), then the input."""
-    return ModelRequest(
-        system=system,
-        messages=(
-            Message(role="user", content='{"text": "a good film"}'),
-            Message(role="assistant", content='{"label": "pos"}'),
-            Message(role="user", content='{"text": "good fun"}'),
-        ),
-        static_messages=static,
-        output_schema=schema,
-        max_tokens=256,
-        temperature=0.0,
-    )
 
 
 def run(model: AnthropicModel, request: ModelRequest | None = None) -> Any:
@@ -659,34 +635,9 @@ def test_check_schema_reports_at_compile_time_what_the_chosen_mode_cannot_carry(
 
 # -- a compiled skill, run with a Claude student -------------------------------------------------
 
-SPEC = {
-    "name": "review-sentiment",
-    "description": "Classify the sentiment of a short film review.",
-    "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-    "output_schema": {"type": "object", "properties": {"label": {"type": "string", "enum": ["pos", "neg"]}},
-                      "required": ["label"], "additionalProperties": False},
-}
-
-
-def _oracle(request: ModelRequest) -> Any:
-    from skillforge.testing import skill_input
-
-    if request.output_schema is None:
-        return "Answer pos when the review is positive, neg otherwise."
-    return {"label": "pos" if "good" in skill_input(request)["text"] else "neg"}
-
-
 @pytest.fixture
 def compiled_skill(tmp_path: Path) -> Any:
-    """A skill compiled offline by stand-in models, saved and loaded back."""
-    from skillforge import Example, compile_skill, load_skill
-    from skillforge.testing import FunctionModel
-
-    examples = [Example(input={"text": f"a {'good' if i % 2 else 'bad'} film, take {i}"},
-                        expected={"label": "pos" if i % 2 else "neg"}) for i in range(12)]
-    skill = compile_skill(SPEC, examples=examples, teacher=FunctionModel(_oracle, model_id="test:teacher"),
-                          student=FunctionModel(_oracle, model_id="test:student"))
-    return load_skill(skill.save(tmp_path / "skill"))
+    return compiled_review_skill(tmp_path)
 
 
 def test_a_compiled_skill_runs_on_claude_through_retries_with_caching_and_cost(
@@ -702,7 +653,7 @@ def test_a_compiled_skill_runs_on_claude_through_retries_with_caching_and_cost(
         ok(text('{"label": "pos"}'), usage=usage),
     )
     student, sleep = make_model(server)
-    teacher = FunctionModel(_oracle, model_id="test:teacher")
+    teacher = FunctionModel(review_oracle, model_id="test:teacher")
     ledger = Ledger(tmp_path / "ledger.jsonl")
     result = compiled_skill.run({"text": "a good watch"}, student=student, teacher=teacher, ledger=ledger)
 
@@ -728,7 +679,7 @@ def test_answers_from_a_server_ignoring_structured_output_are_caught_and_escalat
 
     server = FakeServer().push(*[ok(text("I think this review is rather positive!")) for _ in range(6)])
     student, _ = make_model(server)
-    teacher = FunctionModel(_oracle, model_id="test:teacher")
+    teacher = FunctionModel(review_oracle, model_id="test:teacher")
     result = compiled_skill.run({"text": "a good watch"}, student=student, teacher=teacher,
                                 ledger=Ledger(tmp_path / "ledger.jsonl"))
     assert result.escalated and result.answered_by == "test:teacher"

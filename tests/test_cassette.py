@@ -231,7 +231,7 @@ def test_a_malformed_cassette_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_recordings_preview_is_the_input_even_after_retrieved_demos_and_a_re_ask() -> None:
-    from skillforge.regress.cassette import _preview
+    from skillforge.regress.recordings import preview as _preview
     from skillforge.run.prompt import build_request, reask
 
     request = build_request(instructions="Label.", output_schema=SCHEMA, demos=[({"text": "fixed"}, {"label": "F"})],

@@ -129,7 +129,7 @@ def test_compilation_calibrates_from_the_students_confidence() -> None:
                           student=FunctionModel(unsure_when_wrong),
                           # The point estimate, on dev alone.
                           options=CompileOptions(target_precision=0.95, ks=[2], confidence_level=None,
-                                                 calibration_extra=0))
+                                                 calibration_extra=0, cascade=False))
     s = skill.settings
     assert s.threshold == pytest.approx(0.951229, abs=1e-5)  # exp(-0.05): the confident answers
     assert s.expected_student_share == 0.8

@@ -128,3 +128,15 @@ def test_self_consistency_on_the_embedded_model_samples_with_distinct_seeds() ->
     resp = run_sync(model.request(req))
     assert resp.confidence in (pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0)
     assert json.loads(resp.text)["sentiment"] in ("positive", "negative")
+
+
+def test_refusals_are_counted_in_the_result_and_its_json() -> None:
+    def refuses_films(request: ModelRequest) -> Any:
+        if request.output_schema is not None and "film" in skill_input(request)["text"]:
+            return ModelResponse(model_id="test:student", text="", stop_reason="refusal", usage=Usage(input_tokens=9))
+        return unsure_on_films(request)
+
+    result = run_sync(aevaluate_skill(_skill(), DATA, student=FunctionModel(refuses_films), teacher=GOLD))
+    assert result.refusals == {"student": 2, "teacher": 0}
+    assert result.to_json()["refusals"] == {"student": 2, "teacher": 0}
+    assert result.student_share == 0.75 and result.final_accuracy == 1.0  # refused cases were escalated

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill, get_model, load_skill
-from skillforge.models.local import answer_logprob, value_spans
+from skillforge.models.local_scoring import answer_logprob, value_spans
 from skillforge.run.prompt import build_request, template_instructions
 
 from helpers import SENTIMENT_OUT, sentiment_spec
@@ -75,3 +75,29 @@ def test_compile_and_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> Non
     assert result.output["sentiment"] in ("positive", "negative")
     assert result.cost_usd == 0.0 and result.attempts
     assert {e.phase for e in ledger.read()} == {"compile", "run"}
+
+
+def test_class_probabilities_cover_every_allowed_value_and_favour_the_answer() -> None:
+    model = get_model("local:smollm2-135m")
+    assert model.supports_choice_scores
+    plain = model.request_sync(request_for("Terrible. It broke after one day."))
+    assert plain.choices is None  # only when asked: they cost a little prompt processing
+    scored = model.request_sync(request_for("Terrible. It broke after one day.").model_copy(
+        update={"choice_scores": True}))
+    dist = scored.choices["sentiment"]  # type: ignore[index]
+    assert set(dist) == {'"positive"', '"negative"'}
+    assert sum(dist.values()) == pytest.approx(1.0)
+    chosen = json.dumps(json.loads(scored.text)["sentiment"])
+    assert dist[chosen] >= 0.5  # greedy decoding picked the likelier class
+    assert scored.text == plain.text  # scoring the classes does not change the answer
+
+
+def test_intent_classes_that_share_a_first_token_are_told_apart() -> None:
+    schema = {"type": "object", "properties": {"intent": {"type": "string", "enum": [
+        "search_creative_work", "search_screening_event", "play_music"]}}, "required": ["intent"]}
+    request = build_request(instructions="Classify the intent.", output_schema=schema, demos=[],
+                            input={"text": "what movies are showing at the cinema tonight"}, max_tokens=32)
+    response = get_model("local:smollm2-135m").request_sync(request.model_copy(update={"choice_scores": True}))
+    dist = response.choices["intent"]  # type: ignore[index]
+    assert len(dist) == 3 and sum(dist.values()) == pytest.approx(1.0)
+    assert all(0.0 <= p <= 1.0 for p in dist.values())

@@ -28,6 +28,7 @@ from skillforge.regress import (
     load_report,
     run_skill_tests,
     run_suite,
+    verdict,
 )
 from skillforge.spec.scoring import FieldDiff
 from skillforge.testing import FunctionModel, skill_input
@@ -405,3 +406,19 @@ def test_the_verdict_names_the_field_score_gate_when_the_skill_sets_one() -> Non
     assert verdict(low).startswith("pass rate 0.100 >= minimum 0.000")
     assert verdict(low).endswith("field score 0.400 < minimum 0.500")
     assert "field score" not in verdict(SkillResult(**base, ok=True))
+
+
+def test_refusals_are_escalated_and_counted_apart_and_replay_the_same(skill_dir: Path, tmp_path: Path) -> None:
+    def refuses_bad(request: ModelRequest) -> Any:
+        if "bad" in skill_input(request)["text"]:
+            return ModelResponse(model_id=MODEL_ID, text="", stop_reason="refusal")
+        return ModelResponse(model_id=MODEL_ID, text=json.dumps({"sentiment": "positive"}), logprob_sum=-0.01)
+
+    teacher = model(model_id="test:teacher")
+    result = run_skill_tests(skill_dir, mode="record", student=model(refuses_bad), teacher=teacher, root=tmp_path)
+    n_bad = sum("bad" in c.input["text"] for c in load_skill(skill_dir).tests)
+    assert result.ok and result.refusals == result.escalations == n_bad > 0
+    assert len(teacher.requests) == n_bad  # refused once, escalated, never re-asked
+    assert f"{n_bad} refused calls" in verdict(result)
+    replayed = run_skill_tests(skill_dir, mode="replay", teacher="test:teacher", root=tmp_path)  # stop_reason recorded
+    assert replayed.refusals == n_bad

@@ -169,3 +169,14 @@ def test_a_full_model_response_can_be_queued(skill: Skill) -> None:
     result = skill.run({"text": "good"}, student=QueuedModel([response]), teacher=QueuedModel([]),
                        ledger=Ledger(None))
     assert result.confidence == pytest.approx(0.99, abs=1e-2)
+
+
+def test_a_skill_reuses_its_runner_for_the_same_models_and_ledger(tmp_path: Path) -> None:
+    model = keyword_model()
+    skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
+                          options=CompileOptions(ks=[2], cascade=False))
+    ledger = Ledger(tmp_path / "l.jsonl")
+    first = skill.runner(ledger=ledger)
+    assert skill.runner(ledger=ledger) is first
+    assert skill.runner(ledger=Ledger(None)) is not first
+    assert skill.runner(ledger=ledger, escalate=False) is not first

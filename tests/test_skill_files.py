@@ -65,7 +65,7 @@ BAD_DEMO = '{"input": {"text": "x"}, "output": {"sentiment": "meh"}, "source": "
          r"skill\.yaml \[format_version\]"),
         ("skill.yaml", lambda t: t + "surprise: 1\n", r"skill\.yaml \[surprise\]"),
         ("skill.yaml", lambda t: t.replace("\n  k: 0", "\n  k: -1"), r"skill\.yaml \[settings\.k\]"),
-        ("skill.yaml", lambda t: "key: [unclosed\n", r"skill\.yaml: not valid YAML"),
+        ("skill.yaml", lambda t: "key: [unclosed\n", r"skill\.yaml:2: not valid YAML \(column 1\): expected"),
         ("examples.jsonl", lambda t: t + "{not json}\n", r"examples\.jsonl:\d+"),
         ("examples.jsonl", lambda t: t + BAD_DEMO, r"examples\.jsonl:\d+ \[output\]"),
         ("tests.jsonl", lambda t: t.replace('"text"', '"txt"', 1), r"tests\.jsonl:1 \[input\]"),

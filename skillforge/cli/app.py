@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from skillforge.cli.compile_report import print_compile_report
 from skillforge.cli.eval_report import print_eval
@@ -20,12 +23,13 @@ from skillforge.compile import CompileOptions, compile_skill
 from skillforge.environment import read_env
 from skillforge.errors import InputValidationError, SkillforgeError, SpecError
 from skillforge.evaluate import aevaluate_skill, write_svg
+from skillforge.format import check_destination
 from skillforge.ledger import Ledger
 from skillforge.models.base import run_sync
 from skillforge.regress import arun_suite, junit_xml, load_report
 from skillforge.run import Runner, RunResult
-from skillforge.skill import load_skill
-from skillforge.spec import SkillSpec, read_examples
+from skillforge.skill import Skill, load_skill
+from skillforge.spec import DEFAULT_LIMITS, SkillSpec, clip, parse_json, read_examples
 
 app = typer.Typer(
     help="Compile tasks into skills a cheap model runs, with verified escalation to a teacher.",
@@ -58,20 +62,37 @@ def compile_cmd(
     student: StudentOpt = None,
     target_precision: Annotated[float, typer.Option(help="Precision the escalation threshold aims for.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the dev split and demo choice.")] = 0,
+    teacher_batch: Annotated[bool, typer.Option(
+        "--teacher-batch", help="Send the teacher's calls through its batch API (half price, slower; resumable).")
+    ] = False,
 ) -> None:
     """Compile a skill from a spec and labelled examples, then write it to --out."""
     _note_defaults(teacher, student)
+    check_destination(out)  # before anything is spent on models
     skill_spec = SkillSpec.from_file(spec)
     train = read_examples(examples)
     dev_set = read_examples(dev) if dev is not None else None
-    options = CompileOptions(target_precision=target_precision, seed=seed)
+    options = CompileOptions(target_precision=target_precision, seed=seed, teacher_batch=teacher_batch)
     ledger = Ledger(read_env().ledger_path)
     with RichProgress(err) as progress:
         skill = compile_skill(skill_spec, train, options, dev_examples=dev_set, teacher=teacher, student=student,
                               ledger=ledger, progress=progress)
     print_compile_report(err, skill, ledger)
-    path = skill.save(out)
-    err.print(f"skill written to [bold]{path}[/]")
+    path = _save_paid_for(skill, out)
+    err.print(f"skill written to [bold]{escape(str(path))}[/]")
+
+
+def _save_paid_for(skill: Skill, out: Path) -> Path:
+    """Save a compiled skill to ``out``; if that fails (the disk changed since the check), save it to a
+    fresh temporary directory instead, say where, and exit 2: a paid-for compilation is never lost."""
+    try:
+        return skill.save(out)
+    except (OSError, SkillforgeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        rescue = skill.save(tempfile.mkdtemp(prefix=f"skillforge-{skill.name}-"))
+        err.print(f"[red]error:[/] cannot write the skill to {escape(str(out))} ({escape(one_line(reason))}); "
+                  f"the compiled skill was saved to [bold]{escape(str(rescue))}[/] instead", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _result_line(result: RunResult) -> str:
@@ -103,17 +124,41 @@ def run_cmd(
         typer.echo(_result_line(_run_one(runner, value)))
         return
     failures = 0
-    for n, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
+    for n, raw in _stdin_lines(sys.stdin, DEFAULT_LIMITS.max_bytes):
         try:
+            if raw is None:
+                raise InputValidationError(f"stdin line {n} is larger than the {DEFAULT_LIMITS.max_bytes}-byte limit")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputValidationError(f"stdin line {n} is not UTF-8 text") from None
+            if not line.strip():
+                continue
             value = _parse_input(line, where=f"stdin line {n}")
             typer.echo(_result_line(_run_one(runner, value)))
         except SkillforgeError as exc:
             failures += 1
-            typer.echo(json.dumps({"error": str(exc), "line": n}, ensure_ascii=False))
+            typer.echo(json.dumps({"error": one_line(str(exc)), "line": n}, ensure_ascii=False))
     if failures:
         raise typer.Exit(1)
+
+
+def _stdin_lines(stream: IO[str], max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, bytes)`` of ``stream``'s lines; ``None`` for a line longer than ``max_bytes``
+    (read past in bounded chunks, never held in memory whole)."""
+    source: IO[bytes] | None = getattr(stream, "buffer", None)
+    n = 0
+    while True:
+        raw = source.readline(max_bytes + 1) if source is not None else stream.readline().encode("utf-8")
+        if not raw:
+            return
+        n += 1
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = source.readline(max_bytes + 1) if source is not None else b""
+            yield n, None
+        else:
+            yield n, raw
 
 
 def _run_one(runner: Runner, value: dict[str, Any]) -> RunResult:
@@ -121,13 +166,22 @@ def _run_one(runner: Runner, value: dict[str, Any]) -> RunResult:
 
 
 def _parse_input(text: str, *, where: str) -> dict[str, Any]:
+    """One input from JSON text; any problem (invalid JSON, too large or deep, not an object) is an
+    :class:`InputValidationError` with a one-line reason, before any model is called."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputValidationError(f"{where} is not valid JSON: {exc.msg} (column {exc.colno})") from None
+        value = parse_json(text, limits=DEFAULT_LIMITS)
+    except ValueError as exc:
+        reason = str(exc)
+        raise InputValidationError(f"{where} is {reason}" if reason.startswith("not valid JSON")
+                                   else f"{where}: {reason}") from None
     if not isinstance(value, dict):
         raise InputValidationError(f"{where} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks folded: every error skillforge prints is one line."""
+    return clip(text, 2000)
 
 
 @app.command("eval")
@@ -167,7 +221,8 @@ def main() -> None:
     try:
         app()
     except SkillforgeError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: an error can quote a server's text or a file's content, which must not be read as markup.
+        err.print(f"[red]error:[/] {escape(one_line(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -43,6 +43,20 @@ def _candidates_table(skill: SkillDefinition) -> Table:
     return cands
 
 
+def _call_notes(skill: SkillDefinition, ledger: Ledger) -> list[str]:
+    """Refused calls and batched calls during this compile, when there were any."""
+    mine = [e for e in ledger.entries if e.skill == skill.name and e.phase == "compile"]
+    out = []
+    refused = {role: sum(e.outcome == "refused" and e.role == role for e in mine) for role in ("teacher", "student")}
+    if any(refused.values()):
+        out.append(f"[yellow]refusals:[/] the teacher refused {refused['teacher']} call(s), the student "
+                   f"{refused['student']} (stop_reason 'refusal'; counted as failed answers)")
+    batched = sum(e.batch for e in mine)
+    if batched:
+        out.append(f"batched: {batched} teacher call(s) answered through the batch API, priced at its discount")
+    return out
+
+
 def _threshold_lines(skill: SkillDefinition) -> list[str]:
     m, s = skill.manifest.metrics, skill.settings
     if s.threshold is None:
@@ -55,6 +69,27 @@ def _threshold_lines(skill: SkillDefinition) -> list[str]:
     if m.accepted_precision is None:
         out.append("[yellow]note:[/] no threshold reached the target by the bound: every call escalates. "
                    "More dev data, a lower target or a lower confidence level would let the student answer.")
+    return out
+
+
+def _confidence_lines(skill: SkillDefinition) -> list[str]:
+    m, s = skill.manifest.metrics, skill.settings
+    out = []
+    if m.signal_auroc:
+        aurocs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(m.signal_auroc.items(), key=lambda kv: -kv[1]))
+        out.append(f"confidence signals (AUROC on the calibration cases, cross-fitted): {aurocs}")
+    method = s.confidence.method + ("" if s.confidence.combiner is None
+                                    else f" ({', '.join(s.confidence.combiner.signals)})")
+    out.append(f"confidence: {method}")
+    for ladder in m.ladders:
+        cost = "unknown" if ladder.cost_per_1k is None else f"${ladder.cost_per_1k:.4f}"
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in ladder.tier_shares.items())
+        mark = "  [green]<- chosen[/]" if ladder.chosen else ""
+        out.append(f"ladder {' > '.join([*ladder.tiers, 'teacher'])}: {shares} before the teacher; "
+                   f"{cost} per 1,000 calls (local tiers priced as Claude){mark}")
+    for tier in s.tiers:
+        threshold = "none" if tier.threshold is None else f"{tier.threshold:.4f}"
+        out.append(f"{tier.kind} tier: threshold {threshold}, expected share {tier.expected_share or 0:.0%}")
     return out
 
 
@@ -71,9 +106,12 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
         console.print(f"refinement round {r.round}: {r.failures_shown} failures shown, dev {r.dev_score_before:.3f} "
                       f"-> {after}, {'kept' if r.kept else 'discarded'}")
     if s.confidence.method == "self_consistency":
-        console.print(f"confidence: self-consistency, {s.confidence.samples} samples at temperature "
-                      f"{s.confidence.temperature} per student call ({s.confidence.samples}x the student's calls "
-                      "and tokens above)")
+        t = s.confidence.temperature
+        at = "the model's own sampling" if t is None else f"temperature {t}"
+        console.print(f"confidence: self-consistency, {s.confidence.samples} samples at {at} per student call "
+                      f"({s.confidence.samples}x the student's calls and tokens above)")
+    for line in _call_notes(skill, ledger):
+        console.print(line)
     if m.demo_pool_size is not None:
         console.print(f"demo pool: {m.demo_pool_size} demos ({m.teacher_answers_replaced} teacher answers dropped "
                       "or replaced by labels)")
@@ -86,10 +124,11 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
     lean = "" if m.teacher_lean_score is None else f" (teacher with instructions alone: {m.teacher_lean_score:.3f})"
     how = "instructions + input, no demos" if s.escalation_prompt == "lean" else "the student's prompt, demos included"
     console.print(f"escalation prompt: {s.escalation_prompt}: {how}{lean}")
-    for line in _threshold_lines(skill):
+    for line in _confidence_lines(skill) + _threshold_lines(skill):
         console.print(line)
     share = "-" if s.expected_student_share is None else f"{s.expected_student_share:.0%}"
-    console.print(f"expected student share: {share} of calls answered by {p.student}")
+    before = "the cheap tiers" if s.tiers else p.student
+    console.print(f"expected student share: {share} of calls answered by {before}")
     if p.teacher == p.student:
         console.print(
             f"[yellow]note:[/] teacher and student are the same model ({p.teacher}); escalation here shows "

@@ -19,6 +19,9 @@ def print_eval(console: Console, r: EvalResult) -> None:
     console.print(f"student {r.student}: accuracy {percent(r.student_accuracy)} (field score "
                   f"{percent(r.student_field_score)}); confidence AUROC "
                   f"{'-' if r.auroc is None else f'{r.auroc:.3f}'}")
+    signals = r.signal_auroc()
+    if signals:
+        console.print("AUROC per signal: " + ", ".join(f"{k} {v:.3f}" for k, v in signals.items()))
     rc = Table(title="Risk-coverage: accuracy of the student's most confident answers", show_edge=False,
                min_width=64)
     for col in ("coverage", "answered", "accuracy"):
@@ -30,7 +33,9 @@ def print_eval(console: Console, r: EvalResult) -> None:
                      f"target precision {r.target_precision})", show_edge=False)
     op.add_column("measure")
     op.add_column("value", justify="right")
-    op.add_row("share answered by the student", percent(r.student_share))
+    op.add_row("share answered before the teacher", percent(r.student_share))
+    for tier, share in r.tier_shares().items():
+        op.add_row(f"  answered by the {tier}", percent(share))
     op.add_row("accuracy of accepted student answers", percent(r.accepted_accuracy))
     if r.escalate:
         op.add_row(f"accuracy after escalation ({r.teacher})", percent(r.final_accuracy))
@@ -50,6 +55,10 @@ def print_eval(console: Console, r: EvalResult) -> None:
     what = ("instructions + input, no demos" if r.escalation_prompt == "lean"
             else "the student's prompt, demos included")
     console.print(f"escalations and teacher-only send the teacher the {r.escalation_prompt} prompt ({what})")
+    refusals = r.refusals
+    if refusals["student"] or refusals["teacher"]:
+        console.print(f"refusals (stop_reason 'refusal'): the student refused {refusals['student']} case(s), "
+                      f"escalated like invalid answers; the teacher refused {refusals['teacher']}")
     if r.student_calls_per_input > 1:
         console.print(f"confidence by self-consistency: {r.student_calls_per_input} student calls per input, "
                       "all counted above")

@@ -41,11 +41,12 @@ def print_report(console: Console, report: SuiteReport, *, verbose: bool = False
         status = Text("PASS", style="bold green") if ok else Text(
             "ERROR" if r.error else "FAIL", style="bold red")
         if r.error is not None:
-            row: list[str | Text] = [r.name, str(r.cases), "-", f"{r.min_pass_rate:.3f}"]
+            # Names are Text, never markup: an unreadable skill is named after its directory, which can be anything.
+            row: list[str | Text] = [Text(r.name), str(r.cases), "-", f"{r.min_pass_rate:.3f}"]
             row += ["-"] * ((5 if has_k else 4) + (2 if has_fs else 0))
         else:
             rate = Text(f"{r.pass_rate:.3f}", style="green" if r.ok else "red")
-            row = [r.name, str(r.cases), rate, f"{r.min_pass_rate:.3f}"]
+            row = [Text(r.name), str(r.cases), rate, f"{r.min_pass_rate:.3f}"]
             if has_fs:
                 row += ["-", "-"] if r.min_field_score is None else [
                     Text(f"{r.field_score:.3f}", style="green" if r.ok else "red"), f"{r.min_field_score:.3f}"]
@@ -65,7 +66,7 @@ def print_report(console: Console, report: SuiteReport, *, verbose: bool = False
                                    "(details: --json FILE or -v)", style="dim"))
             continue
         console.rule(Text(f"{r.name} ({r.path})", style="bold red" if failing else "bold"))
-        for i, line in enumerate(failure_text(r, delta, limit=SHOW_CASES).splitlines()):
+        for i, line in enumerate(failure_text(r, delta, limit=SHOW_CASES).split("\n")):
             style = "red" if failing and i == 0 else ("yellow" if "no recording" in line else None)
             console.print(Text(line, style=style or ""))
     passed = sum(r.ok and ((d := report.delta(r.name)) is None or d.ok) for r in report.skills)

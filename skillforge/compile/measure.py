@@ -13,9 +13,10 @@ from typing import Any
 
 from skillforge.compile.candidates import Candidate
 from skillforge.ledger import Ledger
-from skillforge.models.base import Model, ModelRequest
+from skillforge.models.base import Model, ModelRequest, ModelResponse
 from skillforge.progress import Progress
 from skillforge.run import DemoIndex, ask, build_request, render_input
+from skillforge.run.signals import Signals, signals_of
 from skillforge.spec import Comparator, compare
 
 
@@ -32,6 +33,10 @@ class CaseResult:
     score: float
     correct: bool
     confidence: float | None
+    #: Every confidence signal measured on the answer (:mod:`skillforge.run.signals`).
+    signals: dict[str, float] = field(default_factory=dict)
+    #: Input tokens of the first call (prices a tier at compile time).
+    prompt_tokens: int = 0
 
 
 @dataclass
@@ -73,10 +78,12 @@ async def measure(
     skill: str,
     concurrency: int,
     progress: Progress,
+    choice_scores: bool = False,
 ) -> Measurement:
     """Run the student on every case with this candidate and score it. A retrieval candidate
     never retrieves a demo whose input equals the case's own (leave-one-out), so cases drawn from
-    the demo pool itself (calibration) are measured honestly."""
+    the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
+    probability of every allowed enum value (the ``class_prob`` signal)."""
     pairs = [(d.input, d.output) for d in candidate.demos]
     retrieving = candidate.retrieve_k is not None
     index = DemoIndex([d.input for d in candidate.demos]) if retrieving else None
@@ -94,13 +101,18 @@ async def measure(
                              input_schema=input_schema, schema_in_prompt=r.schema_in_prompt)
 
     async def one(case: DevCase) -> CaseResult:
-        request = request_for(case)
+        request = request_for(case).model_copy(update={"choice_scores": choice_scores})
+
+        def scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+            return response.confidence, signals_of(response, output, input=case.input, reasks=reasks)
+
         async with sem:
             outcome = await ask(student, "student", request, schema=output_schema, threshold=None,
-                                max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile")
+                                max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile", scorer=scorer)
         progress.advance()
         cs = compare(outcome.output, case.expected, comparators)
-        return CaseResult(outcome.output, cs.score, cs.correct, outcome.confidence)
+        tokens = outcome.attempts[0].usage.input_tokens if outcome.attempts else 0
+        return CaseResult(outcome.output, cs.score, cs.correct, outcome.confidence, outcome.signals, tokens)
 
     if concurrency <= 1:
         cases = [await one(c) for c in dev]  # strictly in order: keeps a local KV cache warm

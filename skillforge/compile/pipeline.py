@@ -24,12 +24,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from skillforge.compile import steps
+from skillforge.compile.assemble import assemble
 from skillforge.compile.state import CompileState
 from skillforge.environment import read_env
 from skillforge.errors import SpecError
 from skillforge.format import CompileOptions
 from skillforge.ledger import Clock, Ledger, utc_now
 from skillforge.models.base import Model, blocking
+from skillforge.models.batching import BatchingModel
 from skillforge.models.registry import resolve_model
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import plain_instructions, template_instructions, with_confidence
@@ -43,7 +45,7 @@ def _examples(values: Sequence[Example | Mapping[str, Any]], *, spec: SkillSpec,
     return out
 
 
-def _initial_state(
+def initial_state(
     spec: SkillSpec | Mapping[str, Any],
     examples: Sequence[Example | Mapping[str, Any]],
     options: CompileOptions | None,
@@ -54,7 +56,8 @@ def _initial_state(
     clock: Clock,
     progress: Progress | None,
 ) -> CompileState:
-    """Check every argument before any model is called, resolve the models, split the data."""
+    """The state compilation starts from (the prepare step): every argument checked before any model
+    is called, the models resolved, the data split. The other steps take it from here."""
     spec = spec if isinstance(spec, SkillSpec) else spec_from_mapping(dict(spec), source="spec")
     options = options or CompileOptions()
     train_in = _examples(examples, spec=spec, what="examples")
@@ -65,10 +68,15 @@ def _initial_state(
     if unknown:
         raise SpecError(f"comparators for unknown output fields: {sorted(unknown)}", field="comparators")
     env = read_env()
-    teacher_m = resolve_model(teacher, env.default_teacher)
-    student_m = resolve_model(student, env.default_student)
+    teacher_m = resolve_model(teacher, env.default_teacher, role="teacher")
+    student_m = resolve_model(student, env.default_student, role="student")
     for m in (teacher_m, student_m):
         m.check_schema(spec.output_schema)
+    if options.teacher_batch:
+        if not teacher_m.supports_batch:
+            raise SpecError(f"teacher_batch needs a teacher with a batch API (e.g. anthropic:...); "
+                            f"{teacher_m.model_id} has none", field="teacher_batch")
+        teacher_m = BatchingModel(teacher_m, state_dir=env.batch_state_dir)
     train, dev_ex = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.dev_fraction,
                                   max_dev=options.max_dev)
     return CompileState(
@@ -102,13 +110,18 @@ async def acompile_skill(
     :mod:`skillforge.environment`). Every model call is appended to ``ledger`` (default: the
     environment's ledger path); ``progress`` receives a stage per teacher or student pass (the CLI
     shows bars; :func:`skillforge.cli.print_compile_report` prints the summary).
+
+    With ``options.teacher_batch`` the teacher's calls go through its batch API
+    (:class:`~skillforge.models.batching.BatchingModel`, state in ``.skillforge/batches/`` next to the
+    ledger): a compile interrupted while waiting for a batch resumes it when run again with the same
+    arguments. The compiled skill's teacher is the plain model (escalations are not batched).
     """
-    state = _initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
+    state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
     await steps.draft(state)
     await steps.select(state)
     await steps.refine(state)
     await steps.calibrate(state)
-    return steps.assemble(state)
+    return assemble(state)
 
 
 compile_skill = blocking(acompile_skill)

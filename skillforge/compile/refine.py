@@ -2,7 +2,8 @@
 
 Each round shows the teacher the current instructions and the dev cases the student got wrong (input,
 the student's answer, the expected answer) and asks for a complete revised text. The revision is
-measured on dev with the same demos; it is kept only if the dev score improves. Rounds stop at the
+measured on dev with the same demos; it is kept only if it clearly beats the current choice (the
+selection rule: more than ``selection_z`` standard errors of the paired gain). Rounds stop at the
 first revision that does not improve: the next round would show a deterministic teacher the same
 failures and get the same text back. Rounds are also bounded by count and by teacher spend.
 """
@@ -60,7 +61,7 @@ async def revise_instructions(
                                   ledger=ledger, outcome="refine")
     if response is None:
         return None, 0.0
-    cost = teacher.cost_usd(response.usage)
+    cost = teacher.cost_of(response)
     text = clean_text(response.text)
     if text is None or text.strip() == instructions.strip():
         return None, cost

@@ -6,14 +6,20 @@ from dataclasses import dataclass, field
 
 from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
+from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.measure import CaseResult, DevCase, Measurement, measure
 from skillforge.compile.selection import Scored
-from skillforge.format import CompileOptions, Demo, RefinementRound
+from skillforge.compile.tiers import TierPlan
+from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound
 from skillforge.ledger import Clock, Ledger
 from skillforge.models.base import Model
+from skillforge.models.batching import BatchingModel
 from skillforge.progress import Progress
 from skillforge.spec import Example, SkillSpec
+
+#: Concurrent teacher calls with a batching teacher (the Message Batches API takes 100,000 per batch).
+BATCH_CONCURRENCY = 10_000
 
 
 @dataclass
@@ -49,8 +55,10 @@ class CompileState:
     why: str = ""
     #: refine: each round, kept or not.
     rounds: list[RefinementRound] = field(default_factory=list)
-    #: calibrate: the answers the threshold is chosen on, and the threshold.
+    #: calibrate: the answers the threshold is chosen on, the confidence method, the tiers, the threshold.
     calibration_cases: list[CaseResult] = field(default_factory=list)
+    confidence: ConfidenceChoice | None = None
+    plan: TierPlan | None = None
     calibration: Calibration | None = None
 
     @property
@@ -63,11 +71,28 @@ class CompileState:
         return [] if self.taught is None else self.taught.demos
 
     def teacher_concurrency(self) -> int:
-        # One llama.cpp context serves one call at a time (and keeps its KV prefix warm in order).
+        # One llama.cpp context serves one call at a time (and keeps its KV prefix warm in order). A
+        # batching teacher sends whatever is asked at once as one batch: let every call join it.
+        if isinstance(self.teacher, BatchingModel):
+            return BATCH_CONCURRENCY
         return 1 if self.teacher.is_local else 8
+
+    def plain_teacher(self) -> Model:
+        """The teacher without the batching wrapper: what the compiled skill escalates to."""
+        return self.teacher.inner if isinstance(self.teacher, BatchingModel) else self.teacher
 
     def student_concurrency(self) -> int:
         return 1 if self.student.is_local else 8
+
+    def the_plan(self) -> TierPlan:
+        """The chosen ladder of tiers (after ``calibrate``)."""
+        if self.plan is None:
+            raise RuntimeError("no tiers planned yet: run the calibrate step first")
+        return self.plan
+
+    def confidence_settings(self) -> ConfidenceSettings:
+        """How the skill's student confidence is computed (the options' unless calibrate chose)."""
+        return self.options.confidence if self.confidence is None else self.confidence.settings
 
     def the_choice(self) -> Measurement:
         """The chosen candidate's measurement (after ``select``)."""
@@ -75,11 +100,14 @@ class CompileState:
             raise RuntimeError("no candidate chosen yet: run the select step first")
         return self.chosen
 
-    async def measure(self, candidate: Candidate, cases: list[DevCase], what: str) -> Measurement:
+    async def measure(
+        self, candidate: Candidate, cases: list[DevCase], what: str, *, choice_scores: bool = False
+    ) -> Measurement:
         """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage."""
         self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
         o = self.options
         return await measure(candidate, cases, student=self.student_eval, output_schema=self.spec.output_schema,
                              input_schema=self.spec.input_schema, comparators=o.comparators, max_tokens=o.max_tokens,
                              max_reasks=1, ledger=self.ledger,
-                             skill=self.name, concurrency=self.student_concurrency(), progress=self.progress)
+                             skill=self.name, concurrency=self.student_concurrency(), progress=self.progress,
+                             choice_scores=choice_scores)

@@ -5,14 +5,12 @@ prepare -> draft -> select -> refine -> calibrate -> assemble.
 
 from __future__ import annotations
 
-import math
+import asyncio
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
-from skillforge._version import __version__
-from skillforge.compile.calibrate import Calibration, choose_threshold
 from skillforge.compile.candidates import (
     PLAIN,
     Candidate,
@@ -24,27 +22,22 @@ from skillforge.compile.candidates import (
     retrieval_candidates,
     zero_shot_candidates,
 )
+from skillforge.compile.cascade import LadderCosts, train_classifier
+from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.selection import Scored, best, choose, clearly_better, paired_gain
 from skillforge.compile.state import CompileState
+from skillforge.compile.tiers import plan_tiers
 from skillforge.errors import SpecError
 from skillforge.format import (
-    FORMAT_VERSION,
-    CandidateResult,
     Demo,
-    Manifest,
-    Metrics,
-    Provenance,
     RefinementRound,
-    RegressionCase,
-    Settings,
-    SkillDefinition,
 )
+from skillforge.models.local_scoring import enum_fields
 from skillforge.models.pricing import total_cost
 from skillforge.run import ask, build_request, without_inputs
-from skillforge.skill import Skill
 from skillforge.spec import Example
 
 MIN_DEV = 4
@@ -52,10 +45,6 @@ MIN_DEV = 4
 
 def _r(x: float) -> float:
     return round(x, 4)
-
-
-def _r_opt(x: float | None) -> float | None:
-    return None if x is None else _r(x)
 
 
 def split_dev(
@@ -119,18 +108,21 @@ async def _references(state: CompileState) -> list[DevCase]:
     unlabelled = [e for e in state.dev_examples if e.expected is None]
     if unlabelled:
         state.progress.stage("teacher: answering unlabelled dev cases", len(unlabelled))
-    dev: list[DevCase] = []
-    for e in state.dev_examples:
+    sem = asyncio.Semaphore(state.teacher_concurrency())
+
+    async def reference(e: Example) -> DevCase | None:
         if e.expected is not None:
-            dev.append(DevCase(e.input, e.expected))
-            continue
+            return DevCase(e.input, e.expected)
         req = build_request(instructions=state.teacher_text or state.template_text, output_schema=spec.output_schema,
                             demos=[], input=e.input, max_tokens=o.max_tokens)
-        out = await ask(state.teacher, "teacher", req, schema=spec.output_schema, threshold=None, max_reasks=1,
-                        ledger=state.ledger, skill=state.name, phase="compile")
+        async with sem:
+            out = await ask(state.teacher, "teacher", req, schema=spec.output_schema, threshold=None, max_reasks=1,
+                            ledger=state.ledger, skill=state.name, phase="compile")
         state.progress.advance()
-        if out.accepted and out.output is not None:
-            dev.append(DevCase(e.input, out.output))
+        return DevCase(e.input, out.output) if out.accepted and out.output is not None else None
+
+    # In dev order; concurrent (one batch with a batching teacher), one at a time for a local teacher.
+    dev = [c for c in await asyncio.gather(*map(reference, state.dev_examples)) if c is not None]
     if not dev:
         raise SpecError("no dev case has a reference answer (no labels, and the teacher failed on all)")
     return dev
@@ -257,100 +249,44 @@ async def refine(state: CompileState) -> None:
 
 
 async def calibrate(state: CompileState) -> None:
-    """Choose the threshold on dev plus held-out training examples the chosen prompt does not show
-    (retrieval leaves each case's own input out): 60 dev cases alone cannot certify 95% by a lower bound."""
-    o, chosen = state.options, state.the_choice()
+    """Calibrate on dev plus held-out training examples the chosen prompt does not show (retrieval
+    leaves each case's own input out): 60 dev cases alone cannot certify 95% by a lower bound. Every free
+    confidence signal is measured; the confidence method, the classifier tier and the thresholds that
+    cost least at the target precision are chosen (:mod:`~skillforge.compile.confidence_fit`,
+    :mod:`~skillforge.compile.tiers`)."""
+    o, chosen, spec = state.options, state.the_choice(), state.spec
     cand = chosen.candidate
     shown = [d.input for d in cand.demos] if cand.retrieve_k is None else []
     extra_pool = [DevCase(e.input, e.expected) for e in without_inputs(state.train, shown) if e.expected is not None]
     random.Random(o.seed + 2).shuffle(extra_pool)
     extra = extra_pool[: o.calibration_extra]
-    state.calibration_cases = list(chosen.cases)
-    if extra:
-        state.calibration_cases += (await state.measure(cand, extra, "calibration cases")).cases
+    scores = (o.signal_search and o.confidence.method != "self_consistency" and state.student.supports_choice_scores
+              and bool(enum_fields(spec.output_schema)))
+    dev_cases = chosen.cases
+    if scores and not all("class_prob" in c.signals for c in dev_cases if c.output is not None):
+        # The class probabilities were not asked for during selection.
+        dev_cases = (await state.measure(cand, state.dev, "dev (class probabilities)", choice_scores=True)).cases
+    extra_cases = (await state.measure(cand, extra, "calibration cases", choice_scores=scores)).cases if extra else []
+    state.calibration_cases = list(dev_cases) + list(extra_cases)
+    inputs = [c.input for c in state.dev] + [c.input for c in extra]
+    fit = None
+    if o.cascade:
+        fit = train_classifier(spec.output_schema, state.train, [Example(input=c.input, expected=c.expected)
+                                                                 for c in state.dev],
+                               target_precision=o.target_precision, confidence_level=o.confidence_level, seed=o.seed)
     cases = state.calibration_cases
-    state.calibration = choose_threshold([c.confidence for c in cases], [c.correct for c in cases],
-                                         target_precision=o.target_precision, confidence_level=o.confidence_level)
-
-
-def stored_threshold(cal: Calibration) -> float | None:
-    """The threshold as written to skill.yaml (6 decimals), rounded in the safe direction: down when it
-    sits on an accepted dev confidence (that answer stays accepted), up when it was set above every
-    confidence seen (plain rounding could land below the top one and let the student answer after all)."""
-    if cal.threshold is None:
-        return None
-    scaled = cal.threshold * 1e6
-    return (math.floor(scaled) if cal.precision is not None else math.ceil(scaled)) / 1e6
-
-
-def _settings(state: CompileState, cal: Calibration) -> Settings:
-    o, chosen = state.options, state.the_choice()
-    cand, cases = chosen.candidate, state.calibration_cases
-    valid_share = sum(c.output is not None for c in cases) / len(cases)
-    # Escalations go out lean (instructions + input) unless the teacher measurably needs the demos:
-    # with the instructions alone it must score at least what the student scores on dev with its
-    # prompt. A strong teacher clears that easily; a teacher no stronger than the student (offline:
-    # the same 135M model) does not, and gets the student's prompt.
-    lean_score = None if state.taught is None else state.taught.score
-    escalation_prompt: Literal["lean", "student"] = (
-        "lean" if lean_score is None or lean_score >= chosen.score else "student")
-    multi_field = len(state.spec.output_schema.get("properties", {})) > 1
-    return Settings(
-        instructions_source=cand.instructions_source, demo_strategy=cand.demo_strategy, k=cand.k,
-        threshold=stored_threshold(cal), target_precision=o.target_precision,
-        expected_student_share=_r(cal.student_share if cal.threshold is not None else valid_share),
-        comparators=o.comparators,
-        # Regression gate: the dev accuracy less a small margin for numeric noise across builds.
-        min_pass_rate=max(0.0, round(chosen.accuracy - 0.05, 2)),
-        # Multi-field answers rarely match whole; gate their partial credit too.
-        min_field_score=max(0.0, round(chosen.score - 0.05, 2)) if multi_field else None,
-        escalation_prompt=escalation_prompt, confidence=o.confidence, max_tokens=o.max_tokens,
-        input_format=cand.rendering.input_format, schema_in_prompt=cand.rendering.schema_in_prompt,
-    )
-
-
-def _candidate_result(sc: Scored) -> CandidateResult:
-    c, spread = sc.candidate, sc.spread
-    confs = [m.mean_confidence for m in sc.draws if m.mean_confidence is not None]
-    return CandidateResult(
-        name=c.name, instructions_source=c.instructions_source, demo_strategy=c.demo_strategy, k=c.k,
-        dev_score=_r(sc.score), dev_accuracy=_r(sc.accuracy), mean_confidence=_r(sum(confs) / len(confs)) if confs
-        else None, input_format=c.rendering.input_format, schema_in_prompt=c.rendering.schema_in_prompt,
-        draw_scores=[_r(m.score) for m in sc.draws] if len(sc.draws) > 1 else [], spread=_r_opt(spread))
-
-
-def _metrics(state: CompileState, cal: Calibration) -> Metrics:
-    chosen = state.the_choice()
-    baseline = state.scored[0]  # the plain prompt: what every candidate is compared against
-    taught = state.taught
-    return Metrics(
-        dev_size=len(state.dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(baseline.score),
-        chosen=chosen.candidate.name, baseline=baseline.candidate.name, selection=state.why,
-        accepted_precision=_r_opt(cal.precision), precision_lower_bound=_r_opt(cal.lower_bound),
-        confidence_level=state.options.confidence_level, calibration_size=len(state.calibration_cases),
-        teacher_lean_score=_r_opt(taught.score if taught else None),
-        candidates=[_candidate_result(sc) for sc in state.scored],
-        refinement=state.rounds,
-        demo_pool_size=len(state.pool), teacher_answers_replaced=None if taught is None else taught.dropped,
-    )
-
-
-def assemble(state: CompileState) -> Skill:
-    """The compiled skill: settings, metrics and provenance (with the content hash of its files)."""
-    cal = state.calibration
-    if cal is None:
-        raise RuntimeError("no calibration yet: run the calibrate step first")
-    cand, spec = state.the_choice().candidate, state.spec
-    manifest = Manifest(
-        format_version=FORMAT_VERSION, name=spec.name, description=spec.description,
-        input_schema=spec.input_schema, output_schema=spec.output_schema, settings=_settings(state, cal),
-        provenance=Provenance(teacher=state.teacher.model_id, student=state.student.model_id,
-                              skillforge_version=__version__, spec_hash=spec.spec_hash(), content_hash="",
-                              compiled_at=state.clock().isoformat(timespec="seconds"), options=state.options),
-        metrics=_metrics(state, cal),
-    )
-    tests = [RegressionCase(input=c.input, expected=c.expected) for c in state.dev]
-    # The content hash of the files as they will be written: the in-memory skill and a saved-and-loaded
-    # one agree.
-    hashed = SkillDefinition(manifest, cand.instructions, cand.demos, tests).hashed_manifest()
-    return Skill(hashed, cand.instructions, cand.demos, tests, student=state.student, teacher=state.teacher)
+    if fit is not None:  # the classifier's view of each student answer: a free signal for any student
+        for case, x in zip(cases, inputs, strict=True):
+            field_name = fit.weights.field
+            if case.output is not None and (p := fit.probability_of(x, case.output.get(field_name))) is not None:
+                case.signals["classifier_prob"] = p
+    if o.signal_search:
+        state.confidence = choose_confidence(cases, o.confidence, target_precision=o.target_precision,
+                                             confidence_level=o.confidence_level, seed=o.seed)
+    else:
+        state.confidence = ConfidenceChoice(o.confidence, [c.confidence for c in cases], {})
+    tokens = [c.prompt_tokens for c in cases if c.prompt_tokens]
+    costs = LadderCosts.measure(state.student, state.teacher, sum(tokens) / len(tokens) if tokens else 0.0)
+    state.plan = plan_tiers(cases, inputs, state.confidence, fit, costs, target_precision=o.target_precision,
+                            confidence_level=o.confidence_level)
+    state.calibration = state.plan.calibration

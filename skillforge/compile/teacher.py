@@ -12,7 +12,8 @@ async def teacher_text(
     teacher: Model, request: ModelRequest, *, skill: str, ledger: Ledger, outcome: str
 ) -> ModelResponse | None:
     """A free-text teacher call at compile time, recorded in the ledger; ``None`` after a provider
-    error (a teacher outage must not sink compilation). Authentication errors propagate."""
+    error (a teacher outage must not sink compilation), empty text after a refusal (recorded as
+    ``refused``). Authentication errors propagate."""
     try:
         response = await teacher.request(request)
     except ModelAuthError:
@@ -22,9 +23,10 @@ async def teacher_text(
                       usage=Usage(), cost_usd=0.0, latency_s=0.0, outcome="error")
         return None
     ledger.record(skill=skill, phase="compile", role="teacher", model_id=teacher.model_id,
-                  usage=response.usage, cost_usd=teacher.cost_usd(response.usage),
-                  latency_s=response.latency_s, outcome=outcome)
-    return response
+                  usage=response.usage, cost_usd=teacher.cost_of(response), latency_s=response.latency_s,
+                  outcome="refused" if response.refused else outcome, batch=response.batch)
+    # A refusal's text is no instructions: the caller sees nothing usable (the call is still paid for).
+    return response.model_copy(update={"text": ""}) if response.refused else response
 
 
 def dedupe_lines(text: str) -> str:
@@ -43,5 +45,6 @@ def dedupe_lines(text: str) -> str:
 def clean_text(text: str, *, min_words: int = 5) -> str | None:
     """The teacher's text with repeated lines dropped and one final newline; ``None`` when fewer than
     ``min_words`` words are left (nothing usable)."""
-    cleaned = dedupe_lines(text).strip()
+    # A lone surrogate (a server's "\ud800" escape) could not be written to instructions.md.
+    cleaned = dedupe_lines(text.encode("utf-8", "replace").decode("utf-8")).strip()
     return cleaned + "\n" if len(cleaned.split()) >= min_words else None

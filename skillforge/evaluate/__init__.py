@@ -1,6 +1,7 @@
 """Measuring a skill on labelled data: accuracy, confidence AUROC, risk-coverage, the threshold's
 operating point, and cost per 1,000 calls against teacher-only (``skillforge eval``)."""
 
+from skillforge.compile.fitting import auroc
 from skillforge.evaluate.evaluate import aevaluate_skill, estimate_prompt_tokens, evaluate_skill
 from skillforge.evaluate.plot import risk_coverage_svg, write_svg
 from skillforge.evaluate.result import (
@@ -10,7 +11,6 @@ from skillforge.evaluate.result import (
     EvalCase,
     EvalResult,
     RiskCoverage,
-    auroc,
     costs_per_1k,
     risk_coverage,
 )

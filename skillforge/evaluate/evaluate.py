@@ -23,7 +23,7 @@ from skillforge.ledger import Ledger
 from skillforge.models.base import Model, ModelRequest, Usage, blocking
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
-from skillforge.run import Runner, ask, render_output
+from skillforge.run import Runner, SelfConsistentModel, ask, render_output
 from skillforge.spec import Example, compare
 
 
@@ -43,11 +43,11 @@ def estimate_prompt_tokens(
 
 
 def _token_counter(runner: Runner, count_tokens: Callable[[str], int] | None) -> Callable[[str], int] | None:
-    # The student's own tokenizer (looking through a self-consistency wrapper), when it has one.
+    # The student's own tokenizer (looking through a self-consistency wrapper), when it has one. Never
+    # through a cassette: replay must not construct the recorded model.
     counter = count_tokens or getattr(runner.student, "count_tokens", None)
-    inner = getattr(runner.student, "inner", None)
-    if counter is None and inner is not None:
-        counter = getattr(inner, "count_tokens", None)
+    if counter is None and isinstance(runner.student, SelfConsistentModel):
+        counter = getattr(runner.student.inner, "count_tokens", None)
     return counter
 
 
@@ -56,14 +56,24 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
     assert ex.expected is not None
     value = skill.spec.check_input(ex.input)
     request = runner.request_for(value)
+    # The student answers every case (its signals are measured on all of them); the operating point
+    # then follows the skill's ladder: a classifier tier in front answers what it is sure of.
     out = await ask(runner.student, "student", request, schema=skill.manifest.output_schema, threshold=None,
-                    max_reasks=s.max_reasks, ledger=runner.ledger, skill=skill.name, phase="eval")
+                    max_reasks=s.max_reasks, ledger=runner.ledger, skill=skill.name, phase="eval",
+                    scorer=runner.scorer(value))
     usage = sum((a.usage for a in out.attempts), Usage())
     got = compare(out.output, ex.expected, s.comparators)
     accepted = out.output is not None and (s.threshold is None or (out.confidence or 0.0) >= s.threshold)
     case = EvalCase(ex.input, ex.expected, out.output, out.confidence, got.correct, got.score,
                     accepted, usage, got.correct, got.score,
-                    student_cost=total_cost([a.cost_usd for a in out.attempts]))
+                    student_cost=total_cost([a.cost_usd for a in out.attempts]), signals=dict(out.signals),
+                    refused=any(a.verdict == "refused" for a in out.attempts))
+    tiered = runner.classifier_answer(value)
+    if tiered is not None:
+        label = compare(tiered.output, ex.expected, s.comparators)
+        case.tier, case.accepted, case.final_correct, case.final_score = "classifier", True, label.correct, label.score
+    elif accepted:
+        case.tier = "student"
     calls = s.confidence.samples if s.confidence.method == "self_consistency" else 1
     case.prompt_tokens = out.attempts[0].usage.input_tokens // calls if out.attempts else 0
     case.student_output_tokens = out.attempts[0].usage.output_tokens if out.attempts else 1
@@ -92,6 +102,7 @@ async def _escalate(runner: Runner, case: EvalCase, *, simulated: bool, counter:
     if t.attempts and t.attempts[0].usage.input_tokens:
         case.teacher_prompt_tokens = t.attempts[0].usage.input_tokens
     case.teacher_cost = total_cost([a.cost_usd for a in t.attempts])
+    case.teacher_refused = any(a.verdict == "refused" for a in t.attempts)
     case.final_correct, case.final_score = final.correct, final.score
 
 

@@ -8,11 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillforge.compile.fitting import auroc
+from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER
 from skillforge.models.base import Usage
 from skillforge.models.pricing import cost_usd, price_for, total_cost
 
-STUDENT_REFERENCE = "claude-haiku-4-5"
-TEACHER_REFERENCE = "claude-opus-4-8"
+#: The models costs are also shown as (and a local or simulated teacher is priced as): the Claude defaults.
+STUDENT_REFERENCE = CLAUDE_STUDENT.removeprefix("anthropic:")
+TEACHER_REFERENCE = CLAUDE_TEACHER.removeprefix("anthropic:")
 GOLD = "gold"
 COVERAGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -42,6 +45,13 @@ class EvalCase:
     teacher_cost: float | None = 0.0
     #: Output tokens of the student's first answer (sizes a simulated teacher's answer without a tokenizer).
     student_output_tokens: int = 1
+    #: Who answers in the skill's ladder: ``classifier``, ``student`` or ``teacher`` (escalated).
+    tier: str = "teacher"
+    #: The confidence signals measured on the student's answer.
+    signals: dict[str, float] = field(default_factory=dict)
+    #: The student, or the teacher it escalated to, declined to answer (``stop_reason: "refusal"``).
+    refused: bool = False
+    teacher_refused: bool = False
 
 
 @dataclass
@@ -88,8 +98,14 @@ class EvalResult:
 
     @property
     def accepted_accuracy(self) -> float | None:
-        acc = [c.correct for c in self.cases if c.accepted]
+        # The accepted answer is the one given before the teacher (the classifier's or the student's).
+        acc = [c.final_correct for c in self.cases if c.accepted]
         return _mean(acc) if acc else None
+
+    @property
+    def refusals(self) -> dict[str, int]:
+        """Cases the student refused (and escalated), and escalations the teacher refused."""
+        return {"student": sum(c.refused for c in self.cases), "teacher": sum(c.teacher_refused for c in self.cases)}
 
     @property
     def final_accuracy(self) -> float:
@@ -102,6 +118,23 @@ class EvalResult:
     def risk_coverage(self, coverages: Sequence[float] = COVERAGES) -> list[RiskCoverage]:
         """Accuracy of the student's answers when only the most confident share is accepted."""
         return risk_coverage([c.confidence for c in self.cases], [c.correct for c in self.cases], coverages)
+
+    def tier_shares(self) -> dict[str, float]:
+        """Share of the cases each tier answers (``teacher``: escalated)."""
+        tiers = [c.tier if c.accepted or not self.escalate else "teacher" for c in self.cases]
+        return {t: _mean([x == t for x in tiers]) for t in ("classifier", "student", "teacher") if t in tiers}
+
+    def signal_auroc(self) -> dict[str, float]:
+        """AUROC of each confidence signal measured on the student's answers, and of the skill's confidence."""
+        out: dict[str, float] = {}
+        names = sorted({k for c in self.cases for k in c.signals})
+        for name in names:
+            value = auroc([c.signals.get(name) for c in self.cases], [c.correct for c in self.cases])
+            if value is not None:
+                out[name] = value
+        if (a := self.auroc) is not None:
+            out["confidence"] = a
+        return out
 
     @property
     def auroc(self) -> float | None:
@@ -123,11 +156,14 @@ class EvalResult:
             "student_calls_per_input": self.student_calls_per_input, "escalation_prompt": self.escalation_prompt,
             "student_accuracy": _round(self.student_accuracy), "student_field_score": _round(self.student_field_score),
             "auroc": _round(self.auroc), "risk_coverage": rc,
+            "signal_auroc": {k: _round(v) for k, v in self.signal_auroc().items()},
+            "tier_shares": {k: _round(v) for k, v in self.tier_shares().items()},
             "at_threshold": {
                 "student_share": _round(self.student_share), "accepted_accuracy": _round(self.accepted_accuracy),
                 "accuracy_after_escalation": _round(self.final_accuracy) if self.escalate else None,
                 "field_score_after_escalation": _round(self.final_field_score) if self.escalate else None,
             },
+            "refusals": self.refusals,
             "cost_per_1k_calls_usd": {k: _round(v, 6) for k, v in self.costs_per_1k().items()},
             "prices": {"student_reference": STUDENT_REFERENCE, "teacher_reference": TEACHER_REFERENCE},
         }
@@ -159,17 +195,6 @@ def risk_coverage(
     return out
 
 
-def auroc(confidences: Sequence[float | None], correct: Sequence[bool]) -> float | None:
-    """P(a right answer is more confident than a wrong one), ties counting half; ``None`` without both."""
-    score = [-1.0 if c is None else c for c in confidences]
-    pos = [s for s, ok in zip(score, correct, strict=True) if ok]
-    neg = [s for s, ok in zip(score, correct, strict=True) if not ok]
-    if not pos or not neg:
-        return None
-    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
-    return wins / (len(pos) * len(neg))
-
-
 def _price(model: str, usage: Usage) -> float | None:
     p = price_for(model, warn=False)
     return None if p is None else cost_usd(usage, p)
@@ -177,14 +202,16 @@ def _price(model: str, usage: Usage) -> float | None:
 
 def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
     n = max(1, result.n)
-    student_usage = sum((c.student_usage for c in result.cases), Usage())
+    # A case a classifier tier answered never reaches the student.
+    reached = [c for c in result.cases if c.tier != "classifier"]
+    student_usage = sum((c.student_usage for c in reached), Usage())
     teacher_usage = sum((c.teacher_usage for c in result.cases), Usage())
     # Teacher-only: the teacher answers every input with the escalation prompt, one call each.
     calls = max(1, result.student_calls_per_input)
     one_call = sum((Usage(input_tokens=c.teacher_prompt_tokens or c.prompt_tokens,
                           output_tokens=c.student_usage.output_tokens // calls)
                     for c in result.cases), Usage())
-    student_local = total_cost([c.student_cost for c in result.cases])
+    student_local = total_cost([c.student_cost for c in reached])
     student_haiku = _price(STUDENT_REFERENCE, student_usage)
     if not result.escalate:
         teacher_cost: float | None = 0.0

@@ -1,8 +1,10 @@
 """The skill on disk: the files' models (:class:`Manifest`, :class:`Settings`, :class:`Demo`, ...),
 the options a skill is compiled with, and reading and writing a skill directory."""
 
+from skillforge.format.classifier import ClassifierWeights
 from skillforge.format.files import SkillDefinition, content_hash, dump_manifest, read_definition, write_files
 from skillforge.format.manifest import (
+    CLASSIFIER,
     DEMOS,
     ESCALATIONS,
     FORMAT_VERSION,
@@ -15,22 +17,28 @@ from skillforge.format.manifest import (
     DemoStrategy,
     InputFormat,
     InstructionsSource,
+    LadderOption,
     Manifest,
     Metrics,
     Provenance,
     RefinementRound,
     RegressionCase,
     Settings,
+    TierSettings,
 )
 from skillforge.format.options import (
     DEFAULT_CONFIDENCE_LEVEL,
     RENDERINGS,
+    Combiner,
     CompileOptions,
     ConfidenceSettings,
     RenderingName,
+    Signal,
 )
+from skillforge.format.safety import check_destination, check_links, inside, read_skill_file
 
 __all__ = [
+    "CLASSIFIER",
     "DEFAULT_CONFIDENCE_LEVEL",
     "DEMOS",
     "ESCALATIONS",
@@ -40,6 +48,8 @@ __all__ = [
     "RENDERINGS",
     "TESTS",
     "CandidateResult",
+    "ClassifierWeights",
+    "Combiner",
     "CompileOptions",
     "ConfidenceSettings",
     "Demo",
@@ -47,6 +57,7 @@ __all__ = [
     "DemoStrategy",
     "InputFormat",
     "InstructionsSource",
+    "LadderOption",
     "Manifest",
     "Metrics",
     "Provenance",
@@ -54,9 +65,15 @@ __all__ = [
     "RegressionCase",
     "RenderingName",
     "Settings",
+    "Signal",
     "SkillDefinition",
+    "TierSettings",
+    "check_destination",
+    "check_links",
     "content_hash",
     "dump_manifest",
+    "inside",
     "read_definition",
+    "read_skill_file",
     "write_files",
 ]

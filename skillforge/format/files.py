@@ -6,6 +6,7 @@
 - ``instructions.md``   -- the instructions the student follows
 - ``examples.jsonl``    -- demos, one ``{"input", "output", "source"}`` object per line
 - ``tests.jsonl``       -- regression cases, one ``{"input", "expected"}`` object per line
+- ``classifier.json``   -- the classifier tier's weights, when the skill has one
 - ``escalations.jsonl`` -- appended by the runtime: accepted teacher answers (not hashed)
 
 Writing is deterministic, so write -> read -> write is byte-identical. Reading validates every file
@@ -14,17 +15,19 @@ and raises :class:`~skillforge.errors.SkillFormatError` naming the file, line an
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from skillforge.errors import SkillFormatError, SkillIntegrityError, SkillIntegrityWarning, SpecError
+from skillforge.format.classifier import ClassifierWeights
 from skillforge.format.manifest import (
+    CLASSIFIER,
     DEMOS,
     FORMAT_VERSION,
     INSTRUCTIONS,
@@ -32,27 +35,31 @@ from skillforge.format.manifest import (
     TESTS,
     Demo,
     Manifest,
+    Metrics,
     RegressionCase,
     Settings,
 )
+from skillforge.format.safety import check_links, read_skill_file
 from skillforge.jsonl import dump_rows, lines
+from skillforge.spec.limits import clip, json_value_problem
 from skillforge.spec.schema import schema_from, sha256_text, validation_errors
-from skillforge.spec.spec import SkillSpec
+from skillforge.spec.spec import SkillSpec, nested_validation
+from skillforge.textfiles import TextFileError, dump_yaml, load_yaml, write_atomic
 
 T = TypeVar("T", bound=BaseModel)
 
 
 def dump_manifest(manifest: Manifest) -> str:
     """The text of ``skill.yaml``: fields in model order, unicode kept readable."""
-    return yaml.safe_dump(
-        manifest.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100, indent=2
-    )
+    return dump_yaml(manifest.model_dump(mode="json"))
 
 
-def content_hash(instructions: str, demos_text: str, tests_text: str) -> str:
+def content_hash(instructions: str, demos_text: str, tests_text: str, classifier_text: str | None = None) -> str:
     """The hash recorded in ``provenance.content_hash``: of the files a run depends on, not of
-    ``skill.yaml`` (whose settings are meant to be edited)."""
+    ``skill.yaml`` (whose settings are meant to be edited). ``classifier.json`` counts when present."""
     parts = [(INSTRUCTIONS, instructions), (DEMOS, demos_text), (TESTS, tests_text)]
+    if classifier_text is not None:
+        parts.append((CLASSIFIER, classifier_text))
     return sha256_text("\0".join(f"{name}\0{text}" for name, text in parts))
 
 
@@ -64,6 +71,8 @@ class SkillDefinition:
     instructions: str
     demos: list[Demo]
     tests: list[RegressionCase] = field(default_factory=list)
+    #: The classifier tier's weights (``classifier.json``), when the skill has one.
+    classifier: ClassifierWeights | None = None
 
     @property
     def name(self) -> str:
@@ -82,39 +91,39 @@ class SkillDefinition:
 
     def hashed_manifest(self) -> Manifest:
         """A copy of the manifest recording the content hash of the other files as they are now."""
-        digest = content_hash(self.instructions, dump_rows(self.demos), dump_rows(self.tests))
+        digest = content_hash(self.instructions, dump_rows(self.demos), dump_rows(self.tests),
+                              None if self.classifier is None else self.classifier.to_text())
         provenance = self.manifest.provenance.model_copy(update={"content_hash": digest})
         return self.manifest.model_copy(update={"provenance": provenance})
 
     def file_texts(self) -> dict[str, str]:
         """Exactly the text of each file a save writes (the manifest as :meth:`hashed_manifest`; the
         in-memory manifest is not changed)."""
-        return {MANIFEST: dump_manifest(self.hashed_manifest()), INSTRUCTIONS: self.instructions,
-                DEMOS: dump_rows(self.demos), TESTS: dump_rows(self.tests)}
+        texts = {MANIFEST: dump_manifest(self.hashed_manifest()), INSTRUCTIONS: self.instructions,
+                 DEMOS: dump_rows(self.demos), TESTS: dump_rows(self.tests)}
+        if self.classifier is not None:
+            texts[CLASSIFIER] = self.classifier.to_text()
+        return texts
 
 
 def write_files(path: Path, texts: dict[str, str]) -> None:
     """Write each ``name -> text`` into directory ``path`` (created if needed), write-then-rename so a
-    crash never leaves a half-written skill file behind."""
+    crash never leaves a half-written skill file behind. Every text is encoded before the first file
+    is touched, so text that cannot be written as UTF-8 fails before anything changes on disk."""
+    for name, text in texts.items():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SkillFormatError(f"cannot be written as UTF-8: {exc.reason} at character {exc.start}",
+                                   file=name) from None
     path.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
-        tmp = path / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(path / name)
-
-
-def _read(path: Path, name: str) -> str:
-    try:
-        return (path / name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SkillFormatError("file is missing", file=name) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SkillFormatError(f"cannot read: {exc}", file=name) from None
+        write_atomic(path / name, text)
 
 
 def _field_of(exc: ValidationError) -> tuple[str, str]:
     err = exc.errors()[0]
-    return ".".join(str(p) for p in err["loc"]) or "(root)", str(err["msg"])
+    return ".".join(str(p) for p in err["loc"]) or "(root)", clip(str(err["msg"]), 200)
 
 
 def _check_row(row: BaseModel, spec: SkillSpec, name: str, n: int) -> None:
@@ -122,6 +131,9 @@ def _check_row(row: BaseModel, spec: SkillSpec, name: str, n: int) -> None:
     for key, schema in (("input", spec.input_schema), ("output", spec.output_schema),
                         ("expected", spec.output_schema)):
         if key in data:
+            problem = json_value_problem(data[key])
+            if problem is not None:
+                raise SkillFormatError(problem, file=name, line=n, field=key)
             errors = validation_errors(schema, data[key])
             if errors:
                 raise SkillFormatError(
@@ -131,13 +143,13 @@ def _check_row(row: BaseModel, spec: SkillSpec, name: str, n: int) -> None:
 
 
 def _read_jsonl(path: Path, name: str, model: type[T], spec: SkillSpec) -> tuple[list[T], str]:
-    text = _read(path, name)
+    text = read_skill_file(path, name)
     rows: list[T] = []
     for n, line in lines(text):
         if not line.strip():
             raise SkillFormatError("blank line", file=name, line=n)
         try:
-            row = model.model_validate_json(line)
+            row = model.model_validate_json(line, strict=True)
         except ValidationError as exc:
             field_name, msg = _field_of(exc)
             raise SkillFormatError(msg, file=name, line=n, field=field_name) from None
@@ -147,23 +159,42 @@ def _read_jsonl(path: Path, name: str, model: type[T], spec: SkillSpec) -> tuple
 
 
 def _read_manifest(path: Path) -> Manifest:
+    text = read_skill_file(path, MANIFEST)
     try:
-        data: Any = yaml.safe_load(_read(path, MANIFEST))
-    except yaml.YAMLError as exc:
-        raise SkillFormatError(f"not valid YAML: {exc}", file=MANIFEST) from None
+        data: Any = load_yaml(text)
+    except TextFileError as exc:
+        message = f"not valid YAML{'' if exc.column is None else f' (column {exc.column})'}: {exc.problem}"
+        raise SkillFormatError(message, file=MANIFEST, line=exc.line) from None
     if not isinstance(data, dict):
         raise SkillFormatError("must be a YAML mapping", file=MANIFEST)
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise SkillFormatError(
-            f"unsupported format version {version!r} (this skillforge reads {FORMAT_VERSION})",
+            f"unsupported format version {clip(repr(version), 40)} (this skillforge reads {FORMAT_VERSION})",
             file=MANIFEST, field="format_version",
         )
     try:
-        return Manifest.model_validate(data)
+        with nested_validation():
+            manifest = Manifest.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         field_name, msg = _field_of(exc)
         raise SkillFormatError(msg, file=MANIFEST, field=field_name) from None
+    _check_complete(data, text)
+    return manifest
+
+
+def _check_complete(data: dict[str, Any], text: str) -> None:
+    """A ``skill.yaml`` cut short can still parse: the writer always ends it with a newline and writes
+    every field of ``metrics``, the last section, so a missing newline or metrics field means the file
+    was truncated (or hand-trimmed), not that defaults apply."""
+    if not text.endswith("\n"):
+        raise SkillFormatError("does not end with a newline: the file looks cut short", file=MANIFEST)
+    missing = [name for name in Metrics.model_fields if name not in data["metrics"]]
+    if missing:
+        raise SkillFormatError(
+            f"metrics lacks {', '.join(missing)}: the file looks cut short (the compiler writes every field)",
+            file=MANIFEST, field=f"metrics.{missing[0]}",
+        )
 
 
 def _spec_of(manifest: Manifest) -> SkillSpec:
@@ -173,8 +204,9 @@ def _spec_of(manifest: Manifest) -> SkillSpec:
             input_schema=schema_from(manifest.input_schema, field="input_schema"),
             output_schema=schema_from(manifest.output_schema, field="output_schema"),
         )
-    except (SpecError, ValidationError) as exc:
-        raise SkillFormatError(str(exc), file=MANIFEST) from None
+    except SpecError as exc:
+        message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+        raise SkillFormatError(message, file=MANIFEST, field=exc.field) from None
     props = set(spec.output_schema.get("properties", {}))
     for name in manifest.settings.comparators:
         if name not in props:
@@ -197,6 +229,26 @@ def _check_k(settings: Settings, n_demos: int) -> None:
         )
 
 
+def _read_classifier(path: Path, manifest: Manifest) -> tuple[ClassifierWeights | None, str | None]:
+    """``classifier.json`` when present; required when a classifier tier is configured."""
+    if not (path / CLASSIFIER).exists():
+        if any(t.kind == "classifier" for t in manifest.settings.tiers):
+            raise SkillFormatError("file is missing (settings.tiers has a classifier tier)", file=CLASSIFIER)
+        return None, None
+    text = read_skill_file(path, CLASSIFIER)
+    try:
+        weights = ClassifierWeights.model_validate_json(text)
+    except ValidationError as exc:
+        field_name, msg = _field_of(exc)
+        raise SkillFormatError(msg, file=CLASSIFIER, field=field_name) from None
+    props = manifest.output_schema.get("properties") or {}
+    allowed = (props.get(weights.field) or {}).get("enum") if isinstance(props.get(weights.field), dict) else None
+    if allowed is None or weights.classes != allowed:
+        raise SkillFormatError(f"classes must be the enum of output field {weights.field!r}", file=CLASSIFIER,
+                               field="classes")
+    return weights, text
+
+
 def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
     """Read and validate the skill directory ``path``.
 
@@ -206,13 +258,15 @@ def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
     """
     if not path.is_dir():
         raise SkillFormatError(f"no skill directory at {path}", file=str(path))
+    check_links(path)
     manifest = _read_manifest(path)
     spec = _spec_of(manifest)
-    instructions = _read(path, INSTRUCTIONS)
+    instructions = read_skill_file(path, INSTRUCTIONS)
     demos, demos_text = _read_jsonl(path, DEMOS, Demo, spec)
     tests, tests_text = _read_jsonl(path, TESTS, RegressionCase, spec)
     _check_k(manifest.settings, len(demos))
-    actual = content_hash(instructions, demos_text, tests_text)
+    classifier, classifier_text = _read_classifier(path, manifest)
+    actual = content_hash(instructions, demos_text, tests_text, classifier_text)
     if actual != manifest.provenance.content_hash:
         message = (
             f"{path}: {INSTRUCTIONS}, {DEMOS} or {TESTS} changed since the skill was compiled "
@@ -221,6 +275,6 @@ def read_definition(path: Path, *, strict: bool = False) -> SkillDefinition:
         if strict:
             raise SkillIntegrityError(message, file=str(path), field="provenance.content_hash")
         warnings.warn(message, SkillIntegrityWarning, stacklevel=3)
-    definition = SkillDefinition(manifest, instructions, demos, tests)
+    definition = SkillDefinition(manifest, instructions, demos, tests, classifier)
     definition.__dict__["spec"] = spec  # already built and checked above: seed the cached property
     return definition

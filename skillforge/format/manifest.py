@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from skillforge.format.options import CompileOptions, ConfidenceSettings
+from skillforge.format.options import MAX_TEMPERATURE, MAX_TOKENS, CompileOptions, ConfidenceSettings
 from skillforge.jsonl import StrictModel
 from skillforge.spec.scoring import Comparator
 
@@ -26,7 +26,11 @@ MANIFEST = "skill.yaml"
 INSTRUCTIONS = "instructions.md"
 DEMOS = "examples.jsonl"
 TESTS = "tests.jsonl"
+CLASSIFIER = "classifier.json"
 ESCALATIONS = "escalations.jsonl"
+#: Upper bounds of settings a hand-edited (or hostile) skill.yaml could otherwise set to make every run
+#: cost without limit.
+MAX_REASKS = 10
 
 DemoSource = Literal["teacher", "label", "escalation"]
 DemoStrategy = Literal["none", "fixed", "retrieved"]
@@ -54,6 +58,18 @@ class RegressionCase(StrictModel):
     expected: dict[str, Any]
 
 
+class TierSettings(StrictModel):
+    """A cheap tier tried before the student. ``classifier``: the linear text classifier in
+    ``classifier.json`` (microseconds, no model call); it answers when its probability reaches
+    ``threshold``, else the next tier does."""
+
+    kind: Literal["classifier"] = "classifier"
+    #: ``None``: the tier never answers (kept for measurement only).
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Share of calibration inputs it answered at the threshold.
+    expected_share: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class Settings(StrictModel):
     """How the skill runs. Editable by hand; not covered by the content hash."""
 
@@ -69,9 +85,9 @@ class Settings(StrictModel):
     #: Share of dev inputs the student answered at the threshold (what to expect in production).
     expected_student_share: float | None = Field(default=None, ge=0.0, le=1.0)
     #: Re-asks of the student with validation feedback after invalid output.
-    max_reasks: int = Field(default=1, ge=0)
-    temperature: float = Field(default=0.0, ge=0.0)
-    max_tokens: int = Field(default=256, gt=0)
+    max_reasks: int = Field(default=1, ge=0, le=MAX_REASKS)
+    temperature: float = Field(default=0.0, ge=0.0, le=MAX_TEMPERATURE)
+    max_tokens: int = Field(default=256, gt=0, le=MAX_TOKENS)
     #: Per-output-field comparison used when scoring (default: exact).
     comparators: dict[str, Comparator] = Field(default_factory=dict)
     #: Regression cases must pass at least this share (set from the dev score at compile time).
@@ -90,6 +106,8 @@ class Settings(StrictModel):
     schema_in_prompt: bool = True
     #: How the student's confidence is measured (default: logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+    #: Cheap tiers tried in order before the student (empty: the student answers first).
+    tiers: list[TierSettings] = Field(default_factory=list)
 
 
 class Provenance(StrictModel):
@@ -133,6 +151,18 @@ class RefinementRound(StrictModel):
     kept: bool = False
 
 
+class LadderOption(StrictModel):
+    """One cascade the compiler priced: the tiers before the teacher, and what they would do."""
+
+    tiers: list[str]
+    #: Share of calibration inputs answered before the teacher, and by each tier.
+    student_share: float
+    tier_shares: dict[str, float] = Field(default_factory=dict)
+    #: Expected cost per 1,000 calls at list prices (reference prices for local models); ``None``: unknown.
+    cost_per_1k: float | None = None
+    chosen: bool = False
+
+
 class Metrics(StrictModel):
     dev_size: int
     dev_score: float
@@ -161,6 +191,10 @@ class Metrics(StrictModel):
     #: or missing (replaced by the label, or dropped when there was none).
     demo_pool_size: int | None = None
     teacher_answers_replaced: int | None = None
+    #: AUROC of each confidence signal (and ``combined``) on the calibration cases, cross-fitted.
+    signal_auroc: dict[str, float] = Field(default_factory=dict)
+    #: The cascades priced at compile time.
+    ladders: list[LadderOption] = Field(default_factory=list)
 
 
 class Manifest(StrictModel):

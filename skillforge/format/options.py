@@ -11,6 +11,25 @@ from skillforge.spec.scoring import Comparator
 from skillforge.spec.spec import UserConfig
 
 DEFAULT_CONFIDENCE_LEVEL = 0.95
+#: Upper bounds a skill's settings are held to: samples per input, answer tokens, sampling temperature.
+MAX_SAMPLES = 100
+MAX_TOKENS = 1_000_000
+MAX_TEMPERATURE = 2.0
+
+
+#: The signals a student's answer can be scored by (see :mod:`skillforge.run.signals`).
+Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "reasked"]
+
+
+class Combiner(UserConfig):
+    """A logistic model over signals: ``confidence = 1 / (1 + exp(-(bias + sum(w * (x - mean) / scale))))``.
+    Plain numbers, fitted at compile time on the calibration cases; a missing signal counts as its mean."""
+
+    signals: tuple[Signal, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
 
 #: A prompt rendering: the input as ``json`` or ``plain`` text, with ``+schema`` the output schema's text
 #: in the system prompt (without: the format is left to constrained decoding).
@@ -22,13 +41,21 @@ class ConfidenceSettings(UserConfig):
     """Where the student's confidence comes from.
 
     - ``logprob``: the joint probability of the answer's value tokens (one call; needs logprobs).
+    - ``distribution``: the probability of the chosen value among every allowed value of the enum or
+      boolean output fields (one call; needs a provider that scores choices, else ``logprob``).
+    - ``combined``: ``combiner`` over several signals (class probability, margin, the probability the skill's
+      text classifier gives the same answer, re-asks), fitted at compile time.
     - ``self_consistency``: ``samples`` answers at ``temperature``; the share agreeing with the
       majority answer is the confidence (``samples`` calls per input: for models without logprobs).
+      ``temperature: null`` samples a model that takes no temperature (Claude's 5 generation) at its
+      own fixed settings; a number for such a model is refused (see :mod:`skillforge.run.confidence`).
     """
 
-    method: Literal["logprob", "self_consistency"] = "logprob"
-    samples: int = Field(default=5, ge=1)
-    temperature: float = Field(default=0.7, ge=0.0)
+    method: Literal["logprob", "distribution", "combined", "self_consistency"] = "logprob"
+    samples: int = Field(default=5, ge=1, le=MAX_SAMPLES)
+    temperature: float | None = Field(default=0.7, ge=0.0, le=MAX_TEMPERATURE)
+    #: For ``combined``: the fitted model (``None`` otherwise).
+    combiner: Combiner | None = None
 
 
 class CompileOptions(UserConfig):
@@ -70,8 +97,15 @@ class CompileOptions(UserConfig):
     calibration_extra: int = Field(default=100, ge=0)
     #: How the student's confidence is measured (self-consistency for students without logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+    #: Measure every free confidence signal on the calibration cases and keep the method (value-token
+    #: probability, class probability, or a combination fitted with cross-fitting) that lets the
+    #: student answer the most at the target precision. Off: ``confidence`` as given.
+    signal_search: bool = True
+    #: For single-enum outputs, train a text classifier tier on the labelled examples and put it before
+    #: the student when that lowers the expected cost per call at the target precision.
+    cascade: bool = True
     #: Answer budget of student and teacher calls, stored in the skill's settings.
-    max_tokens: int = Field(default=256, gt=0)
+    max_tokens: int = Field(default=256, gt=0, le=MAX_TOKENS)
     #: Renderings the template instructions are tried in zero-shot; the best one is used for the demo
     #: rounds (the plain prompt -- description line, plain input, no schema text -- is always tried).
     renderings: tuple[RenderingName, ...] = RENDERINGS
@@ -82,5 +116,9 @@ class CompileOptions(UserConfig):
     draws: int = Field(default=3, ge=1)
     #: At most this many contenders (the best on their first draw) are redrawn; the others cannot win.
     redraw_top: int = Field(default=1, ge=1)
+    #: Send the teacher's compile-time calls (drafting, answering training examples, refinement)
+    #: through its batch API at the batch discount (Claude's Message Batches: half price, results in
+    #: minutes to hours). Needs a teacher with a batch API; resumable after an interruption.
+    teacher_batch: bool = False
     #: Seed of the dev split, the demo choice and the calibration sample.
     seed: int = 0

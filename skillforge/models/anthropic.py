@@ -12,18 +12,25 @@ are cheap and a flaky network is survivable:
   server (e.g. llama.cpp's ``llama-server``) may ignore both and answer in prose.
 - **Robust parsing.** The raw JSON body is read, not the SDK's typed ``Message``: the SDK turns an
   unknown block type into a ``TextBlock`` with ``text=None``. Unknown blocks are skipped.
-- **Retries** live here, with tenacity, and nowhere else (the SDK client runs with
-  ``max_retries=0``): 429 (honouring ``retry-after-ms`` / ``retry-after``), 529, 500/502/503/504,
-  connection errors and timeouts, with capped exponential backoff plus jitter, capped attempts
-  and a total time budget. 400/404/413 (any other 4xx) raise :class:`ModelRequestRejected`,
-  401/402/403 :class:`ModelAuthError` (an account problem escalating cannot fix); every error
-  carries status, error type, message and request id.
-- **Sampling.** Opus 4.7+ and the 5 generation refuse ``temperature``; it is sent (through
+- **Retries** (:mod:`skillforge.models.anthropic_transport`): transient failures are retried with
+  backoff within a budget; 400/404/413 raise :class:`ModelRequestRejected`, 401/402/403
+  :class:`ModelAuthError` (an account problem escalating cannot fix).
+- **The request shape per generation** (:mod:`skillforge.models.claude`). Opus 4.7+ and the 5
+  generation refuse ``temperature``/``top_p``/``top_k``: ``temperature`` is sent (through
   ``extra_body``: SDK 2.14 has no typed argument for it) only to models that take it, and dropped
-  for the instance if a server refuses it anyway. A 400 naming ``cache_control`` likewise turns
-  caching off for the instance.
-- **Secrets.** The API key is never stored on the model, logged, or put in an error message
-  (error texts are scrubbed of it, should a server echo it back).
+  for the instance if a server refuses it anyway (``supports_temperature`` turns False).
+  ``output_config.effort`` goes to models that take it: the ``effort`` given, else the role's
+  default once :meth:`AnthropicModel.for_role` has given the model a role (student ``low``,
+  teacher ``high``). Models that always think get room for thinking on top of ``max_tokens``;
+  their thinking blocks are skipped and their thinking tokens counted in ``Usage.thinking_tokens``.
+  A 400 naming ``effort`` or ``cache_control`` turns that off for the instance.
+- **Refusals.** ``stop_reason: "refusal"`` comes back as an ordinary response (``response.refused``);
+  the runtime records it as the verdict ``refused`` and escalates, never re-asks.
+- **Message Batches** (:mod:`skillforge.models.anthropic_batch`): :meth:`batch_request` sends many
+  requests at the batch discount, resumable from a state file.
+- **Secrets.** The API key is never stored on the model, logged, or put in an error message: every
+  string a server supplies (error message, type, request id, stop reason; the key is also cut out of
+  answer text) is scrubbed of it, should a server echo it back (:mod:`~skillforge.models.anthropic_errors`).
 
 API shapes: https://platform.claude.com/docs/en/api/messages, .../build-with-claude/structured-outputs,
 .../build-with-claude/prompt-caching, .../api/errors, .../api/rate-limits.
@@ -32,67 +39,69 @@ API shapes: https://platform.claude.com/docs/en/api/messages, .../build-with-cla
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import json
 import logging
-import re
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import anthropic
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from skillforge.environment import read_env
-from skillforge.errors import (
-    ConfigurationError,
-    ModelAPIError,
-    ModelAuthError,
-    ModelRequestRejected,
-    SpecError,
-)
+from skillforge.errors import ConfigurationError, ModelRequestRejected, SpecError
+from skillforge.models.anthropic_batch import AnthropicBatching
+from skillforge.models.anthropic_errors import REDACTED, guard_sdk_logs, scrub
 from skillforge.models.anthropic_schema import (
     ANSWER_TOOL,
     adapt_schema,
     answer_text,
-    error_details,
-    is_retryable,
-    retry_after_seconds,
     structured_output_problems,
     tool_schema_problems,
     usage_from_body,
 )
-from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.anthropic_transport import Sleep
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
+from skillforge.models.claude import (
+    EFFORTS,
+    ROLE_EFFORT,
+    THINKING_HEADROOM,
+    Effort,
+    takes_effort,
+    takes_prefill,
+    takes_sampling_params,
+    thinks_adaptively,
+)
 from skillforge.models.pricing import PriceTable, default_table
 
 log = logging.getLogger(__name__)
 
 StructuredMode = Literal["auto", "output_config", "tool", "text"]
-Sleep = Callable[[float], Awaitable[None]]
+Mode = Literal["output_config", "tool", "text"]
 
-AUTH_STATUS = frozenset({401, 402, 403})
 _EPHEMERAL = {"type": "ephemeral"}
-# Claude models that no longer accept sampling parameters (a 400 "`temperature` is deprecated for
-# this model"): Opus 4.7 onwards and the 5 generation. Others get temperature via ``extra_body``
-# (SDK 2.14 dropped the typed argument); a 400 naming it turns it off for the instance anyway.
-_NO_SAMPLING = re.compile(r"^claude-(opus-4-[7-9]|(opus|sonnet|haiku|fable|mythos)-[5-9])")
 _STRUCTURED_HINTS = ("output_config", "output_format", "structured output", "json_schema", "json schema")
 
 
-class AnthropicModel(Model):
+class AnthropicModel(AnthropicBatching, Model):
     """A Claude model (or any server speaking the Messages API) as a skillforge :class:`Model`.
 
-    ``AnthropicModel("claude-haiku-4-5")`` has ``model_id == "anthropic:claude-haiku-4-5"``. Without
-    ``client``, one ``anthropic.AsyncAnthropic`` is built per event loop (an httpx async client
-    cannot outlive its loop, and the sync API runs each call in a fresh one) from ``api_key`` /
+    ``AnthropicModel("claude-haiku-5-5")`` has ``model_id == "anthropic:claude-haiku-5-5"``. Without
+    ``client``, one ``anthropic.AsyncAnthropic`` is built per event loop from ``api_key`` /
     ``base_url`` or their ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` defaults; a missing key
     raises :class:`ConfigurationError` here, at construction. An injected ``client`` is used as is
     (via ``with_options(max_retries=0)``); keep it to one event loop.
+
+    ``effort`` (``low`` .. ``max``) is sent as ``output_config.effort`` on every request; ``None``
+    (the default) lets the role decide (:meth:`for_role`), and without a role sends none (the API's
+    default).
     """
 
     supports_logprobs = False
     supports_structured_output = True
     is_local = False
+    supports_batch = True
 
     def __init__(
         self,
@@ -105,14 +114,17 @@ class AnthropicModel(Model):
         max_attempts: int = 6,
         max_retry_seconds: float = 120.0,
         structured: StructuredMode = "auto",
+        effort: Effort | None = None,
         prices: PriceTable | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         name = name.removeprefix("anthropic:")
         if not name:
-            raise ConfigurationError("an anthropic model needs a name, e.g. 'anthropic:claude-haiku-4-5'")
+            raise ConfigurationError("an anthropic model needs a name, e.g. 'anthropic:claude-haiku-5-5'")
         if structured not in ("auto", "output_config", "tool", "text"):
             raise ConfigurationError(f"structured must be auto, output_config, tool or text: {structured!r}")
+        if effort is not None and effort not in EFFORTS:
+            raise ConfigurationError(f"effort must be one of {', '.join(EFFORTS)}: {effort!r}")
         if max_attempts < 1 or timeout <= 0 or max_retry_seconds < 0:
             raise ConfigurationError("max_attempts >= 1, timeout > 0 and max_retry_seconds >= 0 are required")
         self.name = name
@@ -121,50 +133,54 @@ class AnthropicModel(Model):
         self.max_attempts = max_attempts
         self.max_retry_seconds = max_retry_seconds
         self.structured: StructuredMode = structured
+        #: The effort asked for explicitly (``None``: the role's default, see :meth:`for_role`).
+        self.effort: Effort | None = effort
+        #: The role this instance was configured for, if any.
+        self.role: Role | None = None
         self.prices = prices
         self._sleep = sleep
         #: The structured mode in use; ``auto`` starts at ``output_config`` and may degrade.
-        self._mode: Literal["output_config", "tool", "text"] = (
-            "output_config" if structured == "auto" else structured
-        )
-        self._send_temperature = _NO_SAMPLING.match(name) is None
+        self._mode: Mode = "output_config" if structured == "auto" else structured
+        self.supports_temperature = takes_sampling_params(name)
+        self._effort: Effort | None = effort
         self._cache_control = True
         self._adapted: dict[str, tuple[dict[str, Any], bool]] = {}
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic]
-        self._clients = weakref.WeakKeyDictionary()
-        self._shared: anthropic.AsyncAnthropic | None = None
-        self._factory: Callable[[], anthropic.AsyncAnthropic] | None = None
         if client is not None:
-            # Our tenacity loop is the only retry layer: an SDK retrying too would multiply attempts.
-            self._shared = client.with_options(max_retries=0)
-        else:
-            env = read_env()
-            key = api_key or env.anthropic_api_key
-            if not key:
-                raise ConfigurationError(
-                    f"{self.model_id} needs an Anthropic API key: set ANTHROPIC_API_KEY or pass api_key= "
-                    "(a local Anthropic-compatible server accepts any placeholder), or pass client="
-                )
-            url = base_url or env.anthropic_base_url
-            # The key lives only in this closure and the clients it builds, never on the model.
-            self._factory = lambda: anthropic.AsyncAnthropic(
-                api_key=key, base_url=url, max_retries=0, timeout=timeout
+            self._init_clients(client, None)
+            return
+        env = read_env()
+        key = api_key or env.anthropic_api_key
+        if not key:
+            raise ConfigurationError(
+                f"{self.model_id} needs an Anthropic API key: set ANTHROPIC_API_KEY or pass api_key= "
+                "(a local Anthropic-compatible server accepts any placeholder), or pass client="
             )
+        url = base_url or env.anthropic_base_url
+        guard_sdk_logs([key])
+        # The key lives only in this closure and the clients it builds, never on the model.
+        self._init_clients(None, lambda: anthropic.AsyncAnthropic(
+            api_key=key, base_url=url, max_retries=0, timeout=timeout))
 
     @property
-    def structured_mode(self) -> Literal["output_config", "tool", "text"]:
+    def structured_mode(self) -> Mode:
         """How structured output is currently requested (``auto`` may have degraded it)."""
         return self._mode
 
-    def _client(self) -> anthropic.AsyncAnthropic:
-        if self._shared is not None:
-            return self._shared
-        assert self._factory is not None
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = self._factory()
-        return client
+    @property
+    def request_effort(self) -> Effort | None:
+        """The ``output_config.effort`` requests carry now (``None``: none is sent)."""
+        return self._effort
+
+    def for_role(self, role: Role) -> AnthropicModel:
+        """A copy asking for the role's effort (:data:`~skillforge.models.claude.ROLE_EFFORT`: student
+        ``low``, teacher ``high``), sharing this instance's clients. The model itself when an
+        ``effort`` was given explicitly or the model takes none."""
+        if self.effort is not None or self.role == role or not takes_effort(self.name):
+            return self
+        twin = copy.copy(self)
+        twin.role = role
+        twin._effort = ROLE_EFFORT[role]
+        return twin
 
     # -- schemas -------------------------------------------------------------------------------
 
@@ -196,26 +212,46 @@ class AnthropicModel(Model):
     # -- one request ---------------------------------------------------------------------------
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        """Send ``request``; degrade the structured mode or drop ``temperature`` when the server
-        refuses them with a 400 that names them, retry transient failures, parse what comes back."""
+        """Send ``request``; degrade the structured mode or drop ``temperature``/``effort`` when the
+        server refuses them with a 400 that names them, retry transient failures, parse what comes back."""
+        self._check_turns(request)
         started = time.perf_counter()
         while True:
             mode = self._mode_for(request.output_schema)
             body = self._body(request, mode)
+
             try:
-                data, request_id = await self._send_with_retries(body)
+                data, request_id = await self._call(functools.partial(self._create, body))
             except ModelRequestRejected as exc:
                 if not self._degrade(exc, mode, body):
                     raise
                 continue
-            return ModelResponse(
-                model_id=self.model_id,
-                text=answer_text(data, tool=mode == "tool"),
-                usage=usage_from_body(data.get("usage")),
-                stop_reason=data.get("stop_reason") if isinstance(data.get("stop_reason"), str) else None,
-                request_id=request_id,
-                latency_s=time.perf_counter() - started,
-            )
+            return self._response(data, mode, request_id, time.perf_counter() - started)
+
+    async def _create(
+        self, body: dict[str, Any], client: anthropic.AsyncAnthropic
+    ) -> tuple[dict[str, Any], str | None]:
+        return await self._json(await client.messages.with_raw_response.create(**body))
+
+    def _response(
+        self, data: Mapping[str, Any], mode: str | None, request_id: str | None, latency: float, *, batch: bool = False
+    ) -> ModelResponse:
+        """A response from a message body (the answer picked by block type, thinking blocks skipped)."""
+        stop = data.get("stop_reason")
+        secrets = self._secrets()
+        text = answer_text(data, tool=mode == "tool")
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return ModelResponse(
+            model_id=self.model_id, text=text, usage=usage_from_body(data.get("usage")),
+            stop_reason=scrub(stop, secrets, limit=100) if isinstance(stop, str) else None,
+            request_id=scrub(request_id, secrets, limit=200) if request_id else None, latency_s=latency, batch=batch,
+        )
+
+    def _check_turns(self, request: ModelRequest) -> None:
+        if request.messages and request.messages[-1].role == "assistant" and not takes_prefill(self.name):
+            raise ConfigurationError(
+                f"{self.model_id} takes no assistant prefill: the last message must be the user's")
 
     def _strict(self, schema: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """(the adapted schema, whether it is faithful), computed once per schema."""
@@ -224,7 +260,7 @@ class AnthropicModel(Model):
             self._adapted[key] = (adapt_schema(schema), not structured_output_problems(schema))
         return self._adapted[key]
 
-    def _mode_for(self, schema: Mapping[str, Any] | None) -> Literal["output_config", "tool", "text"] | None:
+    def _mode_for(self, schema: Mapping[str, Any] | None) -> Mode | None:
         if schema is None:
             return None
         if self._mode == "output_config" and self.structured == "auto" and not self._strict(schema)[1]:
@@ -237,8 +273,12 @@ class AnthropicModel(Model):
         if exc.status not in (400, 422):
             return False
         said = str(exc).lower().replace(self.model_id.lower(), "")
+        if "effort" in said and "effort" in body.get("output_config", {}):
+            self._effort = None
+            log.warning("%s: the server refused effort; sending none from now on", self.model_id)
+            return True
         if "temperature" in said and "temperature" in body.get("extra_body", {}):
-            self._send_temperature = False
+            self.supports_temperature = False
             log.warning("%s: the server refused temperature; sending none from now on", self.model_id)
             return True
         if "cache_control" in said and self._cache_control:
@@ -259,10 +299,18 @@ class AnthropicModel(Model):
         )
         return True
 
+    def _max_tokens(self, request: ModelRequest) -> int:
+        """The answer budget, plus room for thinking on models that always think (thinking counts
+        against ``max_tokens``; only the tokens generated are billed)."""
+        if not thinks_adaptively(self.name):
+            return request.max_tokens
+        return request.max_tokens + THINKING_HEADROOM[self._effort or "high"]
+
     def _body(self, request: ModelRequest, mode: str | None) -> dict[str, Any]:
+        """The keyword arguments of ``messages.create`` (``timeout`` and ``extra_body`` included)."""
         body: dict[str, Any] = {
             "model": self.name,
-            "max_tokens": request.max_tokens,
+            "max_tokens": self._max_tokens(request),
             "messages": _messages(request, cache=self._cache_control),
             "timeout": self.timeout,
         }
@@ -271,11 +319,14 @@ class AnthropicModel(Model):
             if self._cache_control:
                 system["cache_control"] = dict(_EPHEMERAL)
             body["system"] = [system]
-        if self._send_temperature:
+        if self.supports_temperature:
             body["extra_body"] = {"temperature": request.temperature}
+        output_config: dict[str, Any] = {}
+        if self._effort is not None:
+            output_config["effort"] = self._effort
         schema = request.output_schema
         if schema is not None and mode == "output_config":
-            body["output_config"] = {"format": {"type": "json_schema", "schema": self._strict(schema)[0]}}
+            output_config["format"] = {"type": "json_schema", "schema": self._strict(schema)[0]}
         elif schema is not None and mode == "tool":
             body["tools"] = [{
                 "name": ANSWER_TOOL,
@@ -284,103 +335,18 @@ class AnthropicModel(Model):
                 "input_schema": schema,
             }]
             body["tool_choice"] = {"type": "tool", "name": ANSWER_TOOL}
+        if output_config:
+            body["output_config"] = output_config
         return body
-
-    # -- transport -----------------------------------------------------------------------------
-
-    async def _send_with_retries(self, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-        attempts = 0
-
-        async def once() -> tuple[dict[str, Any], str | None]:
-            nonlocal attempts
-            attempts += 1
-            raw = await self._client().messages.with_raw_response.create(**body)
-            request_id = raw.request_id
-            try:
-                data = await raw.json()
-            except ValueError as exc:
-                raise self._error(f"response body is not JSON ({exc})", request_id=request_id) from None
-            if not isinstance(data, dict):
-                raise self._error("response body is not a JSON object", request_id=request_id)
-            return data, request_id
-
-        retrying = AsyncRetrying(
-            sleep=self._sleep,
-            stop=self._stop,
-            wait=self._wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            return await retrying(once)
-        except anthropic.AnthropicError as exc:
-            raise self._translate(exc, attempts) from None
-
-    _backoff = wait_exponential_jitter(initial=1.0, max=30.0, jitter=1.0)
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        server_says = retry_after_seconds(exc)
-        return server_says if server_says is not None else self._backoff(state)
-
-    def _stop(self, state: RetryCallState) -> bool:
-        if state.attempt_number >= self.max_attempts:
-            return True
-        # idle_for counts the (possibly injected) sleeps; seconds_since_start the real clock.
-        spent = max(state.seconds_since_start or 0.0, state.idle_for)
-        return spent + state.upcoming_sleep > self.max_retry_seconds
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        status, error_type, _, request_id = error_details(exc)
-        what = " ".join(p for p in (f"HTTP {status}" if status else None, error_type) if p)
-        log.warning(
-            "%s: %s; retrying in %.1fs (attempt %d of %d)%s",
-            self.model_id,
-            what or type(exc).__name__,
-            state.upcoming_sleep, state.attempt_number + 1, self.max_attempts,
-            f" [request id {request_id}]" if request_id else "",
-        )
-
-    def _redact(self, text: str) -> str:
-        """``text`` without the API key, should a server have echoed it back."""
-        client = self._shared or next(iter(self._clients.values()), None)
-        key = client.api_key if client is not None else None
-        return text.replace(key, "[redacted]") if key else text
-
-    def _error(self, message: str, **kw: Any) -> ModelAPIError:
-        return ModelAPIError(self._redact(message), model_id=self.model_id, **kw)
-
-    def _translate(self, exc: anthropic.AnthropicError, attempts: int) -> ModelAPIError:
-        """The skillforge error for an SDK error raised after ``attempts`` attempts."""
-        status, error_type, message, request_id = error_details(exc)
-        retryable = is_retryable(exc)
-        if isinstance(exc, anthropic.APITimeoutError):
-            message = f"no response within {self.timeout:g}s"
-        if retryable:
-            message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
-            asked = retry_after_seconds(exc)
-            if asked is not None and asked > self.max_retry_seconds:
-                budget = self.max_retry_seconds
-                message += f"; the server asked to wait {asked:g}s, beyond the {budget:g}s retry budget"
-        cls = ModelAPIError
-        if status in AUTH_STATUS or isinstance(exc, anthropic.CredentialsError):
-            cls = ModelAuthError
-        elif status is not None and 400 <= status < 500 and not retryable:
-            cls = ModelRequestRejected
-        return cls(
-            self._redact(message), model_id=self.model_id, status=status, error_type=error_type,
-            request_id=request_id, retryable=retryable,
-        )
 
     # -- cost ----------------------------------------------------------------------------------
 
-    def cost_usd(self, usage: Usage) -> float | None:
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         """Dollar cost of ``usage`` from ``prices`` (default: :func:`skillforge.models.pricing.default_table`),
-        cache writes and reads at their multipliers; ``None`` plus one warning for an unknown model."""
+        cache writes and reads at their multipliers, at the batch discount for ``batch``; ``None``
+        plus one warning for an unknown model."""
         table = self.prices if self.prices is not None else default_table()
-        return table.cost_usd(self.name, usage)
+        return table.cost_usd(self.name, usage, batch=batch)
 
 
 # -- helpers ---------------------------------------------------------------------------------------

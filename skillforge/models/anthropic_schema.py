@@ -26,30 +26,26 @@ an enum of objects -- is reported by :func:`structured_output_problems`; a force
 
 **Response bodies** are read as raw JSON (:func:`answer_text`, :func:`usage_from_body`) because the
 SDK's typed parsing turns an unknown block type into a ``TextBlock`` with ``text=None``; here
-unknown blocks are skipped. **Errors**: :func:`error_details` reads status, ``error.type``,
-``error.message`` and the request id (``request-id`` header, else the body's ``request_id``) of
-an SDK error; :func:`retry_after_seconds` reads ``retry-after-ms`` / ``retry-after``.
+unknown blocks are skipped. Blocks are selected by type, never by position: a model that thinks puts
+a ``thinking`` (or ``redacted_thinking``) block before its answer. Error bodies are read in
+:mod:`skillforge.models.anthropic_errors`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import time
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import anthropic
-
+from skillforge.jsonl import resolve_pointer
 from skillforge.models.base import Usage
 
 log = logging.getLogger("skillforge.models.anthropic")
 
 #: The forced tool of ``tool`` mode; its input is the answer.
 ANSWER_TOOL = "answer"
-#: Transient statuses: rate limited, server errors, overloaded.
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504, 529})
 
 SUPPORTED_TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean", "null"})
 SUPPORTED_STRING_FORMATS = frozenset(
@@ -60,6 +56,7 @@ _ANNOTATIONS = frozenset(
     {"$schema", "$id", "$anchor", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly"}
 )
 _DEFS_KEYS = ("$defs", "definitions")
+_TYPE_NAME = re.compile(r"^[a-z_]{1,40}$")
 
 
 def _is_primitive(value: object) -> bool:
@@ -107,20 +104,6 @@ def _walk(node: Any, path: str = "$", *, kept: bool = False) -> Iterator[tuple[s
                     yield from _walk(child, f"{path}.{key}.{name}", kept=kept)
 
 
-def _resolve(root: Mapping[str, Any], ref: str) -> Any:
-    """The node a local ``$ref`` (``#/...`` JSON pointer) points to, or ``None``."""
-    node: Any = root
-    for raw in ref[1:].split("/")[1:] if ref != "#" else []:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
-
-
 def _ref_problems(root: Mapping[str, Any], *, kept: bool) -> tuple[list[str], list[str]]:
     """(external or unresolvable refs, recursive refs), as messages."""
     bad: list[str] = []
@@ -131,10 +114,10 @@ def _ref_problems(root: Mapping[str, Any], *, kept: bool) -> tuple[list[str], li
             continue
         if not ref.startswith("#"):
             bad.append(f"{path}: external $ref {ref!r} is not supported (only local '#/...' refs)")
-        elif _resolve(root, ref) is None:
+        elif resolve_pointer(root, ref) is None:
             bad.append(f"{path}: $ref {ref!r} does not resolve")
         elif ref not in edges:
-            target = _resolve(root, ref)
+            target = resolve_pointer(root, ref)
             edges[ref] = {
                 r
                 for _, n in _walk(target, kept=kept)
@@ -293,7 +276,8 @@ def answer_text(data: Mapping[str, Any], *, tool: bool) -> str:
             else:
                 tool_inputs.append(tool_input)
         elif kind not in ("text", "tool_use"):
-            log.debug("skipping content block of type %r", kind)
+            # The type is server-supplied: logged only when it looks like a type name, never verbatim.
+            log.debug("skipping content block of type %s", kind if _TYPE_NAME.match(str(kind)) else "(unnamed)")
     text = "".join(texts)
     if tool and tool_inputs:
         return tool_inputs[0]
@@ -305,58 +289,11 @@ def _count(value: object) -> int:
 
 
 def usage_from_body(raw: object) -> Usage:
-    """Usage from the body's ``usage`` object; missing or null counts are 0."""
+    """Usage from the body's ``usage`` object; missing or null counts are 0. Thinking tokens come from
+    ``output_tokens_details.thinking_tokens`` (already part of ``output_tokens``, which bills them)."""
     fields = raw if isinstance(raw, dict) else {}
-    return Usage(**{name: _count(fields.get(name)) for name in Usage.model_fields})
+    counts = {name: _count(fields.get(name)) for name in Usage.model_fields if name != "thinking_tokens"}
+    details = fields.get("output_tokens_details")
+    thinking = _count(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    return Usage(**counts, thinking_tokens=min(thinking, counts["output_tokens"]))
 
-
-# -- errors ----------------------------------------------------------------------------------------
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """True for transient failures: 429, 5xx in :data:`RETRYABLE_STATUS`, connection errors, timeouts."""
-    if isinstance(exc, anthropic.APIStatusError):
-        return exc.status_code in RETRYABLE_STATUS
-    return isinstance(exc, anthropic.APIConnectionError)  # includes APITimeoutError
-
-
-def retry_after_seconds(exc: BaseException | None) -> float | None:
-    """Seconds the server asked us to wait (``retry-after-ms``, then ``retry-after`` as seconds or
-    an HTTP date), or ``None``."""
-    if not isinstance(exc, anthropic.APIStatusError):
-        return None
-    headers = exc.response.headers
-    try:
-        return max(0.0, float(headers["retry-after-ms"]) / 1000)
-    except (KeyError, ValueError):
-        pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_tz(value)
-        return None if when is None else max(0.0, email.utils.mktime_tz(when) - time.time())
-
-
-def error_details(exc: BaseException | None) -> tuple[int | None, str | None, str, str | None]:
-    """(status, error type, message, request id) of an SDK error."""
-    if isinstance(exc, anthropic.APIStatusError):
-        body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
-        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
-        error_type = error.get("type") if isinstance(error.get("type"), str) else None
-        message = error.get("message") if isinstance(error.get("message"), str) else None
-        if message is None:
-            text = exc.response.text if exc.body is not None else ""
-            message = text[:300] or exc.response.reason_phrase or "no error message"
-        body_id = body.get("request_id")
-        request_id = exc.request_id or (body_id if isinstance(body_id, str) else None)
-        return exc.status_code, error_type, message[:1000], request_id
-    if isinstance(exc, anthropic.APITimeoutError):
-        return None, "timeout", "the request timed out", None
-    if isinstance(exc, anthropic.APIConnectionError):
-        cause = exc.__cause__
-        detail = f": {type(cause).__name__}: {cause}" if cause is not None else ""
-        return None, "connection_error", f"could not reach the server{detail}"[:1000], None
-    return None, None, str(exc)[:1000] if exc else "unknown error", None

@@ -17,7 +17,8 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,15 +54,20 @@ class ModelRequest(BaseModel):
     #: Sampling seed for providers that take one (llama.cpp); varied to draw distinct samples at
     #: temperature > 0 (self-consistency). ``None``: the provider's default.
     seed: int | None = None
+    #: Ask for the probability of every allowed value of each enum/boolean output field
+    #: (:attr:`ModelResponse.choices`) when the provider can score them.
+    choice_scores: bool = False
     #: The structured input the last user turn renders (a skill request's input may be plain text).
     #: For test doubles and tools; never sent to a provider and not part of :meth:`cache_key`.
     input: dict[str, Any] | None = None
 
     def cache_key(self, model_id: str) -> str:
         """A stable hash of the model id and everything in this request."""
-        # ``seed`` is left out when unset, so requests without one hash exactly as before the field
-        # existed (recorded cassettes stay valid); ``input`` always (the messages already render it).
-        exclude = {"seed", "input"} if self.seed is None else {"input"}
+        # Fields added later are left out at their defaults, so requests that do not use them hash
+        # exactly as before the fields existed (recorded cassettes stay valid); ``input`` always
+        # (the messages already render it).
+        exclude = {name for name, default in (("seed", None), ("choice_scores", False))
+                   if getattr(self, name) == default} | {"input"}
         payload = json.dumps(
             {"model": model_id, **self.model_dump(mode="json", exclude=exclude)},
             sort_keys=True,
@@ -77,17 +83,16 @@ class Usage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input_tokens: int = 0
+    #: Every generated token, thinking included (what output is billed on).
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    #: The part of ``output_tokens`` spent thinking (models that think before answering); already in
+    #: ``output_tokens``, never added to it again.
+    thinking_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_creation_input_tokens=self.cache_creation_input_tokens + other.cache_creation_input_tokens,
-            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
-        )
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
 
     @property
     def total_tokens(self) -> int:
@@ -109,9 +114,21 @@ class ModelResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     #: Sum of the answer tokens' log-probabilities, when the provider reports them.
     logprob_sum: float | None = None
+    #: Per enum/boolean output field, the probability of each allowed value (keyed by the value's JSON
+    #: text), normalised over the values; when the request asked for ``choice_scores`` and the
+    #: provider could score them.
+    choices: dict[str, dict[str, float]] | None = None
     stop_reason: str | None = None
     request_id: str | None = None
     latency_s: float = 0.0
+    #: Answered through a provider's batch API (priced at its batch discount).
+    batch: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """The model declined to answer (Claude's ``stop_reason: "refusal"``, e.g. from a safety
+        classifier): whatever text came with it is not an answer."""
+        return self.stop_reason == "refusal"
 
     @property
     def confidence(self) -> float | None:
@@ -123,7 +140,9 @@ class ModelResponse(BaseModel):
         return max(0.0, min(1.0, math.exp(self.logprob_sum)))
 
 
-Verdict = Literal["accepted", "invalid", "low_confidence", "error"]
+#: The verifier's finding on one call: ``refused`` is a model declining to answer (counted apart from
+#: ``invalid``, escalated like it, never re-asked).
+Verdict = Literal["accepted", "invalid", "low_confidence", "refused", "error"]
 Role = Literal["teacher", "student"]
 
 
@@ -143,6 +162,22 @@ class Attempt(BaseModel):
     latency_s: float = 0.0
 
 
+BatchStatus = Literal["succeeded", "errored", "expired", "canceled"]
+
+
+class BatchResult(BaseModel):
+    """One request's outcome in a batch: a response, or why there is none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    custom_id: str
+    status: BatchStatus
+    response: ModelResponse | None = None
+    #: The API's error type (``invalid_request_error``, ...) for ``errored``; else the status.
+    error_type: str | None = None
+    error: str | None = None
+
+
 class Model(ABC):
     """A language model. Subclasses own their SDK client and implement :meth:`request`."""
 
@@ -150,10 +185,16 @@ class Model(ABC):
     model_id: str
     #: True when responses carry ``logprob_sum`` (a confidence signal).
     supports_logprobs: bool = False
+    #: True when the provider scores every allowed value of enum fields (``ModelResponse.choices``).
+    supports_choice_scores: bool = False
     #: True when the provider constrains output to ``output_schema`` (still always validated).
     supports_structured_output: bool = False
     #: True for models that run on this machine (cost 0, no network).
     is_local: bool = False
+    #: False for models that take no sampling temperature (every call samples the model's own way).
+    supports_temperature: bool = True
+    #: True when :meth:`batch_request` sends requests through a discounted batch API.
+    supports_batch: bool = False
 
     @abstractmethod
     async def request(self, request: ModelRequest) -> ModelResponse:
@@ -170,9 +211,27 @@ class Model(ABC):
         time, not at the first production call. Providers that adapt schemas do so in ``request``.
         """
 
-    def cost_usd(self, usage: Usage) -> float | None:
-        """Price of ``usage`` in US dollars, or ``None`` when unknown."""
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
+        """Price of ``usage`` in US dollars, or ``None`` when unknown; ``batch``: answered through
+        the provider's batch API (at its discount)."""
         return 0.0 if self.is_local else None
+
+    def cost_of(self, response: ModelResponse) -> float | None:
+        """Price of one response: its usage, at the batch discount when a batch API answered it."""
+        return self.cost_usd(response.usage, batch=True) if response.batch else self.cost_usd(response.usage)
+
+    def for_role(self, role: Role) -> Model:
+        """This model as ``role`` uses it: a provider with per-role request settings (Claude's
+        ``effort``) returns a configured copy; the default is the model itself."""
+        return self
+
+    async def batch_request(
+        self, requests: Sequence[ModelRequest], *, state_path: Path | None = None
+    ) -> list[BatchResult]:
+        """Answer ``requests`` through the provider's batch API, one :class:`BatchResult` per request
+        in order. ``state_path`` persists the submitted batch so an interrupted process resumes it.
+        Only models with ``supports_batch``; others raise ``NotImplementedError``."""
+        raise NotImplementedError(f"{self.model_id} has no batch API")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_id!r})"
@@ -184,6 +243,10 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:  # run outside the except block: errors must not carry this RuntimeError as context
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()

@@ -14,7 +14,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.local_scoring import answer_logprob, choice_distributions, completion_logprobs
 
 EMBEDDED_NAME = "smollm2-135m"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -107,80 +107,11 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
         return _LOADED[key]
 
 
-_LITERAL = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
-
-
-def value_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the JSON *values* in ``text`` (string contents, numbers, literals), leaving
-    out keys and punctuation, which the schema grammar forces and which say nothing about the answer."""
-    spans: list[tuple[int, int]] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            k = j + 1
-            while k < n and text[k] in " \t\r\n":
-                k += 1
-            if not (k < n and text[k] == ":"):
-                spans.append((i + 1, min(j, n)))
-            i = j + 1
-            continue
-        m = _LITERAL.match(text, i)
-        if m and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            spans.append(m.span())
-            i = m.end()
-            continue
-        i += 1
-    return spans
-
-
-def answer_logprob(tokens: list[tuple[str, float]]) -> float:
-    """Summed log-probability of the tokens that overlap a JSON value of the answer (all tokens when
-    the answer is not JSON-shaped). ``exp`` of it is the confidence: it ranks the student's answers
-    by how sure the model was of what it chose; the escalation threshold is then set on dev data."""
-    text = "".join(t for t, _ in tokens)
-    spans = value_spans(text)
-    if not spans:
-        return float(sum(lp for _, lp in tokens))
-    total, pos = 0.0, 0
-    for tok, lp in tokens:
-        start, end = pos, pos + len(tok)
-        pos = end
-        if any(start < b and a < end for a, b in spans):
-            total += lp
-    return total
-
-
-def _completion_logprobs(llm: Any, n_prompt: int) -> list[tuple[str, float]]:
-    """(token text, log-probability) of each generated token, from the logits llama.cpp kept.
-
-    llama-cpp-python's own ``logprobs=True`` runs a softmax over the whole context (prompt included,
-    ~0.5 s per call here); only the handful of answer tokens is needed.
-    """
-    import numpy as np
-
-    end = int(llm.n_tokens)
-    if end <= n_prompt or n_prompt < 1:
-        return []
-    ids = np.asarray(llm.input_ids[n_prompt:end])
-    kept = llm.answer_logits
-    if any(p not in kept for p in range(n_prompt - 1, end - 1)):
-        return []
-    rows = np.asarray([kept[p] for p in range(n_prompt - 1, end - 1)], dtype=np.float64)
-    peak = rows.max(axis=1)
-    log_norm = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
-    logprobs = rows[np.arange(len(ids)), ids] - log_norm
-    texts = [llm.detokenize([int(t)]).decode("utf-8", errors="ignore") for t in ids]
-    return list(zip(texts, (float(x) for x in logprobs), strict=True))
-
-
 class LocalModel(Model):
     """A GGUF model run in-process by llama.cpp. Costs nothing; gives logprobs."""
 
     supports_logprobs = True
+    supports_choice_scores = True
     supports_structured_output = True
     is_local = True
 
@@ -235,17 +166,20 @@ class LocalModel(Model):
                 out = llm.create_chat_completion(**kwargs)
                 usage = out.get("usage") or {}
                 n_prompt = int(usage.get("prompt_tokens", 0))
-                tokens = _completion_logprobs(llm, n_prompt) if request.logprobs else []
+                tokens = completion_logprobs(llm, n_prompt) if request.logprobs else []
+                text = out["choices"][0]["message"].get("content") or ""
+                choices = (choice_distributions(llm, n_prompt, [t for t, _ in tokens], text, request.output_schema)
+                           if request.choice_scores and tokens else None)
         except ValueError as exc:  # e.g. the prompt exceeds the context window
             raise ModelAPIError(str(exc), model_id=self.model_id) from None
         latency = time.perf_counter() - start
-        choice = out["choices"][0]
         return ModelResponse(
             model_id=self.model_id,
-            text=choice["message"].get("content") or "",
+            text=text,
             usage=Usage(input_tokens=n_prompt, output_tokens=int(usage.get("completion_tokens", 0))),
             logprob_sum=answer_logprob(tokens) if tokens else None,
-            stop_reason=choice.get("finish_reason"),
+            choices=choices or None,
+            stop_reason=out["choices"][0].get("finish_reason"),
             latency_s=latency,
         )
 

@@ -6,9 +6,13 @@ pricing page presents them; the Message Batches API halves every rate (``batch_d
 
 Source: https://platform.claude.com/docs/en/about-claude/pricing ("Model pricing", "Batch
 processing", prompt-caching multipliers) and the per-model pages under
-https://platform.claude.com/docs/en/models/ (checked 2026-11-27, :data:`PRICES_CHECKED`). Prices
-change: a user who knows better passes a :class:`PriceTable` of their own or calls
-:meth:`PriceTable.update` on :func:`default_table`.
+https://platform.claude.com/docs/en/models/ (:data:`PRICES_CHECKED`). The 2026-11-28 pass re-checked
+the current lineup's headline rates as the model pages state them in November 2026 -- Fable 5.1
+$10 / $50, Opus 5.5 $4 / $20, Sonnet 5.5 $2 / $10, Haiku 5.5 $0.10 / $0.50 up to a 100K-token prompt
+-- and added Fable; the pricing pages themselves were not reachable from that pass, so the cache and
+long-prompt figures of the 5.5 entries stand as recorded on 2026-11-27. Every rate is halved on the
+Message Batches API. Prices change: a user who knows better passes a :class:`PriceTable` of their
+own or calls :meth:`PriceTable.update` on :func:`default_table`.
 
 An unknown model costs ``None`` (never a guess) and raises one :class:`UnknownPriceWarning` per
 model per process.
@@ -30,7 +34,7 @@ from skillforge.errors import UnknownPriceWarning
 from skillforge.models.base import Usage
 
 PRICES_SOURCE = "https://platform.claude.com/docs/en/about-claude/pricing"
-PRICES_CHECKED = date(2026, 11, 27)
+PRICES_CHECKED = date(2026, 11, 28)
 
 
 class Price(BaseModel):
@@ -73,6 +77,12 @@ def cost_usd(usage: Usage, price: Price, *, batch: bool = False) -> float:
     if batch:
         dollars *= 1.0 - price.batch_discount
     return dollars
+
+
+#: What a local model's calls are priced as when a cost must be compared (a local model bills $0, but its
+#: place in a cascade is the cheap tier's): Claude Haiku 5.5 for a student, Claude Opus 5.5 for a teacher.
+REFERENCE_STUDENT = "claude-haiku-5-5"
+REFERENCE_TEACHER = "claude-opus-5-5"
 
 
 def total_cost(costs: Iterable[float | None]) -> float | None:
@@ -120,6 +130,10 @@ PRICES: Mapping[str, Price] = MappingProxyType({
     "claude-sonnet-5-5": _p(2.0, 10.0, cache_read_multiplier=0.05),
     # Haiku 5.5: $0.10 / $0.50 up to a 100K-token prompt; a longer prompt bills the call at 5x.
     "claude-haiku-5-5": _p(0.1, 0.5, long_prompt_threshold=100_000, long_prompt_multiplier=5.0),
+    # Fable (the tier above Opus): Fable 5 (2026-06) and Fable 5.1, $10 / $50; 5m cache write $12.50,
+    # cache hit $1 (the standard multipliers); no long-context surcharge.
+    "claude-fable-5": _p(10.0, 50.0),
+    "claude-fable-5-1": _p(10.0, 50.0),
 })
 
 # Dated snapshots (claude-haiku-4-5-20251001), Vertex ids (claude-haiku-4-5@20251001) and

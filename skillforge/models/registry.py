@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from skillforge.errors import ConfigurationError
-from skillforge.models.base import Model
+from skillforge.models.base import Model, Role
 
 ProviderFactory = Callable[[str], Model]
 
@@ -53,8 +53,8 @@ def get_model(model_id: str) -> Model:
     return factory(name)
 
 
-def resolve_model(model: str | Model | None, default: str) -> Model:
-    """A Model from an instance, an id, or ``None`` (then ``default``, an id)."""
-    if isinstance(model, Model):
-        return model
-    return get_model(model or default)
+def resolve_model(model: str | Model | None, default: str, *, role: Role | None = None) -> Model:
+    """A Model from an instance, an id, or ``None`` (then ``default``, an id); with ``role``, as that
+    role uses it (:meth:`Model.for_role`: e.g. Claude's per-role effort)."""
+    resolved = model if isinstance(model, Model) else get_model(model or default)
+    return resolved.for_role(role) if role is not None else resolved

@@ -27,105 +27,34 @@ local model's cold vs warm KV cache differs in the last digits) keeps the old li
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from skillforge.errors import ConfigurationError, ReplayMissError, SkillFormatError
+from skillforge.format import read_skill_file
 from skillforge.jsonl import lines, round_or_none
 from skillforge.models import registry
-from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
+from skillforge.models.claude import takes_sampling_params
 from skillforge.models.pricing import default_table
-from skillforge.run.prompt import REASK_PREFIX
+from skillforge.regress.recordings import (
+    CASSETTE_DIR,
+    CASSETTE_FORMAT,
+    LOGPROB_DECIMALS,
+    CassetteHeader,
+    Recording,
+    cassette_filename,
+    preview,
+    public_model_id,
+)
+from skillforge.textfiles import TextFileError, read_bytes, read_text, write_atomic
 
 Mode = Literal["live", "record", "replay", "auto"]
 MODES: tuple[Mode, ...] = ("live", "record", "replay", "auto")
-#: Directory, inside a skill directory, holding its recordings.
-CASSETTE_DIR = "cassettes"
-CASSETTE_FORMAT = 1
-#: Decimals kept of a recorded ``logprob_sum``: far below any threshold's resolution, far above noise.
-LOGPROB_DECIMALS = 6
-#: Two recorded log-probabilities this close are the same answer (rounding can flip the last decimal).
-_LOGPROB_NOISE = 2e-6
-_INPUT_PREVIEW = 300
-
-
-class CassetteHeader(BaseModel):
-    """First line of a cassette file: which model it holds and what that model can do."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cassette: int = CASSETTE_FORMAT
-    model_id: str
-    is_local: bool = False
-    supports_logprobs: bool = False
-    supports_structured_output: bool = False
-
-
-class Recording(BaseModel):
-    """One recorded answer: the request's key and the response fields that reproduce it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    #: The request's input turn, for people reading a cassette diff; not used for lookup.
-    input: str | None = None
-    text: str
-    logprob_sum: float | None = None
-    stop_reason: str | None = None
-    usage: Usage = Field(default_factory=Usage)
-
-    def response(self, model_id: str) -> ModelResponse:
-        return ModelResponse(model_id=model_id, text=self.text, usage=self.usage,
-                             logprob_sum=self.logprob_sum, stop_reason=self.stop_reason)
-
-    def same_answer(self, other: Recording) -> bool:
-        """Equal up to float noise in ``logprob_sum``."""
-        if (self.text, self.stop_reason, self.usage) != (other.text, other.stop_reason, other.usage):
-            return False
-        if self.logprob_sum is None or other.logprob_sum is None:
-            return self.logprob_sum == other.logprob_sum
-        return abs(self.logprob_sum - other.logprob_sum) <= _LOGPROB_NOISE
-
-    def line(self) -> str:
-        data: dict[str, Any] = {"key": self.key}
-        if self.input is not None:
-            data["input"] = self.input
-        data.update(text=self.text, logprob_sum=self.logprob_sum, stop_reason=self.stop_reason,
-                    usage=self.usage.model_dump(exclude_defaults=True))
-        return json.dumps(data, ensure_ascii=False)
-
-
-def public_model_id(model_id: str) -> str:
-    """``model_id`` without machine paths: ``local:/home/me/m.gguf`` -> ``local:m.gguf``."""
-    prefix, sep, name = model_id.partition(":")
-    if sep and ("/" in name or "\\" in name):
-        base = re.split(r"[/\\]", name)[-1]
-        return f"{prefix}:{base}"
-    return model_id
-
-
-def cassette_filename(model_id: str) -> str:
-    """File name of ``model_id``'s recordings: the id with unsafe characters replaced. An id that had
-    a path in it gets a short hash of the full id, so two local files of the same name stay apart."""
-    public = public_model_id(model_id)
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", public)
-    if public != model_id:
-        name += "-" + hashlib.sha256(model_id.encode("utf-8")).hexdigest()[:8]
-    return f"{name}.jsonl"
-
-
-def _preview(request: ModelRequest) -> str | None:
-    # The input is the last user turn that is not a re-ask's feedback (retrieved demos come before it).
-    users = [m.content for m in request.messages if m.role == "user" and not m.content.startswith(REASK_PREFIX)]
-    if not users:
-        return None
-    text = users[-1]
-    return text if len(text) <= _INPUT_PREVIEW else text[:_INPUT_PREVIEW] + "…"
+__all__ = ["CASSETTE_DIR", "MODES", "Cassette", "CassetteModel", "CassetteStore", "Mode", "cassette_filename"]
 
 
 class Cassette:
@@ -146,10 +75,12 @@ class Cassette:
         if self._loaded:
             return
         self._loaded = True
-        if not self.path.is_file():
+        if not self.path.exists() and not self.path.is_symlink():
             return
         where = f"{CASSETTE_DIR}/{self.path.name}"
-        for n, line in lines(self.path.read_text(encoding="utf-8")):
+        # Read like a skill file: inside the skill only, a regular file, UTF-8 (errors name the file).
+        text = read_skill_file(self.directory.parent, f"{self.directory.name}/{self.path.name}")
+        for n, line in lines(text):
             try:
                 if n == 1:
                     self.header = CassetteHeader.model_validate_json(line)
@@ -185,8 +116,10 @@ class Cassette:
         if key in self._fresh:
             return
         self._fresh.add(key)
-        rec = Recording(key=key, input=_preview(request), text=response.text, usage=response.usage,
-                        logprob_sum=round_or_none(response.logprob_sum, LOGPROB_DECIMALS),
+        choices = None if response.choices is None else {
+            f: {v: round(p, LOGPROB_DECIMALS) + 0.0 for v, p in dist.items()} for f, dist in response.choices.items()}
+        rec = Recording(key=key, input=preview(request), text=response.text, usage=response.usage,
+                        logprob_sum=round_or_none(response.logprob_sum, LOGPROB_DECIMALS), choices=choices,
                         stop_reason=response.stop_reason)
         old = self._entries.get(key)
         if old is None or not old.same_answer(rec):
@@ -221,12 +154,13 @@ class Cassette:
         if not self._entries:
             return False
         text = self.render(prune=prune)
-        if self.path.is_file() and self.path.read_text(encoding="utf-8") == text:
-            return False
+        try:
+            if read_text(self.path) == text:
+                return False
+        except (OSError, TextFileError):
+            pass  # absent or unreadable: written anew
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{self.path.name}.tmp"
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(self.path)
+        write_atomic(self.path, text)
         return True
 
 
@@ -259,8 +193,8 @@ class CassetteStore:
 
 def _is_cassette(path: Path) -> bool:
     try:
-        with path.open(encoding="utf-8") as fh:
-            CassetteHeader.model_validate_json(fh.readline())
+        first = read_bytes(path, follow_symlinks=False).split(b"\n", 1)[0]
+        CassetteHeader.model_validate_json(first)
     except (OSError, ValueError):
         return False
     return True
@@ -298,6 +232,7 @@ class CassetteModel(Model):
         #: Requests answered from recordings, and requests sent to the inner model.
         self.replayed = 0
         self.calls = 0
+        self._role: Role | None = None
         if self._inner is not None:
             self._copy_capabilities(self._inner)
         else:
@@ -309,10 +244,16 @@ class CassetteModel(Model):
                 self.supports_structured_output = header.supports_structured_output
             else:  # nothing recorded yet: judge by the provider prefix until the model is built
                 self.is_local = self.supports_logprobs = self.model_id.startswith("local:")
+            # Class probabilities come from local llama.cpp models; a recording carries them when made.
+            self.supports_choice_scores = self.model_id.startswith("local:")
+            if self.model_id.startswith("anthropic:"):  # not in the header: judged by the id
+                self.supports_temperature = takes_sampling_params(self.model_id)
 
     def _copy_capabilities(self, model: Model) -> None:
+        self.supports_temperature = model.supports_temperature
         self.is_local = model.is_local
         self.supports_logprobs = model.supports_logprobs
+        self.supports_choice_scores = model.supports_choice_scores
         self.supports_structured_output = model.supports_structured_output
 
     @property
@@ -321,7 +262,8 @@ class CassetteModel(Model):
         if self._inner is None:
             if self._inner_id is None:
                 raise ConfigurationError(f"{self.model_id}: no model to call (replay-only cassette)")
-            self._inner = registry.get_model(self._inner_id)
+            built = registry.get_model(self._inner_id)
+            self._inner = built.for_role(self._role) if self._role is not None else built
             self._copy_capabilities(self._inner)
         return self._inner
 
@@ -363,16 +305,24 @@ class CassetteModel(Model):
         if self._inner is not None:
             self._inner.check_schema(schema)
 
-    def cost_usd(self, usage: Usage) -> float | None:
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         """The inner model's price when it is built; otherwise 0 for local models, the price table for
         ``anthropic:`` ids, and ``None`` (unknown) for anything else."""
         if self._inner is not None:
-            return self._inner.cost_usd(usage)
+            return self._inner.cost_usd(usage, batch=batch)
         if self.is_local:
             return 0.0
         if self.model_id.startswith("anthropic:"):
-            return default_table().cost_usd(self.model_id, usage)
+            return default_table().cost_usd(self.model_id, usage, batch=batch)
         return None
+
+    def for_role(self, role: Role) -> CassetteModel:
+        """The wrapper itself, calling ``role``'s copy of its model (e.g. Claude's per-role effort).
+        One wrapper serves one role (the regression runner builds one per role)."""
+        self._role = role
+        if self._inner is not None:
+            self._inner = self._inner.for_role(role)
+        return self
 
     def save(self, *, prune: bool = False) -> bool:
         """Write this model's cassette (see :meth:`Cassette.save`)."""

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from skillforge.errors import ConfigurationError
 from skillforge.format import MANIFEST, TESTS
@@ -34,6 +33,7 @@ from skillforge.regress.cassette import MODES
 from skillforge.regress.results import SUMMARY_FIELDS, SkillDelta, SkillResult, SuiteReport
 from skillforge.regress.suite import run_skill_tests
 from skillforge.regress.text import failure_text
+from skillforge.textfiles import load_yaml, read_text
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,13 +92,15 @@ class SkillFile(pytest.File):
     """A skill directory's ``skill.yaml``: collects one :class:`SkillItem`."""
 
     def collect(self) -> list[SkillItem]:
+        # Never raise here: a collection error would stop pytest from running every other skill. An
+        # unreadable manifest is named after its directory, and its item fails with the reason.
         name = self.path.parent.name
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("name"), str):
-                name = data["name"]
-        except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
-            pass  # the item reports the unreadable manifest when it runs
+            data = load_yaml(read_text(self.path))
+            if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].isprintable():
+                name = data["name"][:64]
+        except Exception:  # anything at all: reported by the item when it runs
+            pass
         return [SkillItem.from_parent(self, name=name)]
 
 

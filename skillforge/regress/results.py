@@ -67,6 +67,10 @@ class SkillResult(StrictModel):
     #: Share of runs answered by the student without escalation.
     student_share: float = 0.0
     escalations: int = 0
+    #: Runs answered by each tier (``classifier``, ``student``, ``teacher``).
+    tiers: dict[str, int] = Field(default_factory=dict)
+    #: Model calls refused (``stop_reason: "refusal"``): escalated like invalid answers, counted apart.
+    refusals: int = 0
     #: Total cost of all runs; ``None`` when some model's price is unknown.
     cost_usd: float | None = 0.0
     tokens: int = 0
@@ -79,7 +83,7 @@ class SkillResult(StrictModel):
 
 #: The SkillResult fields reported as properties (JUnit XML, pytest user_properties).
 SUMMARY_FIELDS = ("pass_rate", "min_pass_rate", "field_score", "min_field_score", "pass_k", "student_share",
-                  "escalations", "cost_usd", "tokens")
+                  "escalations", "tiers", "cost_usd", "tokens")
 
 
 class SkillDelta(StrictModel):

@@ -37,7 +37,7 @@ from skillforge.errors import (
 )
 from skillforge.format import MANIFEST, TESTS
 from skillforge.ledger import Ledger
-from skillforge.models.base import Model, blocking
+from skillforge.models.base import Attempt, Model, blocking
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
 from skillforge.regress.baseline import compare_baseline
@@ -98,8 +98,16 @@ class _Run:
     error: str | None = None
     missing_recording: str | None = None
     escalated: bool = False
+    #: The tier that answered (``classifier``, ``student``, ``teacher``); ``None``: no answer.
+    tier: str | None = None
     cost: float | None = 0.0
     tokens: int = 0
+    #: Calls in this run that the model refused (``stop_reason: "refusal"``).
+    refusals: int = 0
+
+
+def _refusals(attempts: Sequence[Attempt]) -> int:
+    return sum(a.verdict == "refused" for a in attempts)
 
 
 class _Abort(Exception):
@@ -121,7 +129,8 @@ async def _run_case(runner: Runner, skill: Skill, n: int, rel: str) -> _Run:
         if exc.attempts:
             last = exc.attempts[-1]
             message += f"; last answer {last.raw_text!r}: {'; '.join(last.errors) or last.verdict}"
-        return _Run(error=message, cost=cost, tokens=sum(u.total_tokens for u in usage.values()))
+        return _Run(error=message, cost=cost, tokens=sum(u.total_tokens for u in usage.values()),
+                    refusals=_refusals(exc.attempts))
     except ModelAuthError as exc:
         raise _Abort(str(exc)) from exc
     except ModelAPIError as exc:
@@ -132,7 +141,8 @@ async def _run_case(runner: Runner, skill: Skill, n: int, rel: str) -> _Run:
         raise _Abort(str(exc)) from exc
     score = compare(result.output, case.expected, skill.settings.comparators)
     return _Run(correct=score.correct, score=score.score, output=result.output, diffs=score.diffs,
-                escalated=result.escalated, cost=result.cost_usd,
+                escalated=result.escalated, tier=result.tier, cost=result.cost_usd,
+                refusals=_refusals(result.attempts),
                 tokens=sum(u.total_tokens for u in result.usage.values()))
 
 
@@ -260,7 +270,9 @@ def _summarize(
         name=skill.name, path=rel, mode=mode, cases=len(runs), passed=passed, pass_rate=round(pass_rate, 4),
         pass_k=None if pass_k is None else round(pass_k, 4),
         student_share=round(sum(r.output is not None and not r.escalated for r in flat) / total, 4),
-        escalations=sum(r.escalated for r in flat), cost_usd=None if cost is None else round(cost, 8),
+        escalations=sum(r.escalated for r in flat), refusals=sum(r.refusals for r in flat),
+        tiers={t: n for t in ("classifier", "student", "teacher") if (n := sum(r.tier == t for r in flat))},
+        cost_usd=None if cost is None else round(cost, 8),
         tokens=sum(r.tokens for r in flat), failures=_failures(skill, runs), field_score=round(field_score, 4),
         ok=meets(pass_rate, common["min_pass_rate"]) and meets(field_score, common["min_field_score"]), **common,
     )

@@ -30,6 +30,8 @@ def verdict(result: SkillResult) -> str:
     if result.min_field_score is not None:
         ok = meets(result.field_score, result.min_field_score)
         line += f"; field score {result.field_score:.3f} {'>=' if ok else '<'} minimum {result.min_field_score:.3f}"
+    if result.refusals:
+        line += f"; {result.refusals} refused call{'s' if result.refusals != 1 else ''}"
     return line
 
 

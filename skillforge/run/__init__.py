@@ -3,7 +3,7 @@ student's confidence, and the :class:`Runner` that escalates to the teacher and 
 
 from skillforge.run.ask import Outcome, ask, summarize
 from skillforge.run.confidence import SelfConsistentModel, with_confidence
-from skillforge.run.escalations import EscalationRecord
+from skillforge.run.escalations import EscalationRecord, check_escalation_log, read_escalations
 from skillforge.run.prompt import (
     build_request,
     plain_instructions,
@@ -27,8 +27,10 @@ __all__ = [
     "ask",
     "build_request",
     "check_answer",
+    "check_escalation_log",
     "extract_json",
     "plain_instructions",
+    "read_escalations",
     "reask",
     "render_input",
     "render_output",

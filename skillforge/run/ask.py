@@ -6,16 +6,24 @@ re-asks, which continue the conversation with the verifier's errors as feedback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.errors import ModelAPIError, ModelAuthError
 from skillforge.ledger import Ledger, Phase
-from skillforge.models.base import Attempt, Model, ModelRequest, Role, Usage
+from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Role, Usage
 from skillforge.models.pricing import total_cost
 from skillforge.run.prompt import reask
-from skillforge.run.verify import check_answer
+from skillforge.run.signals import Signals
+from skillforge.run.verify import check_answer, gate, refusal
+
+#: Scores a valid answer: (response, output, re-asks so far) -> (confidence, every signal measured).
+Scorer = Callable[[ModelResponse, dict[str, Any], int], tuple[float | None, Signals]]
+
+
+def _default_scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+    return response.confidence, {}
 
 
 @dataclass
@@ -26,6 +34,8 @@ class Outcome:
     output: dict[str, Any] | None
     accepted: bool
     confidence: float | None
+    #: The signals the scorer measured on the last valid answer.
+    signals: Signals = field(default_factory=dict)
 
 
 async def ask(
@@ -39,12 +49,16 @@ async def ask(
     ledger: Ledger,
     skill: str,
     phase: Phase,
+    scorer: Scorer = _default_scorer,
 ) -> Outcome:
     """Ask ``model`` until it gives an accepted answer, re-asking after *invalid* output only.
 
     A low-confidence answer is not re-asked: at temperature 0 the same prompt gives the same answer,
-    so the caller escalates it instead. Provider errors other than authentication end the attempts
-    (recorded with verdict ``error``); authentication errors propagate, never escalated away.
+    so the caller escalates it instead. Nor is a refusal (``stop_reason: "refusal"``, verdict
+    ``refused``): it is escalated like an invalid answer and counted apart. Provider errors other than
+    authentication end the attempts (recorded with verdict ``error``); authentication errors
+    propagate, never escalated away. ``scorer`` gives a valid answer its confidence (default: the
+    response's own).
     """
     attempts: list[Attempt] = []
     for n in range(max_reasks + 1):
@@ -58,21 +72,29 @@ async def ask(
             ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=Usage(),
                           cost_usd=0.0, latency_s=0.0, outcome="error")
             break
-        confidence = response.confidence
-        check = check_answer(response.text, schema, confidence=confidence, threshold=threshold)
-        cost = model.cost_usd(response.usage)
+        check = refusal(response) or check_answer(response.text, schema)
+        confidence: float | None = None
+        signals: Signals = {}
+        if check.output is not None and check.verdict == "accepted":
+            confidence, signals = scorer(response, check.output, n)
+            check = gate(check, confidence, threshold)
+        cost = model.cost_of(response)
         attempts.append(Attempt(
             model_id=model.model_id, role=role, raw_text=response.text, verdict=check.verdict,
             errors=check.errors, confidence=confidence, usage=response.usage, cost_usd=cost,
             latency_s=response.latency_s,
         ))
         ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=response.usage,
-                      cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict)
+                      cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict, batch=response.batch)
+        if check.verdict == "refused":
+            # A refusal (a safety classifier, not a format slip) is not fixed by the verifier's feedback:
+            # no re-ask; the caller escalates or fails with it.
+            break
         if check.verdict == "accepted":
-            return Outcome(attempts, check.output, True, confidence)
+            return Outcome(attempts, check.output, True, confidence, signals)
         if check.verdict == "low_confidence":
             assert check.output is not None
-            return Outcome(attempts, check.output, False, confidence)
+            return Outcome(attempts, check.output, False, confidence, signals)
         if n < max_reasks:
             request = reask(request, response.text, check.errors)
     return Outcome(attempts, None, False, None)

@@ -5,6 +5,16 @@ available for it. Self-consistency samples the same prompt ``n`` times at a temp
 share of samples that agree with the majority answer as the confidence (Wang et al., 2023). It costs
 ``n`` calls per input instead of one; the wrapped model reports the summed usage, so the ledger, the
 compile report and ``skillforge eval`` all show that extra cost.
+
+**Models that take no temperature** (Claude Opus 4.7+ and the 5 generation answer one with a 400)
+cannot be sampled at ``confidence.temperature``. The combination is refused when the skill is compiled
+or run (:class:`SpecError` on ``confidence.temperature``) rather than silently sampling some other way.
+Setting ``temperature: null`` opts in to what such a model does have: each sample is drawn at the
+model's own fixed sampling settings (Claude's default temperature), with its adaptive thinking run
+afresh, so what varies between samples is the model's own decoding and thinking, not a temperature
+skillforge chose; the prompt is identical and served from the prompt cache after the first sample.
+``null`` on a model that does take a temperature is refused too (its samples at the request's
+temperature 0 would all agree).
 """
 
 from __future__ import annotations
@@ -38,9 +48,10 @@ class SelfConsistentModel(Model):
 
     supports_logprobs = True
 
-    def __init__(self, inner: Model, *, samples: int = 5, temperature: float = 0.7) -> None:
+    def __init__(self, inner: Model, *, samples: int = 5, temperature: float | None = 0.7) -> None:
         if samples < 1:
             raise SpecError("must be at least 1", field="confidence.samples")
+        check_sampling(inner, temperature)
         self.inner = inner
         self.samples = samples
         self.temperature = temperature
@@ -51,15 +62,18 @@ class SelfConsistentModel(Model):
     def check_schema(self, schema: dict[str, Any]) -> None:
         self.inner.check_schema(schema)
 
-    def cost_usd(self, usage: Usage) -> float | None:
-        return self.inner.cost_usd(usage)
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
+        return self.inner.cost_usd(usage, batch=batch)
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         # Sequential, not gathered: a local model serialises calls anyway, and a remote one gets the
         # prompt cached by the first call for the rest.
         responses = []
         for seed in range(self.samples):
-            sample = request.model_copy(update={"temperature": self.temperature, "seed": seed, "logprobs": False})
+            update: dict[str, Any] = {"seed": seed, "logprobs": False}
+            if self.temperature is not None:
+                update["temperature"] = self.temperature
+            sample = request.model_copy(update=update)
             responses.append(await self.inner.request(sample))
         votes = Counter(_canonical(r.text) for r in responses)
         top = max(votes.values())
@@ -72,6 +86,26 @@ class SelfConsistentModel(Model):
             model_id=self.model_id, text=winner.text, usage=usage, logprob_sum=math.log(agreement),
             stop_reason=winner.stop_reason, request_id=winner.request_id,
             latency_s=sum(r.latency_s for r in responses),
+        )
+
+
+def check_sampling(model: Model, temperature: float | None) -> None:
+    """Raise :class:`SpecError` when ``model`` cannot be sampled as ``temperature`` asks (see the module
+    docstring): a temperature for a model that takes none, or ``None`` for one that does."""
+    if temperature is not None and not model.supports_temperature:
+        raise SpecError(
+            f"self-consistency samples at temperature {temperature:g}, but {model.model_id} takes no temperature "
+            "(the API rejects it). Set confidence.temperature to null to sample at the model's own fixed "
+            "settings (samples then differ only by the model's own decoding and adaptive thinking), use "
+            "confidence method 'logprob' (no threshold for a model without logprobs: only invalid answers "
+            "escalate), or pick a student that takes a temperature",
+            field="confidence.temperature",
+        )
+    if temperature is None and model.supports_temperature:
+        raise SpecError(
+            f"confidence.temperature is null (the model's own sampling), but {model.model_id} takes a temperature "
+            "and would answer every sample at the request's temperature 0 alike; set a temperature such as 0.7",
+            field="confidence.temperature",
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,19 @@ from skillforge.errors import EscalationFailed
 from skillforge.format import SkillDefinition
 from skillforge.jsonl import StrictModel
 from skillforge.ledger import Clock, Ledger, Phase, utc_now
-from skillforge.models.base import Attempt, Model, ModelRequest, Usage
+from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Usage
 from skillforge.models.registry import resolve_model
-from skillforge.run.ask import Outcome, ask, summarize
+from skillforge.run.ask import Outcome, Scorer, ask, summarize
+from skillforge.run.classifier import TextClassifier
 from skillforge.run.confidence import with_confidence
-from skillforge.run.escalations import EscalationRecord, append_escalation
+from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.prompt import build_request
 from skillforge.run.retrieval import DemoIndex, retrieve
+from skillforge.run.signals import Signals, confidence, signals_of
+from skillforge.spec import DEFAULT_LIMITS, InputLimits
+
+#: How the classifier tier is named in results and the ledger.
+CLASSIFIER_ID = "skillforge:classifier"
 
 
 class RunResult(StrictModel):
@@ -32,13 +39,18 @@ class RunResult(StrictModel):
     attempts: list[Attempt]
     usage: dict[str, Usage] = Field(default_factory=dict)
     cost_usd: float | None = 0.0
+    #: The tier that answered: ``classifier``, ``student`` or ``teacher``.
+    tier: str = "student"
+    #: The signals measured on the student's answer (what its confidence was computed from).
+    signals: dict[str, float] = Field(default_factory=dict)
 
 
 class Runner:
     """Runs one skill with a resolved student, teacher and ledger. Reuse it for many inputs.
 
     ``escalation_log`` is the file accepted escalations are appended to (``None``: not logged; a
-    regression run must not write into the committed skill).
+    regression run must not write into the committed skill). ``limits`` bound each input's size and
+    depth (default :data:`~skillforge.spec.DEFAULT_LIMITS`: 1 MB of JSON, 64 levels).
     """
 
     def __init__(
@@ -52,11 +64,12 @@ class Runner:
         clock: Clock = utc_now,
         phase: Phase = "run",
         escalation_log: Path | None = None,
+        limits: InputLimits | None = None,
     ) -> None:
         prov = skill.manifest.provenance
         self.skill = skill
         # Self-consistency (settings.confidence) wraps the student: n samples, agreement as confidence.
-        self.student = with_confidence(resolve_model(student, prov.student), skill.settings.confidence)
+        self.student = with_confidence(resolve_model(student, prov.student, role="student"), skill.settings.confidence)
         self._teacher_arg = teacher
         self._teacher: Model | None = None
         self.ledger = ledger if ledger is not None else Ledger(read_env().ledger_path, clock=clock)
@@ -64,13 +77,20 @@ class Runner:
         self.clock = clock
         self.phase = phase
         self.escalation_log = escalation_log
+        self.limits = limits or DEFAULT_LIMITS
         self._index: DemoIndex | None = None
+        self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
+        confidence = skill.settings.confidence
+        # Class probabilities are asked for only where the confidence uses them (they cost a little
+        # prompt processing, and change the request's recording key).
+        self._choice_scores = (self.student.supports_choice_scores
+                               and confidence.method in ("distribution", "combined"))
 
     @property
     def teacher(self) -> Model:
         # Resolved on first escalation: a run the student answers never needs the teacher's client.
         if self._teacher is None:
-            self._teacher = resolve_model(self._teacher_arg, self.skill.manifest.provenance.teacher)
+            self._teacher = resolve_model(self._teacher_arg, self.skill.manifest.provenance.teacher, role="teacher")
         return self._teacher
 
     def request_for(self, input: Mapping[str, Any]) -> ModelRequest:
@@ -86,11 +106,45 @@ class Runner:
             if self._index is None:
                 self._index = DemoIndex([d.input for d in skill.demos])
             retrieved = retrieve(self._index, pairs, input, s.k)
-        return build_request(
+        request = build_request(
             instructions=skill.instructions, output_schema=skill.manifest.output_schema, demos=demos,
             input=input, max_tokens=s.max_tokens, temperature=s.temperature, retrieved=retrieved,
             input_format=s.input_format, input_schema=skill.manifest.input_schema, schema_in_prompt=s.schema_in_prompt,
         )
+        return request.model_copy(update={"choice_scores": True}) if self._choice_scores else request
+
+    def scorer(self, input: Mapping[str, Any]) -> Scorer:
+        """How the student's valid answers to ``input`` get their confidence (``settings.confidence``)."""
+        settings = self.skill.settings.confidence
+
+        def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+            signals = signals_of(response, output, input=input, reasks=reasks, classifier=self.classifier)
+            return confidence(settings, signals), signals
+
+        return score
+
+    def classifier_answer(self, value: Mapping[str, Any]) -> RunResult | None:
+        """The classifier tier's answer when it is confident enough (no model call), else ``None``."""
+        if self.classifier is None:
+            return None
+        for tier in self.skill.settings.tiers:
+            label, p = self.classifier.predict(value)
+            if tier.threshold is not None and p >= tier.threshold:
+                output = {self.classifier.field: label}
+                attempt = Attempt(model_id=CLASSIFIER_ID, role="student", raw_text=json.dumps(output),
+                                  verdict="accepted", confidence=p, cost_usd=0.0)
+                return RunResult(output=output, escalated=False, answered_by=CLASSIFIER_ID, confidence=p,
+                                 attempts=[attempt], tier="classifier")
+        return None
+
+    def _classifier_tier(self, value: dict[str, Any]) -> RunResult | None:
+        if self.classifier is None or not self.escalate:
+            return None
+        answered = self.classifier_answer(value)
+        self.ledger.record(skill=self.skill.name, phase=self.phase, role="student", model_id=CLASSIFIER_ID,
+                           usage=Usage(), cost_usd=0.0, latency_s=0.0,
+                           outcome="accepted" if answered is not None else "low_confidence")
+        return answered
 
     def teacher_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
         """An escalation's request for ``input`` (``settings.escalation_prompt``): by default the
@@ -106,15 +160,23 @@ class Runner:
                              schema_in_prompt=s.schema_in_prompt)
 
     async def arun(self, input: dict[str, Any]) -> RunResult:
-        """Answer one input. Raises InputValidationError (no model called) or EscalationFailed."""
+        """Answer one input. Raises InputValidationError or, for an escalation log that cannot be
+        appended to, SkillFormatError (both before any model is called), or EscalationFailed."""
         skill, s = self.skill, self.skill.settings
-        value = skill.spec.check_input(input)
+        value = skill.spec.check_input(input, self.limits)
+        if self.escalate and self.escalation_log is not None:
+            check_escalation_log(self.escalation_log)
+        answered = self._classifier_tier(value)
+        if answered is not None:
+            return answered
         schema = skill.manifest.output_schema
         threshold = s.threshold if self.escalate else None
         student = await ask(self.student, "student", self.request_for(value), schema=schema, threshold=threshold,
-                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
+                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase,
+                            scorer=self.scorer(value))
         if student.accepted:
-            return _result(student.output, False, self.student.model_id, student.confidence, student.attempts)
+            return _result(student.output, False, self.student.model_id, student.confidence, student.attempts,
+                           tier="student", signals=student.signals)
         if not self.escalate:
             raise EscalationFailed(
                 f"skill {skill.name!r}: the student gave no valid answer and escalation is off",
@@ -130,7 +192,8 @@ class Runner:
                 attempts=attempts, input=value,
             )
         self._log_escalation(value, teacher.output, student)
-        return _result(teacher.output, True, self.teacher.model_id, teacher.confidence, attempts)
+        return _result(teacher.output, True, self.teacher.model_id, teacher.confidence, attempts, tier="teacher",
+                       signals=student.signals)
 
     def _log_escalation(self, input: dict[str, Any], output: dict[str, Any], student: Outcome) -> None:
         if self.escalation_log is None:
@@ -141,13 +204,14 @@ class Runner:
             answered_by=self.teacher.model_id, reason=last.verdict if last else "error",
             student_output=student.output,
         )
-        append_escalation(self.escalation_log, record)
+        log_escalation(self.escalation_log, record)
 
 
 def _result(
-    output: dict[str, Any] | None, escalated: bool, by: str, confidence: float | None, attempts: list[Attempt]
+    output: dict[str, Any] | None, escalated: bool, by: str, confidence: float | None, attempts: list[Attempt],
+    *, tier: str, signals: dict[str, float],
 ) -> RunResult:
     assert output is not None
     usage, cost = summarize(attempts)
     return RunResult(output=output, escalated=escalated, answered_by=by, confidence=confidence,
-                     attempts=attempts, usage=usage, cost_usd=cost)
+                     attempts=attempts, usage=usage, cost_usd=cost, tier=tier, signals=signals)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillforge.models.base import Verdict
-from skillforge.spec import validation_errors
+from skillforge.models.base import ModelResponse, Verdict
+from skillforge.spec import json_value_problem, validation_errors
 
 
 @dataclass(frozen=True)
@@ -24,26 +24,42 @@ class Check:
     errors: list[str] = field(default_factory=list)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def extract_json(text: str) -> Any:
-    """Parse the JSON object in ``text``: the whole text, else a fenced block, else the first
-    balanced ``{...}``. Raises ``ValueError`` naming what was wrong."""
+    """Parse the JSON object in ``text``: the whole text, else the first ``{...}`` that parses (which
+    also finds one inside a fenced block or prose). Raises ``ValueError`` naming what was wrong
+    (``NaN``/``Infinity``, integers too long to convert and nesting too deep for the parser included)."""
     stripped = text.strip()
     if not stripped:
         raise ValueError("the answer is empty")
+    decoder = json.JSONDecoder(parse_constant=_no_constant)
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
-    decoder = json.JSONDecoder()
-    start = stripped.find("{")
-    while start != -1:
         try:
-            value, _ = decoder.raw_decode(stripped, start)
-            return value
+            return decoder.decode(stripped)
         except json.JSONDecodeError:
-            start = stripped.find("{", start + 1)
+            pass
+        start = stripped.find("{")
+        while start != -1:
+            try:
+                value, _ = decoder.raw_decode(stripped, start)
+                return value
+            except json.JSONDecodeError:
+                start = stripped.find("{", start + 1)
+    except RecursionError:
+        raise ValueError("the answer is nested too deeply") from None
     preview = stripped if len(stripped) <= 80 else stripped[:77] + "..."
     raise ValueError(f"the answer is not JSON: {preview!r}")
+
+
+def refusal(response: ModelResponse) -> Check | None:
+    """The ``refused`` finding when the model declined to answer (any text with it is not an answer)."""
+    if not response.refused:
+        return None
+    detail = f": {response.text.strip()[:200]!r}" if response.text.strip() else ""
+    return Check("refused", errors=[f"the model refused to answer (stop_reason {response.stop_reason!r}){detail}"])
 
 
 def check_answer(
@@ -60,13 +76,19 @@ def check_answer(
         return Check("invalid", errors=[str(exc)])
     if not isinstance(value, dict):
         return Check("invalid", errors=[f"expected a JSON object, got {type(value).__name__}"])
+    problem = json_value_problem(value)  # e.g. a lone surrogate from a "\ud800" escape: unwritable
+    if problem is not None:
+        return Check("invalid", errors=[f"the answer is not acceptable JSON: {problem}"])
     errors = validation_errors(dict(schema), value)
     if errors:
         return Check("invalid", output=value, errors=errors)
-    if threshold is not None and confidence is not None and confidence < threshold:
-        return Check(
-            "low_confidence",
-            output=value,
-            errors=[f"confidence {confidence:.3f} is below the skill's threshold {threshold:.3f}"],
-        )
-    return Check("accepted", output=value)
+    return gate(Check("accepted", output=value), confidence, threshold)
+
+
+def gate(check: Check, confidence: float | None, threshold: float | None) -> Check:
+    """An accepted answer whose confidence is below ``threshold`` becomes ``low_confidence`` (no
+    threshold or no confidence: no gate)."""
+    if check.verdict != "accepted" or threshold is None or confidence is None or confidence >= threshold:
+        return check
+    return Check("low_confidence", output=check.output,
+                 errors=[f"confidence {confidence:.3f} is below the skill's threshold {threshold:.3f}"])

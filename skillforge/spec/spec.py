@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from skillforge.errors import InputValidationError, SpecError
 from skillforge.jsonl import lines
+from skillforge.spec.limits import DEFAULT_LIMITS, InputLimits, clip, json_value_problem
 from skillforge.spec.schema import canonical_json, schema_from, sha256_text, validation_errors
+from skillforge.textfiles import TextFileError, load_yaml, read_text
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+_NESTED: ContextVar[bool] = ContextVar("skillforge_nested_validation", default=False)
+
+
+@contextmanager
+def nested_validation() -> Iterator[None]:
+    """Within this block a :class:`UserConfig` validated as part of a larger model (a skill file) lets
+    pydantic's ``ValidationError`` through, so the error's location names the full field path
+    (``settings.confidence.samples``) instead of the nested model's own field."""
+    token = _NESTED.set(True)
+    try:
+        yield
+    finally:
+        _NESTED.reset(token)
 
 
 class UserConfig(BaseModel):
@@ -26,6 +45,8 @@ class UserConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
+            if _NESTED.get():
+                raise
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or None
             raise SpecError(str(first["msg"]).removeprefix("Value error, "), field=field) from None
@@ -55,6 +76,9 @@ class SkillSpec(UserConfig):
     def _check_description(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("description must not be empty")
+        problem = json_value_problem(value)
+        if problem is not None:
+            raise ValueError(problem.removeprefix("(root): "))
         return value
 
     @field_validator("input_schema", "output_schema", mode="before")
@@ -66,12 +90,17 @@ class SkillSpec(UserConfig):
         """Hash of what the skill was asked to do; recorded in the skill's provenance."""
         return sha256_text(canonical_json(self.model_dump(mode="json")))
 
-    def check_input(self, value: Any) -> dict[str, Any]:
-        """Validate a run input; raises :class:`InputValidationError` naming every problem."""
+    def check_input(self, value: Any, limits: InputLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+        """Validate a run input: first that it is a JSON value within ``limits`` (size, depth, types,
+        encodable text), then against the input schema. Raises :class:`InputValidationError` naming
+        every problem; nothing else is done with an input that fails."""
+        problem = json_value_problem(value, limits)
+        if problem is not None:
+            raise InputValidationError(f"input rejected by skill {self.name!r}: {problem}", errors=[problem])
         errors = validation_errors(self.input_schema, value)
         if errors:
             raise InputValidationError(
-                f"input does not match the input schema of skill {self.name!r}: " + "; ".join(errors),
+                f"input does not match the input schema of skill {self.name!r}: " + "; ".join(errors[:10]),
                 errors=errors,
             )
         assert isinstance(value, dict)  # the schema says type: object
@@ -82,10 +111,14 @@ class SkillSpec(UserConfig):
         """Load a spec from YAML or JSON with keys name, description, input_schema, output_schema."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = read_text(path)
         except OSError as exc:
-            raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
+            raise SpecError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+        except TextFileError as exc:
+            raise SpecError(f"{path}: {exc}") from None
+        try:
+            data = load_yaml(text)
+        except TextFileError as exc:
             raise SpecError(f"{path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise SpecError(f"{path} must hold a mapping with name, description, input_schema, output_schema")
@@ -112,6 +145,10 @@ class Example(BaseModel):
 def check_examples(spec: SkillSpec, examples: list[Example], *, what: str) -> None:
     """Every example's input (and expected output, when present) must match the spec's schemas."""
     for i, ex in enumerate(examples):
+        for part, value in (("input", ex.input), ("expected", ex.expected)):
+            problem = json_value_problem(value)
+            if problem is not None:
+                raise SpecError(f"{what}[{i}].{part}: {problem}")
         errors = validation_errors(spec.input_schema, ex.input)
         if errors:
             raise SpecError(f"{what}[{i}].input does not match the input schema: " + "; ".join(errors))
@@ -127,23 +164,30 @@ def read_examples(path: str | Path) -> list[Example]:
     """Read examples from JSON Lines: one object per line with ``input`` and optional ``expected``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
-        raise SpecError(f"cannot read examples file {path}: {exc.strerror}") from None
+        raise SpecError(f"cannot read examples file {path}: {exc.strerror or exc}") from None
+    except TextFileError as exc:
+        raise SpecError(f"{path}:{exc.line}: {exc.problem}" if exc.line else f"{path}: {exc}") from None
     examples = []
     for n, line in lines(text):
         if not line.strip():
             continue
         try:
-            examples.append(Example.model_validate_json(line))
+            example = Example.model_validate_json(line)
         except ValueError as exc:
             raise SpecError(f"{path}:{n}: not an example object ({_first_error(exc)})") from None
+        for part, value in (("input", example.input), ("expected", example.expected)):
+            problem = json_value_problem(value)
+            if problem is not None:
+                raise SpecError(f"{path}:{n}: {part}: {problem}")
+        examples.append(example)
     return examples
 
 
 def _first_error(exc: ValueError) -> str:
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc']) or 'line'}: {err['msg']}"
-    return str(exc)
+        return f"{'.'.join(str(p) for p in err['loc']) or 'line'}: {clip(str(err['msg']), 200)}"
+    return clip(str(exc), 200)
 

@@ -1,0 +1,119 @@
+"""The last step: the compiled :class:`~skillforge.skill.Skill` from the state -- settings (threshold,
+tiers, confidence), metrics (every candidate, signal AUROCs, priced ladders) and provenance (options,
+content hash)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from skillforge._version import __version__
+from skillforge.compile.calibrate import Calibration
+from skillforge.compile.selection import Scored
+from skillforge.compile.state import CompileState
+from skillforge.format import (
+    FORMAT_VERSION,
+    CandidateResult,
+    Manifest,
+    Metrics,
+    Provenance,
+    RegressionCase,
+    Settings,
+    SkillDefinition,
+)
+from skillforge.skill import Skill
+
+
+def _r(x: float) -> float:
+    return round(x, 4)
+
+
+def _r_opt(x: float | None) -> float | None:
+    return None if x is None else _r(x)
+
+
+def stored_threshold(cal: Calibration) -> float | None:
+    """The threshold as written to skill.yaml (6 decimals), rounded in the safe direction: down when it
+    sits on an accepted dev confidence (that answer stays accepted), up when it was set above every
+    confidence seen (plain rounding could land below the top one and let the student answer after all)."""
+    if cal.threshold is None:
+        return None
+    scaled = cal.threshold * 1e6
+    return (math.floor(scaled) if cal.precision is not None else math.ceil(scaled)) / 1e6
+
+
+def _settings(state: CompileState, cal: Calibration) -> Settings:
+    o, chosen, plan = state.options, state.the_choice(), state.the_plan()
+    cand = chosen.candidate
+    # Escalations go out lean (instructions + input) unless the teacher measurably needs the demos:
+    # with the instructions alone it must score at least what the student scores on dev with its
+    # prompt. A strong teacher clears that easily; a teacher no stronger than the student (offline:
+    # the same 135M model) does not, and gets the student's prompt.
+    lean_score = None if state.taught is None else state.taught.score
+    escalation_prompt: Literal["lean", "student"] = (
+        "lean" if lean_score is None or lean_score >= chosen.score else "student")
+    multi_field = len(state.spec.output_schema.get("properties", {})) > 1
+    return Settings(
+        instructions_source=cand.instructions_source, demo_strategy=cand.demo_strategy, k=cand.k,
+        threshold=stored_threshold(cal), target_precision=o.target_precision,
+        expected_student_share=_r(plan.answered_share),
+        comparators=o.comparators,
+        # Regression gate: the dev accuracy less a small margin for numeric noise across builds.
+        min_pass_rate=max(0.0, round(chosen.accuracy - 0.05, 2)),
+        # Multi-field answers rarely match whole; gate their partial credit too.
+        min_field_score=max(0.0, round(chosen.score - 0.05, 2)) if multi_field else None,
+        escalation_prompt=escalation_prompt, confidence=state.confidence_settings(), max_tokens=o.max_tokens,
+        tiers=[] if plan.tier is None else [plan.tier],
+        input_format=cand.rendering.input_format, schema_in_prompt=cand.rendering.schema_in_prompt,
+    )
+
+
+def _candidate_result(sc: Scored) -> CandidateResult:
+    c, spread = sc.candidate, sc.spread
+    confs = [m.mean_confidence for m in sc.draws if m.mean_confidence is not None]
+    return CandidateResult(
+        name=c.name, instructions_source=c.instructions_source, demo_strategy=c.demo_strategy, k=c.k,
+        dev_score=_r(sc.score), dev_accuracy=_r(sc.accuracy), mean_confidence=_r(sum(confs) / len(confs)) if confs
+        else None, input_format=c.rendering.input_format, schema_in_prompt=c.rendering.schema_in_prompt,
+        draw_scores=[_r(m.score) for m in sc.draws] if len(sc.draws) > 1 else [], spread=_r_opt(spread))
+
+
+def _metrics(state: CompileState, cal: Calibration) -> Metrics:
+    chosen = state.the_choice()
+    baseline = state.scored[0]  # the plain prompt: what every candidate is compared against
+    taught = state.taught
+    return Metrics(
+        dev_size=len(state.dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(baseline.score),
+        chosen=chosen.candidate.name, baseline=baseline.candidate.name, selection=state.why,
+        accepted_precision=_r_opt(cal.precision), precision_lower_bound=_r_opt(cal.lower_bound),
+        confidence_level=state.options.confidence_level, calibration_size=len(state.calibration_cases),
+        teacher_lean_score=_r_opt(taught.score if taught else None),
+        candidates=[_candidate_result(sc) for sc in state.scored],
+        refinement=state.rounds,
+        demo_pool_size=len(state.pool), teacher_answers_replaced=None if taught is None else taught.dropped,
+        signal_auroc={k: _r(v) for k, v in (state.confidence.auroc if state.confidence else {}).items()},
+        ladders=state.the_plan().ladders,
+    )
+
+
+def assemble(state: CompileState) -> Skill:
+    """The compiled skill: settings, metrics and provenance (with the content hash of its files)."""
+    cal = state.calibration
+    if cal is None:
+        raise RuntimeError("no calibration yet: run the calibrate step first")
+    cand, spec = state.the_choice().candidate, state.spec
+    manifest = Manifest(
+        format_version=FORMAT_VERSION, name=spec.name, description=spec.description,
+        input_schema=spec.input_schema, output_schema=spec.output_schema, settings=_settings(state, cal),
+        provenance=Provenance(teacher=state.teacher.model_id, student=state.student.model_id,
+                              skillforge_version=__version__, spec_hash=spec.spec_hash(), content_hash="",
+                              compiled_at=state.clock().isoformat(timespec="seconds"), options=state.options),
+        metrics=_metrics(state, cal),
+    )
+    tests = [RegressionCase(input=c.input, expected=c.expected) for c in state.dev]
+    # The content hash of the files as they will be written: the in-memory skill and a saved-and-loaded
+    # one agree.
+    classifier = state.the_plan().classifier
+    hashed = SkillDefinition(manifest, cand.instructions, cand.demos, tests, classifier).hashed_manifest()
+    return Skill(hashed, cand.instructions, cand.demos, tests, classifier=classifier, student=state.student,
+                 teacher=state.plain_teacher())

@@ -1,0 +1,84 @@
+"""Signals of a student answer's correctness, free to compute once the student has answered.
+
+- ``value_prob``: the joint probability of the answer's value tokens (logprob providers).
+- ``class_prob``: the probability of the chosen value among every allowed value, multiplied over the
+  enum/boolean fields (providers that score choices: the local llama.cpp model).
+- ``class_margin``: the smallest, over those fields, of the chosen value's probability minus the best
+  other value's.
+- ``classifier_prob``: the probability the skill's text classifier gives the student's label (any
+  student, Claude included, when the skill has a classifier).
+- ``reasked``: 1 when the first answer was invalid and a re-ask was needed, else 0.
+
+:func:`confidence` turns them into the one number the threshold gates, as the skill's
+``settings.confidence`` says.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from skillforge.format import ConfidenceSettings
+from skillforge.format.options import Combiner
+from skillforge.models.base import ModelResponse
+from skillforge.run.classifier import TextClassifier
+
+Signals = dict[str, float]
+
+
+def signals_of(
+    response: ModelResponse,
+    output: Mapping[str, Any],
+    *,
+    input: Mapping[str, Any],
+    reasks: int,
+    classifier: TextClassifier | None = None,
+) -> Signals:
+    """Every signal available for ``output`` (the validated answer in ``response``)."""
+    out: Signals = {"reasked": 1.0 if reasks else 0.0}
+    if response.logprob_sum is not None:
+        out["value_prob"] = math.exp(min(0.0, response.logprob_sum))
+    if response.choices:
+        probs, margins = [], []
+        for field, dist in response.choices.items():
+            chosen = dist.get(json.dumps(output.get(field), ensure_ascii=False), 0.0)
+            others = [p for k, p in dist.items() if k != json.dumps(output.get(field), ensure_ascii=False)]
+            probs.append(chosen)
+            margins.append(chosen - max(others, default=0.0))
+        out["class_prob"] = math.prod(probs)
+        out["class_margin"] = min(margins)
+    if classifier is not None and classifier.field in output:
+        p = classifier.probability_of(input, output[classifier.field])
+        if p is not None:
+            out["classifier_prob"] = p
+    return out
+
+
+def feature(name: str, value: float) -> float:
+    """A signal as the combiner sees it: probabilities on the log-odds scale (the difference between
+    0.99 and 0.999 matters as much as between 0.5 and 0.9), others as they are."""
+    if name.endswith("_prob"):
+        p = min(1.0 - 1e-6, max(1e-6, value))
+        return math.log(p / (1.0 - p))
+    return value
+
+
+def combine(combiner: Combiner, signals: Mapping[str, float]) -> float:
+    """The combiner's probability that the answer is right (a missing signal counts as its mean)."""
+    z = combiner.bias
+    for name, mean, scale, w in zip(combiner.signals, combiner.mean, combiner.scale, combiner.weights, strict=True):
+        x = feature(name, signals[name]) if name in signals else mean
+        z += w * (x - mean) / scale
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def confidence(settings: ConfidenceSettings, signals: Mapping[str, float]) -> float | None:
+    """The confidence the threshold gates: by ``settings.method``; ``None`` when the signal it needs is
+    missing (no gate can be applied)."""
+    if settings.method == "combined" and settings.combiner is not None:
+        return combine(settings.combiner, signals)
+    if settings.method == "distribution" and "class_prob" in signals:
+        return signals["class_prob"]
+    return signals.get("value_prob")
