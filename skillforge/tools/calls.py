@@ -51,5 +51,6 @@ async def call_skill(runner: Runner, arguments: Any) -> ToolOutcome:
     except InputValidationError as exc:
         return ToolOutcome(None, clip(str(exc), MAX_REASON), invalid_input=True)
     except SkillforgeError as exc:
-        return ToolOutcome(None, clip(str(exc), MAX_REASON))
+        # "see .attempts" points a Python caller at the exception's data; an agent has no such thing.
+        return ToolOutcome(None, clip(str(exc).removesuffix("; see .attempts"), MAX_REASON))
     return ToolOutcome(result)
