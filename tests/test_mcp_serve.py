@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +184,50 @@ def test_serve_with_nothing_servable_exits_2_with_one_line(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["serve", str(tmp_path)])
     assert result.exit_code != 0
     assert "broken" in result.output and "no skill could be served" in str(result.exception)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(port: int, server: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Until the server accepts connections (it imports and binds in a few seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, server.communicate()[1]
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def test_serve_over_streamable_http(tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "skillforge", "serve", "skills/intent-router", "--transport", "http", "--port",
+         str(port), "--replay", "--ledger", str(tmp_path / "ledger.jsonl")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    async def session() -> Any:
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            return await client.call_tool("intent-router", {"text": "Play a track by Mila Islam from Deezer."})
+
+    try:
+        _wait_for(port, server)
+        result = anyio.run(session)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert not result.is_error and result.structured_content == {"intent": "play_music"}
+    assert f"http://127.0.0.1:{port}/mcp" in stderr
+    assert [e.outcome for e in Ledger(tmp_path / "ledger.jsonl").read()][-1] == "accepted"
+
+
+def test_without_the_mcp_extra_serve_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now raises ImportError
+    result = CliRunner().invoke(app, ["serve", str(SKILLS)])
+    assert result.exit_code != 0
+    assert "pip install 'skillforge[mcp]'" in str(result.exception)

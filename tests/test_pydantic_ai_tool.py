@@ -4,6 +4,7 @@ every tool with arguments generated from its schema, and `FunctionModel`, which 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic_ai.models.function import AgentInfo
 from pydantic_ai.models.function import FunctionModel as ScriptedAgentModel
 from pydantic_ai.models.test import TestModel
 
+from skillforge.errors import ConfigurationError
 from skillforge.integrations.pydantic_ai_tool import pydantic_ai_tool, pydantic_ai_toolset
 from skillforge.ledger import Ledger
 from skillforge.skill import Skill, load_skill
@@ -82,3 +84,9 @@ def test_a_folder_of_skills_is_one_toolset(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="broken"):
         toolset = pydantic_ai_toolset([folder], student=FunctionModel(lambda r: {}), ledger=Ledger(None))
     assert sorted(toolset.tools) == sorted(p.parent.name for p in SKILLS.glob("*/skill.yaml"))
+
+
+def test_without_the_extra_the_error_names_it(router: Skill, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pydantic_ai", None)  # `import pydantic_ai` now raises ImportError
+    with pytest.raises(ConfigurationError, match=r"pip install 'skillforge\[pydantic-ai\]'"):
+        pydantic_ai_tool(router, student=FunctionModel(lambda r: {}), ledger=Ledger(None))
