@@ -24,6 +24,7 @@ from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import Runner, RunResult
 from skillforge.spec import InputLimits
+from skillforge.tools import AnthropicTool
 
 
 class Skill(SkillDefinition):
@@ -108,6 +109,12 @@ class Skill(SkillDefinition):
         return await runner.arun(input)
 
     run = blocking(arun)
+
+    def as_anthropic_tool(self, *, student: str | Model | None = None, teacher: str | Model | None = None,
+                          ledger: Ledger | None = None, escalate: bool = True) -> AnthropicTool:
+        """This skill as a tool for the Anthropic Messages API: ``.definition`` for ``tools=[...]``,
+        ``.execute(tool_use_block)`` for the ``tool_result`` (see :mod:`skillforge.tools.anthropic`)."""
+        return AnthropicTool(self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate))
 
 
 def _identity(value: object) -> object:

@@ -99,3 +99,12 @@ def test_the_cycle_check_finds_a_cycle() -> None:
                                ("skillforge.c", "skillforge.a"), ("skillforge.c", "skillforge.d")]:
         graph.add_import(importer=importer, imported=imported)
     assert _cycles(graph) == [["skillforge.a", "skillforge.b", "skillforge.c"]]
+
+
+@pytest.mark.parametrize("extra", ["mcp", "mcp_types", "pydantic_ai", "uvicorn"])
+def test_only_the_integrations_import_an_optional_extra(extra: str) -> None:
+    graph = _graph()
+    if extra not in graph.modules:
+        pytest.skip(f"{extra} is not imported anywhere")
+    importers = {m for m in graph.find_modules_that_directly_import(extra) if m.startswith("skillforge")}
+    assert all(m.startswith("skillforge.integrations") for m in importers), sorted(importers)

@@ -285,3 +285,8 @@ def test_cmd(
         junit_out.write_text(junit_xml(report), encoding="utf-8")
     if not report.ok:
         raise typer.Exit(1)
+
+
+from skillforge.cli.serve import serve_cmd  # noqa: E402  (its own module: commands are added in parallel)
+
+app.command("serve")(serve_cmd)
