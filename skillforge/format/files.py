@@ -31,6 +31,7 @@ from skillforge.format.manifest import (
     DEMOS,
     FORMAT_VERSION,
     INSTRUCTIONS,
+    LATER_METRICS,
     MANIFEST,
     TESTS,
     Demo,
@@ -189,7 +190,7 @@ def _check_complete(data: dict[str, Any], text: str) -> None:
     was truncated (or hand-trimmed), not that defaults apply."""
     if not text.endswith("\n"):
         raise SkillFormatError("does not end with a newline: the file looks cut short", file=MANIFEST)
-    missing = [name for name in Metrics.model_fields if name not in data["metrics"]]
+    missing = [name for name in Metrics.model_fields if name not in data["metrics"] and name not in LATER_METRICS]
     if missing:
         raise SkillFormatError(
             f"metrics lacks {', '.join(missing)}: the file looks cut short (the compiler writes every field)",
