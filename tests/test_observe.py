@@ -132,6 +132,8 @@ def test_the_runtime_warns_once_per_skill_when_its_share_drifts(caplog: pytest.L
     reset_drift_warnings()
     skill = compile_skill(sentiment_spec("drifty"), sentiment_examples(40), teacher=keyword_model(),
                           student=keyword_model(), options=CompileOptions(ks=[2], refine_rounds=0))
+    # The compiler records what status tests against: the invalid share and the risk-coverage curve.
+    assert skill.manifest.metrics.invalid_share == 0.0 and len(skill.manifest.metrics.risk_coverage) == 10
     skill.manifest.settings.threshold = 0.9
     skill.manifest.settings.expected_student_share = 0.9
     unsure = FunctionModel(lambda _: {"sentiment": "positive"}, model_id="test:unsure", logprob=-2.0)

@@ -51,8 +51,13 @@ T = TypeVar("T", bound=BaseModel)
 
 
 def dump_manifest(manifest: Manifest) -> str:
-    """The text of ``skill.yaml``: fields in model order, unicode kept readable."""
-    return dump_yaml(manifest.model_dump(mode="json"))
+    """The text of ``skill.yaml``: fields in model order, unicode kept readable. A metric added later
+    (:data:`LATER_METRICS`) that is unknown is left out, so a skill compiled before it saves unchanged."""
+    data = manifest.model_dump(mode="json")
+    for name in LATER_METRICS:
+        if data["metrics"][name] in (None, []):
+            del data["metrics"][name]
+    return dump_yaml(data)
 
 
 def content_hash(instructions: str, demos_text: str, tests_text: str, classifier_text: str | None = None) -> str:

@@ -85,7 +85,8 @@ class Runner:
         self._choice_scores = (self.student.supports_choice_scores
                                and confidence.method in ("distribution", "combined"))
         #: The last inputs' outcomes against the compiled expectations: one logged warning on drift.
-        self.drift = DriftMonitor(skill.name, expectations(skill.manifest))
+        #: Production traffic only: a regression or eval run measures on purpose-picked cases.
+        self.drift = DriftMonitor(skill.name, expectations(skill.manifest) if phase == "run" else {})
 
     @property
     def teacher(self) -> Model:
