@@ -146,3 +146,12 @@ def test_the_runtime_warns_once_per_skill_when_its_share_drifts(caplog: pytest.L
             skill.run({"text": f"fine {i}"}, student=unsure, teacher=teacher, ledger=ledger)
     [record] = caplog.records
     assert "skill 'drifty' is drifting" in record.getMessage() and "student_share 0.00" in record.getMessage()
+
+
+def test_report_names_a_bad_tests_file(tmp_path: Path) -> None:
+    write_fixture(tmp_path / "ledger.jsonl")
+    (tmp_path / "results.json").write_text("{}")
+    out = CliRunner().invoke(app, ["report", "--ledger", str(tmp_path / "ledger.jsonl"), "--tests",
+                                   str(tmp_path / "results.json"), "-o", str(tmp_path / "r.html")])
+    assert out.exit_code != 0 and str(out.exception).startswith("--tests: ")
+    assert "skillforge test --json" in str(out.exception) and not (tmp_path / "r.html").exists()

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from skillforge.cli.status_cmd import LedgerOpt, NowOpt, SkillsArg, WindowOpt, load_statuses
+from skillforge.errors import ConfigurationError
 from skillforge.observe.report import write_report
 from skillforge.regress import load_report
 
@@ -26,7 +27,10 @@ def report(
     """Write one HTML file (opens offline) with, per skill: traffic and student share over time, cost vs
     teacher-only, escalation reasons, latency, drift, and the compile metrics' risk-coverage curve and
     candidates; with --tests, the regression results."""
-    results = load_report(tests).skills if tests is not None else None
+    try:
+        results = load_report(tests).skills if tests is not None else None
+    except ConfigurationError as exc:  # its message speaks of a baseline
+        raise ConfigurationError(f"--tests: {str(exc).replace('cannot read baseline', 'cannot read')}") from None
     statuses, paths = load_statuses(skills, ledger, window, now)
     path = write_report(out, statuses, tests=[r.model_dump() for r in results] if results else None, ledgers=paths)
     Console(stderr=True).print(f"report written to [bold]{escape(str(path))}[/]")
