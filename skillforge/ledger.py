@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
+
 from skillforge.jsonl import StrictModel, dumps_line, intact_records
 from skillforge.models.base import Role, Usage
 from skillforge.models.pricing import total_cost
@@ -46,6 +48,9 @@ class LedgerEntry(StrictModel):
     outcome: str
     #: Answered through a batch API, and priced at its discount (written only when true).
     batch: bool = False
+    #: Re-asks before this call in the same ask (0: the first call for an input; written only when
+    #: positive), so a reader counts inputs, not calls, without grouping lines.
+    reask: int = Field(default=0, ge=0)
 
 
 class Ledger:
@@ -69,13 +74,16 @@ class Ledger:
         latency_s: float,
         outcome: str,
         batch: bool = False,
+        reask: int = 0,
     ) -> LedgerEntry:
         entry = LedgerEntry(
             time=self.clock().isoformat(timespec="milliseconds"),
             skill=skill, phase=phase, role=role, model_id=model_id, usage=usage,
-            cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome, batch=batch,
+            cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome, batch=batch, reask=reask,
         )
-        line = dumps_line(entry.model_dump(mode="json", exclude=None if batch else {"batch"}))
+        # Default-valued flags are left out: a line stays short, and readers of older lines agree.
+        omit = {k for k, v in (("batch", batch), ("reask", reask)) if not v}
+        line = dumps_line(entry.model_dump(mode="json", exclude=omit or None))
         line.encode("utf-8")  # text that cannot be written fails here, before anything is recorded
         with self._lock:
             self.entries.append(entry)

@@ -74,18 +74,20 @@ def test_eval_with_a_real_teacher_and_without_escalation() -> None:
     assert alone.final_accuracy == alone.student_accuracy == 0.75 and alone.costs_per_1k()["mix"] == 0.0
 
 
-def test_the_eval_command_writes_json_and_an_svg_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_eval_command_writes_json_and_a_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _skill().save(tmp_path / "skill")
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"input": e.input, "expected": e.expected}) + "\n" for e in DATA))
     monkeypatch.setattr("skillforge.models.registry.get_model", lambda _id: FunctionModel(unsure_on_films))
     out = CliRunner().invoke(app, ["eval", str(path), "--data", str(data), "--teacher", "gold",
-                                   "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "rc.svg")])
+                                   "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "rc.html")])
     assert out.exit_code == 0, out.output
     assert "Risk-coverage" in out.output and "SIMULATED" in out.output and "per 1,000 calls" in out.output
     assert json.loads((tmp_path / "r.json").read_text())["student_accuracy"] == 0.75
-    svg = (tmp_path / "rc.svg").read_text()
-    assert svg.startswith("<svg") and "<polyline" in svg and "threshold" in svg
+    page = (tmp_path / "rc.html").read_text()
+    # A Plotly chart with its library inlined (no <script src>): the curve, the threshold and the target.
+    assert page.startswith("<!DOCTYPE html>") and "Plotly.newPlot" in page and "<script src" not in page
+    assert "accuracy of accepted answers" in page and "threshold: " in page and "target 95%" in page
 
 
 def test_self_consistency_uses_agreement_as_confidence_and_counts_every_sample() -> None:

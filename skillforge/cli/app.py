@@ -19,10 +19,12 @@ from skillforge.cli.compile_report import print_compile_report
 from skillforge.cli.eval_report import print_eval
 from skillforge.cli.progress import RichProgress
 from skillforge.cli.regress_report import print_report
+from skillforge.cli.report_cmd import report
+from skillforge.cli.status_cmd import status
 from skillforge.compile import CompileOptions, compile_skill
 from skillforge.environment import read_env
 from skillforge.errors import InputValidationError, SkillforgeError, SpecError
-from skillforge.evaluate import aevaluate_skill, write_svg
+from skillforge.evaluate import aevaluate_skill, write_plot
 from skillforge.format import check_destination
 from skillforge.ledger import Ledger
 from skillforge.models.base import run_sync
@@ -38,6 +40,8 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
+app.command("status")(status)
+app.command("report")(report)
 
 TeacherOpt = Annotated[str | None, typer.Option("--teacher", help="Teacher model id (default: see README).")]
 StudentOpt = Annotated[str | None, typer.Option("--student", help="Student model id (default: see README).")]
@@ -189,7 +193,8 @@ def eval_cmd(
     skill_dir: Annotated[Path, typer.Argument(help="The skill directory, e.g. skills/NAME.")],
     data: Annotated[Path, typer.Option("--data", help="JSON Lines of {input, expected} to measure on.")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write a risk-coverage plot (SVG) here.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write a risk-coverage chart here (a self-contained HTML page).")] = None,
     no_escalate: Annotated[bool, typer.Option("--no-escalate", help="Measure the student alone.")] = False,
     teacher: Annotated[str | None, typer.Option(
         "--teacher", help="Teacher model id for escalations, or 'gold' to simulate the teacher by the labels "
@@ -213,7 +218,7 @@ def eval_cmd(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     if plot is not None:
-        write_svg(result, plot)
+        write_plot(result, plot)
 
 
 def main() -> None:

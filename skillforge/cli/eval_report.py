@@ -1,8 +1,5 @@
-"""Showing an :class:`~skillforge.evaluate.evaluate.EvalResult`: terminal tables and a risk-coverage SVG.
-
-The plot is hand-written SVG (a polyline and a few labels): a chart this simple does not justify
-matplotlib as a dependency, and SVG text diffs and renders everywhere, including on GitHub.
-"""
+"""Showing an :class:`~skillforge.evaluate.evaluate.EvalResult` as terminal tables (the risk-coverage
+chart of ``--plot`` is :mod:`skillforge.evaluate.plot`)."""
 
 from __future__ import annotations
 

@@ -8,12 +8,13 @@ import math
 from typing import Literal
 
 from skillforge._version import __version__
-from skillforge.compile.calibrate import Calibration
+from skillforge.compile.calibrate import Calibration, risk_coverage
 from skillforge.compile.selection import Scored
 from skillforge.compile.state import CompileState
 from skillforge.format import (
     FORMAT_VERSION,
     CandidateResult,
+    CoveragePoint,
     Manifest,
     Metrics,
     Provenance,
@@ -82,6 +83,7 @@ def _metrics(state: CompileState, cal: Calibration) -> Metrics:
     chosen = state.the_choice()
     baseline = state.scored[0]  # the plain prompt: what every candidate is compared against
     taught = state.taught
+    cases = state.calibration_cases
     return Metrics(
         dev_size=len(state.dev), dev_score=_r(chosen.score), zero_shot_dev_score=_r(baseline.score),
         chosen=chosen.candidate.name, baseline=baseline.candidate.name, selection=state.why,
@@ -92,8 +94,16 @@ def _metrics(state: CompileState, cal: Calibration) -> Metrics:
         refinement=state.rounds,
         demo_pool_size=len(state.pool), teacher_answers_replaced=None if taught is None else taught.dropped,
         signal_auroc={k: _r(v) for k, v in (state.confidence.auroc if state.confidence else {}).items()},
-        ladders=state.the_plan().ladders,
+        ladders=state.the_plan().ladders, risk_coverage=_risk_coverage(state),
+        invalid_share=_r(sum(c.output is None for c in cases) / len(cases)) if cases else None,
     )
+
+
+def _risk_coverage(state: CompileState) -> list[CoveragePoint]:
+    cases = state.calibration_cases
+    scores = state.confidence.scores if state.confidence else [c.confidence for c in cases]
+    return [CoveragePoint(coverage=r.coverage, answered=r.answered, accuracy=_r_opt(r.accuracy))
+            for r in risk_coverage(scores, [c.correct for c in cases])]
 
 
 def assemble(state: CompileState) -> Skill:

@@ -17,6 +17,10 @@ from statistics import NormalDist
 
 from skillforge.errors import SpecError
 from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL
+from skillforge.observe.drift import wilson_interval
+
+#: The coverages a risk-coverage curve is reported at.
+COVERAGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,7 @@ def wilson_lower_bound(successes: int, n: int, *, confidence_level: float = DEFA
     """Lower end of the Wilson score interval for a proportion ``successes / n`` (0 when n = 0)."""
     if n <= 0:
         return 0.0
-    z = z_for(confidence_level)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = p + z * z / (2 * n)
-    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - margin) / denom)
+    return wilson_interval(successes, n, z_for(confidence_level))[0]
 
 
 def choose_threshold(
@@ -86,3 +85,28 @@ def choose_threshold(
         if (precision if bound is None else bound) >= target_precision:
             return Calibration(t, len(accepted) / n, precision, bound, confidence_level)
     return Calibration(min(1.0, max(c for c, _ in scored) + 1e-9), 0.0, None, None, confidence_level)
+
+
+@dataclass
+class RiskCoverage:
+    coverage: float
+    answered: int
+    accuracy: float | None
+
+
+def confidence_order(confidences: Sequence[float | None]) -> list[int]:
+    """Indices most confident first; answers without a confidence (invalid) last; ties in input order."""
+    return sorted(range(len(confidences)), key=lambda i: (confidences[i] is None, -(confidences[i] or 0.0), i))
+
+
+def risk_coverage(
+    confidences: Sequence[float | None], correct: Sequence[bool], coverages: Sequence[float] = COVERAGES
+) -> list[RiskCoverage]:
+    """For each coverage x: accuracy of the ceil(x * n) most confident answers."""
+    order = confidence_order(confidences)
+    out = []
+    for cov in coverages:
+        m = min(len(order), math.ceil(cov * len(order) - 1e-9))
+        top = [correct[i] for i in order[:m]]
+        out.append(RiskCoverage(cov, m, sum(top) / len(top) if top else None))
+    return out

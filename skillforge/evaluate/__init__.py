@@ -1,18 +1,17 @@
 """Measuring a skill on labelled data: accuracy, confidence AUROC, risk-coverage, the threshold's
 operating point, and cost per 1,000 calls against teacher-only (``skillforge eval``)."""
 
+from skillforge.compile.calibrate import RiskCoverage, risk_coverage
 from skillforge.compile.fitting import auroc
 from skillforge.evaluate.evaluate import aevaluate_skill, estimate_prompt_tokens, evaluate_skill
-from skillforge.evaluate.plot import risk_coverage_svg, write_svg
+from skillforge.evaluate.plot import risk_coverage_chart, write_plot
 from skillforge.evaluate.result import (
     GOLD,
     STUDENT_REFERENCE,
     TEACHER_REFERENCE,
     EvalCase,
     EvalResult,
-    RiskCoverage,
     costs_per_1k,
-    risk_coverage,
 )
 
 __all__ = [
@@ -28,6 +27,6 @@ __all__ = [
     "estimate_prompt_tokens",
     "evaluate_skill",
     "risk_coverage",
-    "risk_coverage_svg",
-    "write_svg",
+    "risk_coverage_chart",
+    "write_plot",
 ]

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillforge.compile.calibrate import COVERAGES, RiskCoverage, risk_coverage
 from skillforge.compile.fitting import auroc
 from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER
 from skillforge.models.base import Usage
@@ -17,7 +17,6 @@ from skillforge.models.pricing import cost_usd, price_for, total_cost
 STUDENT_REFERENCE = CLAUDE_STUDENT.removeprefix("anthropic:")
 TEACHER_REFERENCE = CLAUDE_TEACHER.removeprefix("anthropic:")
 GOLD = "gold"
-COVERAGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 @dataclass
@@ -52,13 +51,6 @@ class EvalCase:
     #: The student, or the teacher it escalated to, declined to answer (``stop_reason: "refusal"``).
     refused: bool = False
     teacher_refused: bool = False
-
-
-@dataclass
-class RiskCoverage:
-    coverage: float
-    answered: int
-    accuracy: float | None
 
 
 @dataclass
@@ -175,24 +167,6 @@ def _mean(xs: Sequence[float | bool]) -> float:
 
 def _round(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(x, nd)
-
-
-def _order(confidences: Sequence[float | None]) -> list[int]:
-    # Most confident first; answers without a confidence (invalid) last; ties in input order.
-    return sorted(range(len(confidences)), key=lambda i: (confidences[i] is None, -(confidences[i] or 0.0), i))
-
-
-def risk_coverage(
-    confidences: Sequence[float | None], correct: Sequence[bool], coverages: Sequence[float] = COVERAGES
-) -> list[RiskCoverage]:
-    """For each coverage x: accuracy of the ceil(x * n) most confident answers."""
-    order = _order(confidences)
-    out = []
-    for cov in coverages:
-        m = min(len(order), math.ceil(cov * len(order) - 1e-9))
-        top = [correct[i] for i in order[:m]]
-        out.append(RiskCoverage(cov, m, _mean(top) if top else None))
-    return out
 
 
 def _price(model: str, usage: Usage) -> float | None:

@@ -31,6 +31,7 @@ from skillforge.format.manifest import (
     DEMOS,
     FORMAT_VERSION,
     INSTRUCTIONS,
+    LATER_METRICS,
     MANIFEST,
     TESTS,
     Demo,
@@ -50,8 +51,13 @@ T = TypeVar("T", bound=BaseModel)
 
 
 def dump_manifest(manifest: Manifest) -> str:
-    """The text of ``skill.yaml``: fields in model order, unicode kept readable."""
-    return dump_yaml(manifest.model_dump(mode="json"))
+    """The text of ``skill.yaml``: fields in model order, unicode kept readable. A metric added later
+    (:data:`LATER_METRICS`) that is unknown is left out, so a skill compiled before it saves unchanged."""
+    data = manifest.model_dump(mode="json")
+    for name in LATER_METRICS:
+        if data["metrics"][name] in (None, []):
+            del data["metrics"][name]
+    return dump_yaml(data)
 
 
 def content_hash(instructions: str, demos_text: str, tests_text: str, classifier_text: str | None = None) -> str:
@@ -189,7 +195,7 @@ def _check_complete(data: dict[str, Any], text: str) -> None:
     was truncated (or hand-trimmed), not that defaults apply."""
     if not text.endswith("\n"):
         raise SkillFormatError("does not end with a newline: the file looks cut short", file=MANIFEST)
-    missing = [name for name in Metrics.model_fields if name not in data["metrics"]]
+    missing = [name for name in Metrics.model_fields if name not in data["metrics"] and name not in LATER_METRICS]
     if missing:
         raise SkillFormatError(
             f"metrics lacks {', '.join(missing)}: the file looks cut short (the compiler writes every field)",

@@ -163,6 +163,14 @@ class LadderOption(StrictModel):
     chosen: bool = False
 
 
+class CoveragePoint(StrictModel):
+    """One point of the risk-coverage curve: accuracy of the most confident ``coverage`` share."""
+
+    coverage: float
+    answered: int
+    accuracy: float | None = None
+
+
 class Metrics(StrictModel):
     dev_size: int
     dev_score: float
@@ -193,8 +201,18 @@ class Metrics(StrictModel):
     teacher_answers_replaced: int | None = None
     #: AUROC of each confidence signal (and ``combined``) on the calibration cases, cross-fitted.
     signal_auroc: dict[str, float] = Field(default_factory=dict)
-    #: The cascades priced at compile time.
+    #: Accuracy of the student's most confident calibration answers at coverages 10%, 20%, ..., 100%.
+    risk_coverage: list[CoveragePoint] = Field(default_factory=list)
+    #: Share of calibration inputs the student gave no valid answer to: the expected share of
+    #: ``invalid`` escalations (``skillforge status`` tests live traffic against it).
+    invalid_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: The cascades priced at compile time (kept last: a skill.yaml without it was cut short).
     ladders: list[LadderOption] = Field(default_factory=list)
+
+
+#: Metrics fields added after skills were first committed: a skill.yaml compiled before them lacks them
+#: without being cut short (each sits before ``ladders``, which a cut-short file loses first).
+LATER_METRICS = frozenset({"risk_coverage", "invalid_share"})
 
 
 class Manifest(StrictModel):

@@ -70,7 +70,7 @@ async def ask(
             attempts.append(Attempt(model_id=model.model_id, role=role, raw_text="", verdict="error",
                                     errors=[str(exc)]))
             ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=Usage(),
-                          cost_usd=0.0, latency_s=0.0, outcome="error")
+                          cost_usd=0.0, latency_s=0.0, outcome="error", reask=n)
             break
         check = refusal(response) or check_answer(response.text, schema)
         confidence: float | None = None
@@ -85,7 +85,8 @@ async def ask(
             latency_s=response.latency_s,
         ))
         ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=response.usage,
-                      cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict, batch=response.batch)
+                      cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict, batch=response.batch,
+                      reask=n)
         if check.verdict == "refused":
             # A refusal (a safety classifier, not a format slip) is not fixed by the verifier's feedback:
             # no re-ask; the caller escalates or fails with it.

@@ -16,6 +16,8 @@ from skillforge.jsonl import StrictModel
 from skillforge.ledger import Clock, Ledger, Phase, utc_now
 from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Usage
 from skillforge.models.registry import resolve_model
+from skillforge.observe import CLASSIFIER_ID, DriftMonitor, expectations
+from skillforge.observe.drift import SHARE
 from skillforge.run.ask import Outcome, Scorer, ask, summarize
 from skillforge.run.classifier import TextClassifier
 from skillforge.run.confidence import with_confidence
@@ -24,9 +26,6 @@ from skillforge.run.prompt import build_request
 from skillforge.run.retrieval import DemoIndex, retrieve
 from skillforge.run.signals import Signals, confidence, signals_of
 from skillforge.spec import DEFAULT_LIMITS, InputLimits
-
-#: How the classifier tier is named in results and the ledger.
-CLASSIFIER_ID = "skillforge:classifier"
 
 
 class RunResult(StrictModel):
@@ -85,6 +84,9 @@ class Runner:
         # prompt processing, and change the request's recording key).
         self._choice_scores = (self.student.supports_choice_scores
                                and confidence.method in ("distribution", "combined"))
+        #: The last inputs' outcomes against the compiled expectations: one logged warning on drift.
+        #: Production traffic only: a regression or eval run measures on purpose-picked cases.
+        self.drift = DriftMonitor(skill.name, expectations(skill.manifest) if phase == "run" else {})
 
     @property
     def teacher(self) -> Model:
@@ -168,12 +170,15 @@ class Runner:
             check_escalation_log(self.escalation_log)
         answered = self._classifier_tier(value)
         if answered is not None:
+            self.drift.observe(SHARE)
             return answered
         schema = skill.manifest.output_schema
         threshold = s.threshold if self.escalate else None
         student = await ask(self.student, "student", self.request_for(value), schema=schema, threshold=threshold,
                             max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase,
                             scorer=self.scorer(value))
+        last = student.attempts[-1].verdict if student.attempts else "error"
+        self.drift.observe(SHARE if student.accepted else last)
         if student.accepted:
             return _result(student.output, False, self.student.model_id, student.confidence, student.attempts,
                            tier="student", signals=student.signals)
