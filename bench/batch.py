@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -86,7 +85,7 @@ class _Messages(BaseHTTPRequestHandler):
     """A zero-latency Messages API: every request gets the same valid answer, over keep-alive HTTP/1.1."""
 
     protocol_version = "HTTP/1.1"
-    connections: set[tuple[str, int]] = set()
+    connections: ClassVar[set[tuple[str, int]]] = set()
 
     def setup(self) -> None:
         super().setup()

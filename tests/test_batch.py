@@ -262,6 +262,22 @@ def test_the_cli_runs_a_batch_and_exits_1_when_inputs_failed(
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 7
 
 
+def test_the_progress_bar_shows_rate_failures_escalations_and_cost() -> None:
+    import io
+
+    from rich.console import Console
+
+    from skillforge.cli.batch import BatchProgress
+
+    screen = io.StringIO()
+    with BatchProgress(Console(file=screen, force_terminal=True, width=200), enabled=True) as bar:
+        bar(BatchStats(total=10, done_before=4))
+        bar(BatchStats(total=10, done_before=4, answered=5, failed=1, escalated=2, cost_usd=0.0123))
+    shown = screen.getvalue()
+    assert "10/10" in shown and "/s" in shown and "eta" in shown
+    assert "2 escalated · 1 failed · $0.0123" in shown
+
+
 # -- the Done-when: 1,000+ inputs, 30%+ of calls failing, kill -9 midway, then the same command again ----
 
 

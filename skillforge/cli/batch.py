@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
-from typing import Annotated, Self
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,7 +12,6 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     ProgressColumn,
     Task,
     TextColumn,
@@ -23,6 +21,7 @@ from rich.progress import (
 from rich.text import Text
 
 from skillforge.batch import BatchStats, BatchSummary, run_batch
+from skillforge.cli.progress import RichProgress
 from skillforge.skill import load_skill
 
 err = Console(stderr=True)
@@ -36,37 +35,28 @@ class _RateColumn(ProgressColumn):
         return Text("-- /s" if speed is None else f"{speed:.1f}/s", style="progress.data.speed")
 
 
-class BatchProgress:
-    """One bar: done/total, rate, ETA, failures, escalations and the running cost."""
+class BatchProgress(RichProgress):
+    """One bar: done/total, rate, ETA, failures, escalations and the running cost. Pass it as
+    ``on_progress``."""
 
     def __init__(self, console: Console, *, enabled: bool) -> None:
-        self._progress = Progress(
+        super().__init__(console, enabled=enabled, columns=(
             TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
             TextColumn("eta"), TimeRemainingColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[escalated]} escalated · {task.fields[failed]} failed · {task.fields[cost]}"),
-            console=console, disable=not enabled,
-        )
-        self._task = self._progress.add_task("batch", total=None, escalated=0, failed=0, cost="$0.0000")
+        ))
+        self._bar = self._progress.add_task("batch", total=None, escalated=0, failed=0, cost="$0.0000")
         self._seen = 0
-
-    def __enter__(self) -> Self:
-        self._progress.__enter__()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, stats: BatchStats) -> None:
         cost = "cost unknown" if stats.cost_usd is None else f"${stats.cost_usd:.4f}"
         if self._progress.tasks[0].total is None:
             # Inputs done by an earlier run are counted at once, without inflating the rate.
-            self._progress.update(self._task, total=stats.total, completed=stats.done)
+            self._progress.update(self._bar, total=stats.total, completed=stats.done)
         else:
-            self._progress.advance(self._task, stats.done - self._seen)
+            self._progress.advance(self._bar, stats.done - self._seen)
         self._seen = stats.done
-        self._progress.update(self._task, escalated=stats.escalated, failed=stats.failed, cost=cost)
+        self._progress.update(self._bar, escalated=stats.escalated, failed=stats.failed, cost=cost)
 
 
 def batch_cmd(
