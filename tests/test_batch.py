@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from skillforge import InputValidationError, ModelAPIError, ModelAuthError, load_skill
+from skillforge import ConfigurationError, InputValidationError, ModelAPIError, ModelAuthError, load_skill
 from skillforge.batch import BatchPaths, BatchStats, run_batch
 from skillforge.batch.journal import Journal, JournalHeader
 from skillforge.cli.app import app
@@ -134,6 +134,28 @@ def test_sync_runs_share_one_event_loop_so_the_provider_keeps_its_http_client(
     assert len(built) == 1  # one client for five calls (a fresh event loop per call would build five)
 
 
+def test_sync_calls_on_one_thread_share_an_event_loop_other_threads_get_their_own() -> None:
+    import threading
+
+    from skillforge.models.base import run_sync
+
+    async def current() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    first = run_sync(current())
+    assert run_sync(current()) is first and not first.is_closed()
+    elsewhere: list[asyncio.AbstractEventLoop] = []
+    worker = threading.Thread(target=lambda: elsewhere.append(run_sync(current())))
+    worker.start()
+    worker.join()
+    assert elsewhere[0] is not first
+
+    async def nested() -> asyncio.AbstractEventLoop:  # a sync call from async code runs in a worker thread
+        return run_sync(current())
+
+    assert run_sync(nested()) is not first
+
+
 # -- batches in-process -------------------------------------------------------------------------
 
 
@@ -208,6 +230,13 @@ def test_a_journal_of_another_input_file_or_skill_is_refused(skill_dir: Path, tm
         run_batch(changed, tmp_path / "in.jsonl", out, student=ORACLE, teacher=ORACLE)
     with pytest.raises(BatchJournalError, match="another --id-field"):
         run_batch(skill, tmp_path / "in.jsonl", out, id_field="text", student=ORACLE, teacher=ORACLE)
+
+
+def test_the_output_may_not_overwrite_the_input(skill_dir: Path, tmp_path: Path) -> None:
+    inputs = write_inputs(tmp_path / "in.jsonl", 3)
+    with pytest.raises(ConfigurationError, match="is the input file"):
+        run_batch(load_skill(skill_dir), inputs, inputs, student=ORACLE, teacher=ORACLE)
+    assert len(inputs.read_text(encoding="utf-8").splitlines()) == 3
 
 
 def test_a_journal_in_use_by_another_batch_is_refused(tmp_path: Path) -> None:

@@ -125,6 +125,8 @@ async def arun_batch(
     if concurrency < 1:
         raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
     source, paths = Path(inputs), BatchPaths.beside(output)
+    if source.resolve() in {p.resolve() for p in (paths.output, paths.journal, paths.failures)}:
+        raise ConfigurationError(f"{source} is the input file: write the output somewhere else")
     scan = _scan(source, id_field)
     header = JournalHeader(skill=skill.name, skill_sha256=_skill_sha256(skill), input_sha256=scan.sha256,
                            id_field=id_field)
