@@ -132,6 +132,7 @@ async def arun_batch(
                            id_field=id_field)
     paths.output.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal.open(paths.journal, header)
+    commit = _GroupCommit(journal)
     try:
         pending = {e.line: e for e in scan.entries if _pending(journal, e.key)}
         stats = BatchStats(total=len(scan.entries), done_before=len(scan.entries) - len(pending))
@@ -144,8 +145,6 @@ async def arun_batch(
                 return JournalRecord(key=entry.key, line=entry.line, ok=True, result=line)
             assert item.error is not None
             return _failure(entry, item.error)
-
-        commit = _GroupCommit(journal)
 
         async def on_item(item: ItemResult[_Entry]) -> None:
             await commit.append(record(item.key, item))
@@ -166,6 +165,7 @@ async def arun_batch(
             await run_each(runner, items, concurrency=concurrency, on_item=on_item, stop_on=STOP_ON)
         failed = _write_outputs(journal, scan.entries, paths)
     finally:
+        await commit.drain()  # a write still running in its thread must not outlive the journal's fd
         journal.close()
     return BatchSummary(paths=paths, total=stats.total, skipped=stats.done_before, answered=stats.answered,
                         failed=failed, escalated=stats.escalated, cost_usd=stats.cost_usd)
@@ -190,6 +190,12 @@ class _GroupCommit:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
         await done
+
+    async def drain(self) -> None:
+        """Wait for the write in progress, if any (its failure was handed to its waiters)."""
+        if self._writer is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._writer)
 
     async def _write(self) -> None:
         while self._queue:
