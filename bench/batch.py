@@ -1,6 +1,6 @@
 """Running at volume: batch throughput on the embedded model, and the per-call cost of ``Skill.run``.
 
-    nice .venv/bin/python bench/batch.py [--limit N] [--repeat R] [--skip-throughput]
+    nice .venv/bin/python bench/batch.py [--limit N] [--repeat R] [--only per-call|throughput]
 
 1. **Throughput.** ``skillforge.batch.run_batch`` (the engine behind ``skillforge batch``: journal,
    fsync'd group commits, output written at the end) runs the committed ``intent-router`` skill (a
@@ -175,39 +175,58 @@ def throughput(limit: int) -> list[dict[str, Any]]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"Produced by `{result['command']}` on {result['machine']} ({result['date']}; 2 cores shared "
-             "with other work, so treat differences under ~20% as noise).", ""]
-    if result.get("throughput"):
-        lines += [f"Batch throughput: `run_batch` on the first {result['limit']} inputs of the intent-router "
-                  "TEST split, embedded SmolLM2-135M as student and teacher (escalations included).", "",
+    lines = [f"Machine: {result['machine']}, 2 cores shared with other work (other sessions' builds and tests ran "
+             "at the same time), so treat differences under ~30% as noise.", ""]
+    t = result.get("throughput")
+    if t:
+        lines += [f"Batch throughput (`{t['command']}`, {t['time']}): `run_batch` on the first {t['limit']} inputs "
+                  "of the intent-router TEST split, embedded SmolLM2-135M as student and teacher (escalations "
+                  "included; one llama.cpp context, so calls to the model itself are serialised).", "",
                   "| concurrency | inputs | escalated | failed | seconds | inputs/s |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['concurrency']} | {r['inputs']} | {r['escalated']} | {r['failed']} | {r['seconds']} | "
-                  f"{r['inputs_per_s']} |" for r in result["throughput"]]
+                  f"{r['inputs_per_s']} |" for r in t["rows"]]
         lines.append("")
-    lines += ["Per-call time of `Skill.run` (intent-router, retrieved demos, 60 inputs x "
-              f"{result['repeat']}, after one warm-up call): a zero-latency test double, and the real Anthropic "
-              "provider against a zero-latency Messages API on 127.0.0.1.", "",
-              "| code | ref | double: median ms | double: mean ms | Anthropic: median ms | Anthropic: mean ms "
-              "| TCP connections |", "|---|---|---|---|---|---|---|"]
-    for name, row in result["per_call"].items():
-        d, a = row["double"], row["anthropic"]
-        lines.append(f"| {name} | {row['ref']} | {d['median_ms']:.2f} | {d['mean_ms']:.2f} | {a['median_ms']:.2f} | "
-                     f"{a['mean_ms']:.2f} | {a['tcp_connections']} |")
+    p = result.get("per_call")
+    if p:
+        lines += [f"Per-call time of `Skill.run` (`{p['command']}`, {p['time']}): intent-router (retrieved demos), "
+                  f"60 inputs x {p['repeat']} after one warm-up call; a zero-latency test double, and the real "
+                  "Anthropic provider against a zero-latency Messages API on 127.0.0.1.", "",
+                  "| code | ref | double: median ms | double: mean ms | Anthropic: median ms | Anthropic: mean ms "
+                  "| TCP connections |", "|---|---|---|---|---|---|---|"]
+        for name, row in p["rows"].items():
+            d, a = row["double"], row["anthropic"]
+            lines.append(f"| {name} | {row['ref']} | {d['median_ms']:.2f} | {d['mean_ms']:.2f} | "
+                         f"{a['median_ms']:.2f} | {a['mean_ms']:.2f} | {a['tcp_connections']} |")
     return "\n".join(lines) + "\n"
+
+
+def _previous() -> dict[str, Any]:
+    """The results file as it is, so a run of one section keeps the other."""
+    try:
+        old: dict[str, Any] = json.loads((RESULTS / "batch.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    if isinstance(old.get("throughput"), list):  # the first layout: one command for both sections
+        meta = {"command": old["command"], "time": old["date"]}
+        return {"machine": old["machine"], "per_call": {**meta, "repeat": old["repeat"], "rows": old["per_call"]},
+                "throughput": {**meta, "limit": old["limit"], "rows": old["throughput"]}}
+    return old
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--limit", type=int, default=80, help="inputs for the throughput runs")
+    parser.add_argument("--limit", type=int, default=40, help="inputs for the throughput runs")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the 60 inputs per per-call timing")
-    parser.add_argument("--skip-throughput", action="store_true", help="only the per-call timings")
+    parser.add_argument("--only", choices=("per-call", "throughput"), help="run one section, keep the other's results")
     args = parser.parse_args()
     command = "nice .venv/bin/python bench/batch.py" + "".join(f" {a}" for a in sys.argv[1:])
-    result: dict[str, Any] = {"command": command, "date": time.strftime("%Y-%m-%d"), "limit": args.limit,
-                              "repeat": args.repeat, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-                              "per_call": per_call(args.repeat)}
-    if not args.skip_throughput:
-        result["throughput"] = throughput(args.limit)
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result = _previous() if args.only else {}
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    if args.only != "throughput":
+        result["per_call"] = {"command": command, "time": now, "repeat": args.repeat, "rows": per_call(args.repeat)}
+    if args.only != "per-call":
+        result["throughput"] = {"command": command, "time": now, "limit": args.limit, "rows": throughput(args.limit)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "batch.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (RESULTS / "batch.md").write_text(markdown(result), encoding="utf-8")
