@@ -221,12 +221,15 @@ def main() -> None:
     args = parser.parse_args()
     command = "nice .venv/bin/python bench/batch.py" + "".join(f" {a}" for a in sys.argv[1:])
     now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    result = _previous() if args.only else {}
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    measured: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
     if args.only != "throughput":
-        result["per_call"] = {"command": command, "time": now, "repeat": args.repeat, "rows": per_call(args.repeat)}
+        measured["per_call"] = {"command": command, "time": now, "repeat": args.repeat,
+                                "rows": per_call(args.repeat)}
     if args.only != "per-call":
-        result["throughput"] = {"command": command, "time": now, "limit": args.limit, "rows": throughput(args.limit)}
+        measured["throughput"] = {"command": command, "time": now, "limit": args.limit,
+                                  "rows": throughput(args.limit)}
+    # Read at the end, so a run of the other section that finished meanwhile is kept.
+    result = {**(_previous() if args.only else {}), **measured}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "batch.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (RESULTS / "batch.md").write_text(markdown(result), encoding="utf-8")
