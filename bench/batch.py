@@ -206,10 +206,8 @@ def _previous() -> dict[str, Any]:
         old: dict[str, Any] = json.loads((RESULTS / "batch.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    if isinstance(old.get("throughput"), list):  # the first layout: one command for both sections
-        meta = {"command": old["command"], "time": old["date"]}
-        return {"machine": old["machine"], "per_call": {**meta, "repeat": old["repeat"], "rows": old["per_call"]},
-                "throughput": {**meta, "limit": old["limit"], "rows": old["throughput"]}}
+    if "command" in old:  # the first layout (one command for both sections): measure both again
+        return {}
     return old
 
 
