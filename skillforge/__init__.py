@@ -39,7 +39,7 @@ from skillforge.errors import (
 from skillforge.ledger import Ledger, LedgerEntry
 from skillforge.models import Attempt, Model, ModelRequest, ModelResponse, Usage, get_model, register_provider
 from skillforge.progress import NullProgress, Progress
-from skillforge.run import Runner, RunResult
+from skillforge.run import ItemResult, Runner, RunResult
 from skillforge.skill import Skill, load_skill
 from skillforge.spec import Comparator, Example, InputLimits, SkillSpec
 
@@ -53,6 +53,7 @@ __all__ = [
     "Example",
     "InputLimits",
     "InputValidationError",
+    "ItemResult",
     "Ledger",
     "LedgerEntry",
     "Model",

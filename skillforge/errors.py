@@ -8,7 +8,8 @@ The hierarchy::
     │   ├── SkillFormatError           -- a skill directory whose files are malformed or inconsistent
     │   │   └── SkillIntegrityError    -- a file changed since compile (hash mismatch), strict mode only
     │   ├── InputValidationError       -- run input does not match the skill's input schema
-    │   └── ConfigurationError         -- unknown model id, missing weights, missing API key, ...
+    │   ├── ConfigurationError         -- unknown model id, missing weights, missing API key, ...
+    │   └── BatchJournalError          -- a batch journal of another skill/input file, or in use
     └── RunError                       -- something failed while running; may succeed on a later try
         ├── ModelAPIError              -- a provider call failed (status, error type, request id)
         │   ├── ModelAuthError         -- 401/402/403: never retried, never escalated away
@@ -22,6 +23,7 @@ Warnings: ``SkillIntegrityWarning`` (a changed file, non-strict mode) and ``Unkn
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -73,6 +75,15 @@ class InputValidationError(UserError):
 
 class ConfigurationError(UserError):
     """A model id, provider setting, path or credential is wrong or missing."""
+
+
+class BatchJournalError(UserError):
+    """A batch's journal cannot be used: it belongs to another skill, input file or id field, or
+    another running batch holds it. ``path`` is the journal."""
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class RunError(SkillforgeError):

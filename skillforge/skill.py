@@ -6,6 +6,7 @@ that knows where it lives and runs itself through :class:`~skillforge.run.Runner
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from skillforge.format import (
 )
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
-from skillforge.run import Runner, RunResult
+from skillforge.run import ItemResult, Runner, RunResult, run_many
 from skillforge.spec import InputLimits
 from skillforge.tools import AnthropicTool
 
@@ -109,6 +110,26 @@ class Skill(SkillDefinition):
         return await runner.arun(input)
 
     run = blocking(arun)
+
+    async def arun_many(
+        self,
+        inputs: Iterable[dict[str, Any]],
+        *,
+        concurrency: int = 4,
+        student: str | Model | None = None,
+        teacher: str | Model | None = None,
+        ledger: Ledger | None = None,
+        escalate: bool = True,
+        limits: InputLimits | None = None,
+    ) -> list[ItemResult[int]]:
+        """Answer many inputs on one reused runner, at most ``concurrency`` at once. Returns one
+        :class:`~skillforge.run.ItemResult` per input, in input order: its ``result``, or the ``error``
+        that input met (an invalid input, a failed escalation, a provider error) -- a failure is a
+        value, never raised out of the middle of the batch. ``item.unwrap()`` raises it."""
+        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits)
+        return await run_many(runner, inputs, concurrency=concurrency)
+
+    run_many = blocking(arun_many)
 
     def as_anthropic_tool(self, *, student: str | Model | None = None, teacher: str | Model | None = None,
                           ledger: Ledger | None = None, escalate: bool = True) -> AnthropicTool:

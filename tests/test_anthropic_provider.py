@@ -474,13 +474,13 @@ def test_a_built_client_has_no_sdk_retries_and_one_instance_per_event_loop(
     monkeypatch.setattr(anthropic, "AsyncAnthropic", spy)
     model = AnthropicModel("claude-haiku-4-5", api_key=FAKE_KEY, base_url=BASE_URL, timeout=30.0)
     model.request_sync(make_request())
-    model.request_sync(make_request())  # a new event loop: an httpx async client cannot follow it
+    model.request_sync(make_request())  # sync calls on one thread share one event loop, so one client
 
     async def two() -> None:
         await model.request(make_request())
 
-    asyncio.run(two())
-    assert len(built) == 3
+    asyncio.run(two())  # another event loop: an httpx async client cannot follow it there
+    assert len(built) == 2
     assert built[0] == {"api_key": FAKE_KEY, "base_url": BASE_URL, "max_retries": 0, "timeout": 30.0}
 
 

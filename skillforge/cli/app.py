@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from skillforge.cli.batch import batch_cmd
 from skillforge.cli.compile_report import print_compile_report
 from skillforge.cli.eval_report import print_eval
 from skillforge.cli.progress import RichProgress
@@ -42,6 +43,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 app.command("status")(status)
 app.command("report")(report)
+app.command("batch")(batch_cmd)
 
 TeacherOpt = Annotated[str | None, typer.Option("--teacher", help="Teacher model id (default: see README).")]
 StudentOpt = Annotated[str | None, typer.Option("--student", help="Student model id (default: see README).")]

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 class RichProgress:
@@ -14,11 +23,13 @@ class RichProgress:
     (regression runs); otherwise each finished stage stays on screen (compilation). Use as a context
     manager around the work."""
 
-    def __init__(self, console: Console, *, enabled: bool = True, transient: bool = False) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=transient, disable=not enabled,
-        )
+    def __init__(
+        self, console: Console, *, enabled: bool = True, transient: bool = False,
+        columns: Sequence[str | ProgressColumn] = (),
+    ) -> None:
+        columns = columns or (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn())
+        self._progress = Progress(*columns, console=console, transient=transient, disable=not enabled)
         self._task: TaskID | None = None
 
     def __enter__(self) -> Self:

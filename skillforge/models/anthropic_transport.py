@@ -62,7 +62,7 @@ class AnthropicTransport:
 
     def _client(self) -> anthropic.AsyncAnthropic:
         """The injected client, else one built for the running event loop (an httpx async client
-        cannot outlive its loop, and the sync API runs each call in a fresh one)."""
+        cannot outlive its loop; sync calls on one thread share one loop, so they share its client)."""
         if self._shared is not None:
             return self._shared
         assert self._factory is not None

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import json
+import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -237,9 +240,39 @@ class Model(ABC):
         return f"{type(self).__name__}({self.model_id!r})"
 
 
+class _ThreadLoop:
+    """The event loop that sync calls on one thread run in, kept between calls.
+
+    A fresh loop per call (``asyncio.run``) would make every sync call rebuild whatever is bound to
+    its loop -- an httpx client, so a new connection (and TLS handshake) per ``skill.run`` call.
+    """
+
+    def __init__(self) -> None:
+        self.runner = asyncio.Runner()
+        # Closed when its thread ends (the thread-local slot is dropped) or the interpreter exits.
+        weakref.finalize(self, _close_quietly, self.runner)
+
+
+def _close_quietly(runner: asyncio.Runner) -> None:
+    # Collected while another loop runs in this thread: leave the loop to the GC.
+    with contextlib.suppress(RuntimeError):
+        runner.close()
+
+
+_thread_loops = threading.local()
+
+
+def _loop_of_this_thread() -> asyncio.Runner:
+    holder: _ThreadLoop | None = getattr(_thread_loops, "holder", None)
+    if holder is None:
+        holder = _thread_loops.holder = _ThreadLoop()
+    return holder.runner
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code, even when an event loop is already running
-    in this thread (Jupyter, an async app calling sync API): then it runs in a worker thread."""
+    """Run a coroutine to completion from sync code. Calls on one thread share one event loop (so
+    clients bound to a loop are reused across calls); when an event loop is already running in this
+    thread (Jupyter, an async app calling sync API), the coroutine runs in a worker thread instead."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -247,7 +280,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     else:
         running = True
     if not running:  # run outside the except block: errors must not carry this RuntimeError as context
-        return asyncio.run(coro)
+        return _loop_of_this_thread().run(coro)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
 

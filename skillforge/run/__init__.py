@@ -4,6 +4,7 @@ student's confidence, and the :class:`Runner` that escalates to the teacher and 
 from skillforge.run.ask import Outcome, ask, summarize
 from skillforge.run.confidence import SelfConsistentModel, with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, read_escalations
+from skillforge.run.many import ItemResult, run_each, run_many
 from skillforge.run.prompt import (
     build_request,
     plain_instructions,
@@ -20,6 +21,7 @@ __all__ = [
     "Check",
     "DemoIndex",
     "EscalationRecord",
+    "ItemResult",
     "Outcome",
     "RunResult",
     "Runner",
@@ -35,6 +37,8 @@ __all__ = [
     "render_input",
     "render_output",
     "retrieve",
+    "run_each",
+    "run_many",
     "summarize",
     "template_instructions",
     "with_confidence",

@@ -42,34 +42,42 @@ def terms(text: str) -> list[str]:
 
 
 class DemoIndex:
-    """A BM25 index over the inputs of a demo pool. :meth:`top` returns pool positions."""
+    """A BM25 index over the inputs of a demo pool. :meth:`top` returns pool positions.
+
+    Built once per runner and queried once per input, so the per-query work is kept to the terms the
+    query shares with the pool: an inverted index (term -> documents holding it, with their term
+    frequency) and each document's length normalisation, both computed here.
+    """
 
     def __init__(self, inputs: Sequence[Mapping[str, Any]]) -> None:
-        self._docs = [Counter(terms(input_text(v))) for v in inputs]
-        self._lengths = [sum(d.values()) for d in self._docs]
-        self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 0.0
-        df: Counter[str] = Counter()
-        for d in self._docs:
-            df.update(d.keys())
-        n = len(self._docs)
+        docs = [Counter(terms(input_text(v))) for v in inputs]
+        lengths = [sum(d.values()) for d in docs]
+        avg = (sum(lengths) / len(lengths)) if lengths else 0.0
+        self._norms = [K1 * (1.0 - B + B * length / avg) if avg else K1 for length in lengths]
+        self._postings: dict[str, list[tuple[int, int]]] = {}
+        for i, d in enumerate(docs):
+            for t, tf in d.items():
+                self._postings.setdefault(t, []).append((i, tf))
+        n = len(docs)
         # The "+1" BM25 variant (Lucene's): idf stays positive even for terms in most documents.
-        self._idf = {t: math.log(1.0 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self._idf = {t: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self._postings.items()}
 
     def __len__(self) -> int:
-        return len(self._docs)
+        return len(self._norms)
 
     def scores(self, query: Mapping[str, Any]) -> list[float]:
         """BM25 score of every pool input against ``query``."""
-        q = set(terms(input_text(query)))
-        out = []
-        for doc, length in zip(self._docs, self._lengths, strict=True):
-            norm = K1 * (1.0 - B + B * length / self._avg) if self._avg else K1
-            s = 0.0
-            for t in q:
-                tf = doc.get(t)
-                if tf:
-                    s += self._idf[t] * tf * (K1 + 1.0) / (tf + norm)
-            out.append(s)
+        out = [0.0] * len(self._norms)
+        norms = self._norms
+        # Each document's sum runs over the query's terms in one fixed order, term by term, as a
+        # per-document loop over the query would: the same floats, so the same ties.
+        for t in set(terms(input_text(query))):
+            postings = self._postings.get(t)
+            if postings is None:
+                continue
+            idf = self._idf[t]
+            for i, tf in postings:
+                out[i] += idf * tf * (K1 + 1.0) / (tf + norms[i])
         return out
 
     def top(self, query: Mapping[str, Any], k: int) -> list[int]:

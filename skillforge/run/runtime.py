@@ -78,6 +78,7 @@ class Runner:
         self.escalation_log = escalation_log
         self.limits = limits or DEFAULT_LIMITS
         self._index: DemoIndex | None = None
+        self._pairs = [(d.input, d.output) for d in skill.demos]
         self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
         confidence = skill.settings.confidence
         # Class probabilities are asked for only where the confidence uses them (they cost a little
@@ -101,7 +102,7 @@ class Runner:
         ``demo_strategy: retrieved``, the ``k`` most similar demos after it."""
         skill = self.skill
         s = skill.settings
-        pairs = [(d.input, d.output) for d in skill.demos]
+        pairs = self._pairs
         demos = pairs if s.demo_strategy == "fixed" else []
         retrieved: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
         if s.demo_strategy == "retrieved":
