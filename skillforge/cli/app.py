@@ -285,3 +285,12 @@ def test_cmd(
         junit_out.write_text(junit_xml(report), encoding="utf-8")
     if not report.ok:
         raise typer.Exit(1)
+
+
+# Commands in their own modules (cli/<name>_cmd.py), registered here.
+from skillforge.cli.export_cmd import export_cmd, import_cmd  # noqa: E402
+from skillforge.cli.update_cmd import update_cmd  # noqa: E402
+
+app.command("update")(update_cmd)
+app.command("export")(export_cmd)
+app.command("import")(import_cmd)
