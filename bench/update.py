@@ -43,8 +43,8 @@ from skillforge.update import Snapshot, aupdate_skill
 
 RESULTS = ROOT / "bench" / "results"
 STUDENT = "local:smollm2-135m"
-TRAIN, DEV = 60, 30
-OPTIONS = CompileOptions(ks=(), retrieval_ks=(4,), refine_rounds=0, calibration_extra=40, max_demo_pool=16,
+TRAIN, DEV = 60, 20
+OPTIONS = CompileOptions(ks=(), retrieval_ks=(4,), refine_rounds=0, calibration_extra=30, max_demo_pool=16,
                          target_precision=0.9)
 
 
@@ -174,7 +174,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=int, default=140, help="production inputs (unused training inputs)")
-    parser.add_argument("--test", type=int, default=100, help="test-split cases to evaluate before and after on")
+    parser.add_argument("--run", type=int, default=80, help="production inputs (unused training inputs)")
+    parser.add_argument("--test", type=int, default=60, help="test-split cases to evaluate before and after on")
     parser.add_argument("--work", default=str(ROOT / ".skillforge" / "bench-update"), help="working directory")
     asyncio.run(main(parser.parse_args()))
