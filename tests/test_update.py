@@ -171,3 +171,23 @@ def test_the_cli_prints_metrics_and_diff_and_exits_1_when_refused(compiled: Path
     written = runner.invoke(app, ["update", str(compiled)])
     assert written.exit_code == 0 and "written to" in written.output
     assert sum(1 for _ in lines((compiled / FOLDED).read_text())) == 20
+
+
+def test_only_new_valid_teacher_answers_are_folded_and_repeats_keep_the_latest(compiled: Path) -> None:
+    from skillforge.run import EscalationRecord
+    from skillforge.update import escalation_key, plan_fold
+
+    skill = load_skill(compiled)
+
+    def record(text: str, sentiment: str, by: str = "test:teacher", time: str = "t1") -> EscalationRecord:
+        return EscalationRecord(time=time, input={"text": text}, output={"sentiment": sentiment}, answered_by=by,
+                                reason="low_confidence")
+
+    done = record("great done 1", "positive")
+    records = [done, record("great odd 2", "maybe"), record("great tier 3", "positive", by="classifier"),
+               record("awful twice 4", "positive", time="t1"), record("awful twice 4", "negative", time="t2"),
+               record(skill.tests[0].input["text"], skill.tests[0].expected["sentiment"])]
+    plan = plan_fold(skill, records, {escalation_key(done)}, holdout_fraction=0.0, seed=0)
+    assert plan.skipped == 3  # already folded, not a valid answer, not the teacher's
+    assert [(r.input["text"], r.output["sentiment"]) for r in plan.train] == [("awful twice 4", "negative")]
+    assert [r.time for r in plan.duplicates] == ["t1", "t1"] and not plan.holdout
