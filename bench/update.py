@@ -1,6 +1,6 @@
 """Does ``skillforge update`` make a skill better from its own escalations? Measured on intents.
 
-    nice -n 10 .venv/bin/python bench/update.py [--run N] [--test N] [--work DIR]
+    nice -n 10 .venv/bin/python bench/update.py [--run N] [--test N] [--work DIR]   (about 65 minutes)
 
 A small, CPU-sized run (the embedded 135M student takes seconds per call):
 
@@ -93,7 +93,9 @@ def markdown(r: dict[str, Any]) -> str:
              f"Command: `{r['command']}`", "", f"Stages done: {', '.join(r['stages'])}; seconds: {r['seconds']}", ""]
     if "update" in r:
         u, b, a = r["update"], r["update"]["before"], r["update"]["after"]
-        lines += [f"Escalations folded: {u['train']} as demo/calibration candidates, {u['holdout']} held out as new "
+        lines += ["Regression measures: the skill's own answers (classifier tier and student, no escalation) "
+                  "on the same cases for both versions.", "",
+                  f"Escalations folded: {u['train']} as demo/calibration candidates, {u['holdout']} held out as new "
                   f"regression cases, {u['duplicates']} duplicates; status: **{u['status']}**.", "",
                   "| measure | before | after |", "|---|---|---|",
                   f"| dev score (own dev set) | {b['dev_score']} (n={b['dev_size']}) | {a['dev_score']} "
@@ -108,8 +110,13 @@ def markdown(r: dict[str, Any]) -> str:
         b, a = r["test_before"], r["test_after"]
         lines += ["", f"Test split ({b['cases']} cases, escalating below the threshold):", "",
                   "| measure | before | after |", "|---|---|---|"]
-        for m in ("student_accuracy", "student_share", "accepted_accuracy", "accuracy_after_escalation"):
-            lines.append(f"| {m.replace('_', ' ')} | {b[m]} | {a[m]} |")
+        names = {"student_accuracy": "student accuracy (every case)",
+                 "student_share": "answered before the teacher (classifier tier + student)",
+                 "accepted_accuracy": "accuracy of those answers", "accuracy_after_escalation":
+                 "accuracy after escalation"}
+        for m, label in names.items():
+            lines.append(f"| {label} | {b[m]} | {a[m]} |")
+        lines.append(f"| tier shares | {b['tier_shares']} | {a['tier_shares']} |")
         lines.append(f"| cost per 1,000 calls, mix (USD) | {b['cost_per_1k_calls_usd']['mix']} | "
                      f"{a['cost_per_1k_calls_usd']['mix']} |")
     return "\n".join(lines) + "\n"
@@ -176,5 +183,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=int, default=80, help="production inputs (unused training inputs)")
     parser.add_argument("--test", type=int, default=60, help="test-split cases to evaluate before and after on")
+    parser.add_argument("--report", action="store_true", help="only rewrite update.md from update.json")
     parser.add_argument("--work", default=str(ROOT / ".skillforge" / "bench-update"), help="working directory")
-    asyncio.run(main(parser.parse_args()))
+    parsed = parser.parse_args()
+    if parsed.report:
+        (RESULTS / "update.md").write_text(markdown(json.loads((RESULTS / "update.json").read_text())))
+    else:
+        asyncio.run(main(parsed))
