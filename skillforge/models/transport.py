@@ -109,10 +109,12 @@ class RetryingTransport(Generic[C]):
         raise error
 
     async def _json(self, raw: Any) -> tuple[dict[str, Any], str | None]:
-        """The JSON object of a raw SDK response (whose ``json()`` may be sync or async), and its request id."""
+        """The JSON object of a raw SDK response, and its request id. Anthropic's raw response has an async
+        ``json()``; OpenAI's (``LegacyAPIResponse``) has none, but its ``http_response`` has a sync one."""
         request_id = raw.request_id
+        load = getattr(raw, "json", None) or raw.http_response.json
         try:
-            data = raw.json()
+            data = load()
             if inspect.isawaitable(data):
                 data = await data
         except ValueError as exc:
