@@ -125,20 +125,15 @@ class AnthropicModel(AnthropicBatching, Model):
             raise ConfigurationError(f"structured must be auto, output_config, tool or text: {structured!r}")
         if effort is not None and effort not in EFFORTS:
             raise ConfigurationError(f"effort must be one of {', '.join(EFFORTS)}: {effort!r}")
-        if max_attempts < 1 or timeout <= 0 or max_retry_seconds < 0:
-            raise ConfigurationError("max_attempts >= 1, timeout > 0 and max_retry_seconds >= 0 are required")
+        self._init_retries(timeout=timeout, max_attempts=max_attempts, max_retry_seconds=max_retry_seconds, sleep=sleep)
         self.name = name
         self.model_id = f"anthropic:{name}"
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.max_retry_seconds = max_retry_seconds
         self.structured: StructuredMode = structured
         #: The effort asked for explicitly (``None``: the role's default, see :meth:`for_role`).
         self.effort: Effort | None = effort
         #: The role this instance was configured for, if any.
         self.role: Role | None = None
         self.prices = prices
-        self._sleep = sleep
         #: The structured mode in use; ``auto`` starts at ``output_config`` and may degrade.
         self._mode: Mode = "output_config" if structured == "auto" else structured
         self.supports_temperature = takes_sampling_params(name)

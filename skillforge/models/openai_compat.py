@@ -103,16 +103,11 @@ class OpenAIModel(RetryingTransport[openai.AsyncOpenAI], Model):
             raise ConfigurationError("an openai model needs a name, e.g. 'openai:Qwen/Qwen2.5-7B-Instruct'")
         if structured not in ("auto", "json_schema", "json_object", "text"):
             raise ConfigurationError(f"structured must be auto, json_schema, json_object or text: {structured!r}")
-        if max_attempts < 1 or timeout <= 0 or max_retry_seconds < 0:
-            raise ConfigurationError("max_attempts >= 1, timeout > 0 and max_retry_seconds >= 0 are required")
+        self._init_retries(timeout=timeout, max_attempts=max_attempts, max_retry_seconds=max_retry_seconds, sleep=sleep)
         self.name = name
         self.model_id = f"openai:{name}"
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.max_retry_seconds = max_retry_seconds
         self.structured: StructuredMode = structured
         self.price = price if price is None or isinstance(price, Price) else Price.model_validate(price)
-        self._sleep = sleep
         #: The structured mode in use; ``auto`` starts at ``json_schema`` and may degrade.
         self._mode: Mode = "json_schema" if structured == "auto" else structured
         self.supports_structured_output = self._mode != "text"

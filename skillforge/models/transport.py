@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
-from skillforge.errors import ModelAPIError
+from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.http_errors import (
     SdkErrors,
     details,
@@ -42,9 +42,8 @@ Sleep = Callable[[float], Awaitable[None]]
 class RetryingTransport(Generic[C]):
     """Clients per event loop (or one injected client) and :meth:`_call` with retries.
 
-    Subclasses set the class attributes ``sdk_errors`` and ``retry_log``, the instance attributes
-    ``model_id``, ``timeout``, ``max_attempts``, ``max_retry_seconds`` and ``_sleep``, and call
-    :meth:`_init_clients` from their constructor.
+    Subclasses set the class attributes ``sdk_errors`` and ``retry_log`` and the instance attribute
+    ``model_id``, and call :meth:`_init_retries` and :meth:`_init_clients` from their constructor.
     """
 
     #: The SDK's exception classes.
@@ -57,6 +56,16 @@ class RetryingTransport(Generic[C]):
     max_attempts: int
     max_retry_seconds: float
     _sleep: Sleep
+
+    def _init_retries(self, *, timeout: float, max_attempts: int, max_retry_seconds: float, sleep: Sleep) -> None:
+        """Check and keep the retry settings: per-call ``timeout`` (seconds), attempts per call, and the
+        time budget of one call's retries."""
+        if max_attempts < 1 or timeout <= 0 or max_retry_seconds < 0:
+            raise ConfigurationError("max_attempts >= 1, timeout > 0 and max_retry_seconds >= 0 are required")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_retry_seconds = max_retry_seconds
+        self._sleep = sleep
 
     def _init_clients(self, client: C | None, factory: Callable[[], C] | None) -> None:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = weakref.WeakKeyDictionary()
