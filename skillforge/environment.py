@@ -5,6 +5,8 @@ explicitly to skillforge wins.
 - ``ANTHROPIC_API_KEY``: when set (and no override), the defaults become Claude Opus 5.5 (teacher) and
   Haiku 5.5 (student).
 - ``ANTHROPIC_BASE_URL``: an Anthropic-compatible server for ``anthropic:`` models.
+- ``SKILLFORGE_OPENAI_BASE_URL`` (else ``OPENAI_BASE_URL``): the OpenAI-compatible server for ``openai:``
+  models (vLLM, SGLang, Ollama, llama.cpp); default the OpenAI API. ``OPENAI_API_KEY``: its key.
 - ``SKILLFORGE_LEDGER``: ledger path (default ``.skillforge/ledger.jsonl``); batch state files live in
   ``batches/`` next to it.
 - ``SKILLFORGE_LOCAL_MODEL``: path of a GGUF file for ``local:`` models (default: the embedded one).
@@ -30,6 +32,8 @@ class Env:
     student: str | None
     anthropic_api_key: str | None
     anthropic_base_url: str | None
+    openai_api_key: str | None
+    openai_base_url: str | None
     ledger_path: Path
     local_model_path: Path | None
 
@@ -55,6 +59,8 @@ def read_env() -> Env:
         student=os.environ.get("SKILLFORGE_STUDENT") or None,
         anthropic_api_key=os.environ.get("ANTHROPIC_API_KEY") or None,
         anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+        openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
+        openai_base_url=os.environ.get("SKILLFORGE_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or None,
         ledger_path=Path(os.environ.get("SKILLFORGE_LEDGER") or ".skillforge/ledger.jsonl"),
         local_model_path=Path(local) if local else None,
     )

@@ -108,3 +108,25 @@ def test_only_the_integrations_import_an_optional_extra(extra: str) -> None:
         pytest.skip(f"{extra} is not imported anywhere")
     importers = {m for m in graph.find_modules_that_directly_import(extra) if m.startswith("skillforge")}
     assert all(m.startswith("skillforge.integrations") for m in importers), sorted(importers)
+
+
+#: Optional extras and the only modules that may import them (everything else runs without them).
+EXTRAS = {"openai": {"skillforge.models.openai_compat"}, "ray": {"skillforge.integrations.ray"},
+          "pyarrow": {"skillforge.integrations.ray"}}
+
+
+@pytest.mark.parametrize("extra", sorted(EXTRAS))
+def test_an_optional_extra_is_imported_only_by_its_own_module(extra: str) -> None:
+    importers = {m for m in _graph().find_modules_that_directly_import(extra) if m.startswith("skillforge")}
+    assert importers == EXTRAS[extra]
+
+
+def test_importing_skillforge_and_its_cli_loads_no_optional_extra() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, skillforge, skillforge.cli, skillforge.models.registry; "
+            f"print(sorted(m for m in {sorted(EXTRAS)!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent)
+    assert out.stdout.strip() == "[]"

@@ -1,7 +1,11 @@
-"""Skills where agents live: :mod:`~skillforge.integrations.mcp_server` serves a folder of skills as
-Model Context Protocol tools (``skillforge serve``), :mod:`~skillforge.integrations.pydantic_ai_tool` makes a
-skill a pydantic-ai tool, and :mod:`~skillforge.integrations.catalog` loads the skills they share.
+"""Skills where agents live, and other systems, each behind an optional extra and never imported by the
+rest of skillforge:
 
-Each adapter imports its optional package (``skillforge[mcp]``, ``skillforge[pydantic-ai]``) when used,
-never at import time, and nothing below this layer imports them. The dependency-free Anthropic
-adapter is :mod:`skillforge.tools`."""
+- :mod:`~skillforge.integrations.mcp_server` serves a folder of skills as Model Context Protocol tools
+  (``skillforge serve``, ``skillforge[mcp]``);
+- :mod:`~skillforge.integrations.pydantic_ai_tool` makes a skill a pydantic-ai tool (``skillforge[pydantic-ai]``);
+- :mod:`~skillforge.integrations.ray` runs a skill over a Ray Data dataset on a cluster (``skillforge[ray]``);
+- :mod:`~skillforge.integrations.catalog` loads the skills the adapters share.
+
+Each adapter imports its optional package when used, never at import time. The dependency-free
+Anthropic adapter is :mod:`skillforge.tools`."""

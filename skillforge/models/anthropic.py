@@ -12,9 +12,9 @@ are cheap and a flaky network is survivable:
   server (e.g. llama.cpp's ``llama-server``) may ignore both and answer in prose.
 - **Robust parsing.** The raw JSON body is read, not the SDK's typed ``Message``: the SDK turns an
   unknown block type into a ``TextBlock`` with ``text=None``. Unknown blocks are skipped.
-- **Retries** (:mod:`skillforge.models.anthropic_transport`): transient failures are retried with
-  backoff within a budget; 400/404/413 raise :class:`ModelRequestRejected`, 401/402/403
-  :class:`ModelAuthError` (an account problem escalating cannot fix).
+- **Retries** (:mod:`skillforge.models.transport`, the policy the OpenAI-compatible provider shares):
+  transient failures are retried with backoff within a budget; 400/404/413 raise
+  :class:`ModelRequestRejected`, 401/402/403 :class:`ModelAuthError` (an account problem escalating cannot fix).
 - **The request shape per generation** (:mod:`skillforge.models.claude`). Opus 4.7+ and the 5
   generation refuse ``temperature``/``top_p``/``top_k``: ``temperature`` is sent (through
   ``extra_body``: SDK 2.14 has no typed argument for it) only to models that take it, and dropped
@@ -30,7 +30,7 @@ are cheap and a flaky network is survivable:
   requests at the batch discount, resumable from a state file.
 - **Secrets.** The API key is never stored on the model, logged, or put in an error message: every
   string a server supplies (error message, type, request id, stop reason; the key is also cut out of
-  answer text) is scrubbed of it, should a server echo it back (:mod:`~skillforge.models.anthropic_errors`).
+  answer text) is scrubbed of it, should a server echo it back (:mod:`~skillforge.models.http_errors`).
 
 API shapes: https://platform.claude.com/docs/en/api/messages, .../build-with-claude/structured-outputs,
 .../build-with-claude/prompt-caching, .../api/errors, .../api/rate-limits.
@@ -52,7 +52,6 @@ import anthropic
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelRequestRejected, SpecError
 from skillforge.models.anthropic_batch import AnthropicBatching
-from skillforge.models.anthropic_errors import REDACTED, guard_sdk_logs, scrub
 from skillforge.models.anthropic_schema import (
     ANSWER_TOOL,
     adapt_schema,
@@ -73,6 +72,7 @@ from skillforge.models.claude import (
     takes_sampling_params,
     thinks_adaptively,
 )
+from skillforge.models.http_errors import REDACTED, guard_sdk_logs, scrub
 from skillforge.models.pricing import PriceTable, default_table
 
 log = logging.getLogger(__name__)
@@ -125,20 +125,15 @@ class AnthropicModel(AnthropicBatching, Model):
             raise ConfigurationError(f"structured must be auto, output_config, tool or text: {structured!r}")
         if effort is not None and effort not in EFFORTS:
             raise ConfigurationError(f"effort must be one of {', '.join(EFFORTS)}: {effort!r}")
-        if max_attempts < 1 or timeout <= 0 or max_retry_seconds < 0:
-            raise ConfigurationError("max_attempts >= 1, timeout > 0 and max_retry_seconds >= 0 are required")
+        self._init_retries(timeout=timeout, max_attempts=max_attempts, max_retry_seconds=max_retry_seconds, sleep=sleep)
         self.name = name
         self.model_id = f"anthropic:{name}"
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.max_retry_seconds = max_retry_seconds
         self.structured: StructuredMode = structured
         #: The effort asked for explicitly (``None``: the role's default, see :meth:`for_role`).
         self.effort: Effort | None = effort
         #: The role this instance was configured for, if any.
         self.role: Role | None = None
         self.prices = prices
-        self._sleep = sleep
         #: The structured mode in use; ``auto`` starts at ``output_config`` and may degrade.
         self._mode: Mode = "output_config" if structured == "auto" else structured
         self.supports_temperature = takes_sampling_params(name)

@@ -40,9 +40,9 @@ import anthropic
 
 from skillforge.errors import ConfigurationError, ModelAPIError, ModelRequestRejected
 from skillforge.jsonl import StrictModel
-from skillforge.models.anthropic_errors import scrub
 from skillforge.models.anthropic_transport import AnthropicTransport
 from skillforge.models.base import BatchResult, ModelRequest, ModelResponse
+from skillforge.models.http_errors import scrub
 
 log = logging.getLogger("skillforge.models.anthropic")
 

@@ -28,7 +28,7 @@ an enum of objects -- is reported by :func:`structured_output_problems`; a force
 SDK's typed parsing turns an unknown block type into a ``TextBlock`` with ``text=None``; here
 unknown blocks are skipped. Blocks are selected by type, never by position: a model that thinks puts
 a ``thinking`` (or ``redacted_thinking``) block before its answer. Error bodies are read in
-:mod:`skillforge.models.anthropic_errors`.
+:mod:`skillforge.models.http_errors`.
 """
 
 from __future__ import annotations

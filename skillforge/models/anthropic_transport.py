@@ -1,148 +1,28 @@
 """The SDK clients of :class:`~skillforge.models.anthropic.AnthropicModel` and the one retry layer
-around every call it makes (messages, batch submission, polling, results).
-
-Retries live here, with tenacity, and nowhere else (the SDK client runs with ``max_retries=0``): 429
-(honouring ``retry-after-ms`` / ``retry-after``), 529, 500/502/503/504, connection errors and
-timeouts, with capped exponential backoff plus jitter, capped attempts and a total time budget.
-400/404/413 (any other 4xx) raise :class:`ModelRequestRejected`, 401/402/403 :class:`ModelAuthError`;
-every error carries status, error type, message and request id, and never the API key.
+around every call it makes (messages, batch submission, polling, results): the shared
+:class:`~skillforge.models.transport.RetryingTransport` policy, bound to the ``anthropic`` SDK's errors.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import ClassVar
 
 import anthropic
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
-from skillforge.errors import ModelAPIError
-from skillforge.models.anthropic_errors import (
-    details,
-    guard_sdk_logs,
-    is_retryable,
-    retry_after_seconds,
-    scrub,
-    translate,
+from skillforge.models.http_errors import SdkErrors
+from skillforge.models.transport import RetryingTransport, Sleep
+
+ANTHROPIC_ERRORS = SdkErrors(
+    base=anthropic.AnthropicError, status=anthropic.APIStatusError, connection=anthropic.APIConnectionError,
+    timeout=anthropic.APITimeoutError, credentials=(anthropic.CredentialsError,),
 )
 
-log = logging.getLogger("skillforge.models.anthropic")
-
-T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
+__all__ = ["ANTHROPIC_ERRORS", "AnthropicTransport", "Sleep"]
 
 
+class AnthropicTransport(RetryingTransport[anthropic.AsyncAnthropic]):
+    """Clients per event loop (or one injected client) and ``_call`` with retries, for the Messages API."""
 
-class AnthropicTransport:
-    """Clients per event loop (or one injected client) and :meth:`_call` with retries.
-
-    Subclasses set ``model_id``, ``timeout``, ``max_attempts``, ``max_retry_seconds`` and ``_sleep``,
-    and call :meth:`_init_clients` from their constructor.
-    """
-
-    model_id: str
-    timeout: float
-    max_attempts: int
-    max_retry_seconds: float
-    _sleep: Sleep
-
-    def _init_clients(
-        self, client: anthropic.AsyncAnthropic | None, factory: Callable[[], anthropic.AsyncAnthropic] | None
-    ) -> None:
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic]
-        self._clients = weakref.WeakKeyDictionary()
-        # Our tenacity loop is the only retry layer: an SDK retrying too would multiply attempts.
-        self._shared = client.with_options(max_retries=0) if client is not None else None
-        self._factory = factory
-        if self._shared is not None:
-            guard_sdk_logs(self._secrets())
-
-    def _client(self) -> anthropic.AsyncAnthropic:
-        """The injected client, else one built for the running event loop (an httpx async client
-        cannot outlive its loop; sync calls on one thread share one loop, so they share its client)."""
-        if self._shared is not None:
-            return self._shared
-        assert self._factory is not None
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = self._factory()
-        return client
-
-    async def _call(self, fn: Callable[[anthropic.AsyncAnthropic], Awaitable[T]]) -> T:
-        """``fn(client)`` with retries; an SDK error that is not retried (or retried in vain)
-        becomes the skillforge error for it."""
-        attempts = 0
-
-        async def once() -> T:
-            nonlocal attempts
-            attempts += 1
-            return await fn(self._client())
-
-        retrying = AsyncRetrying(
-            sleep=self._sleep,
-            stop=self._stop,
-            wait=self._wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            return await retrying(once)
-        except anthropic.AnthropicError as exc:
-            error = translate(exc, attempts, model_id=self.model_id, secrets=self._secrets(), timeout=self.timeout,
-                              max_retry_seconds=self.max_retry_seconds)
-        # Raised outside the except block: the SDK error (which holds the server's raw, unscrubbed body)
-        # must not ride along as __context__.
-        raise error
-
-    async def _json(self, raw: Any) -> tuple[dict[str, Any], str | None]:
-        """The JSON object of a raw SDK response, and its request id."""
-        request_id = raw.request_id
-        try:
-            data = await raw.json()
-        except ValueError as exc:
-            raise self._error(f"response body is not JSON ({exc})", request_id=request_id) from None
-        if not isinstance(data, dict):
-            raise self._error("response body is not a JSON object", request_id=request_id)
-        return data, request_id
-
-    _backoff = wait_exponential_jitter(initial=1.0, max=30.0, jitter=1.0)
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        server_says = retry_after_seconds(exc)
-        return server_says if server_says is not None else self._backoff(state)
-
-    def _stop(self, state: RetryCallState) -> bool:
-        if state.attempt_number >= self.max_attempts:
-            return True
-        # idle_for counts the (possibly injected) sleeps; seconds_since_start the real clock.
-        spent = max(state.seconds_since_start or 0.0, state.idle_for)
-        return spent + state.upcoming_sleep > self.max_retry_seconds
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        d = details(exc, self._secrets())
-        what = " ".join(p for p in (f"HTTP {d.status}" if d.status else None, d.error_type) if p)
-        log.warning(
-            "%s: %s; retrying in %.1fs (attempt %d of %d)%s",
-            self.model_id,
-            what or type(exc).__name__,
-            state.upcoming_sleep, state.attempt_number + 1, self.max_attempts,
-            f" [request id {d.request_id}]" if d.request_id else "",
-        )
-
-    def _secrets(self) -> list[str]:
-        """The API key and bearer token of this model's clients: what :func:`scrub` cuts out."""
-        clients = [self._shared] if self._shared is not None else list(self._clients.values())
-        found = {value for c in clients for value in (c.api_key, getattr(c, "auth_token", None)) if value}
-        return sorted(found, key=len, reverse=True)
-
-    def _error(self, message: str, *, request_id: str | None) -> ModelAPIError:
-        secrets = self._secrets()
-        return ModelAPIError(scrub(message, secrets), model_id=self.model_id,
-                             request_id=scrub(request_id, secrets, limit=200) if request_id else None)
+    sdk_errors: ClassVar[SdkErrors] = ANTHROPIC_ERRORS
+    retry_log: ClassVar[logging.Logger] = logging.getLogger("skillforge.models.anthropic")

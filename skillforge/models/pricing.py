@@ -153,18 +153,17 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def warn_unknown_price(model: str) -> None:
-    """Warn (once per model per process) that ``model`` has no known price."""
+def warn_unknown_price(model: str, *, hint: str | None = None) -> None:
+    """Warn (once per model per process) that ``model`` has no known price; ``hint`` says how to give one
+    (default: a :class:`PriceTable` for Claude models)."""
     with _warned_lock:
         if model in _warned:
             return
         _warned.add(model)
-    warnings.warn(
-        f"no price known for model {model!r}; its cost is reported as None. Pass prices=PriceTable(...) "
-        f"or update skillforge.models.pricing.default_table() (table checked {PRICES_CHECKED.isoformat()}).",
-        UnknownPriceWarning,
-        stacklevel=3,
-    )
+    hint = hint or ("Pass prices=PriceTable(...) or update skillforge.models.pricing.default_table() "
+                    f"(table checked {PRICES_CHECKED.isoformat()}).")
+    warnings.warn(f"no price known for model {model!r}; its cost is reported as None. {hint}",
+                  UnknownPriceWarning, stacklevel=3)
 
 
 def reset_price_warnings() -> None:

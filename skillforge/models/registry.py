@@ -1,7 +1,8 @@
 """Model ids (``provider:name``) to :class:`Model` instances.
 
-Providers are looked up by the prefix before the first colon. Built in: ``local`` (llama.cpp) and
-``anthropic``. Register more with :func:`register_provider`.
+Providers are looked up by the prefix before the first colon. Built in: ``local`` (llama.cpp),
+``anthropic`` and ``openai`` (any OpenAI-compatible server; needs the ``openai`` extra). Register more
+with :func:`register_provider`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,16 @@ def _anthropic(name: str) -> Model:
     return AnthropicModel(name)
 
 
+def _openai(name: str) -> Model:
+    # Imported only when asked for: the openai SDK is an optional extra (the import names it when missing).
+    from skillforge.models.openai_compat import OpenAIModel
+
+    return OpenAIModel(name)
+
+
 register_provider("local", _local)
 register_provider("anthropic", _anthropic)
+register_provider("openai", _openai)
 
 
 def get_model(model_id: str) -> Model:

@@ -1,9 +1,14 @@
-"""Errors of the Anthropic Messages API, read without trusting the server.
+"""Errors of HTTP model APIs (Anthropic's Messages API, OpenAI-compatible servers), read without
+trusting the server.
 
-:func:`error_details` reads status, ``error.type``, ``error.message`` and the request id
-(``request-id`` header, else the body's ``request_id``) of an SDK error; :func:`retry_after_seconds`
-reads ``retry-after-ms`` / ``retry-after``; :func:`translate` turns an SDK error into the skillforge
-error for it.
+Both official SDKs are generated from one template: a status error with ``status_code``, ``body``,
+``response`` and ``request_id``, a connection error, and a timeout that is a connection error.
+:class:`SdkErrors` names one SDK's classes, and every function here takes it:
+:func:`error_details` reads status, ``error.type``, ``error.message`` and the request id (the SDK's
+request-id header, else the body's ``request_id``) of an SDK error -- Anthropic and OpenAI-compatible
+servers both answer ``{"error": {"type": ..., "message": ...}}``; :func:`retry_after_seconds` reads
+``retry-after-ms`` / ``retry-after``; :func:`translate` turns an SDK error into the skillforge error
+for it.
 
 Every string a server supplies -- message, error type, request id, body text -- passes
 :func:`scrub` before it reaches an exception, a log line or a report: the API key (and bearer
@@ -20,8 +25,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import anthropic
+from typing import Any
 
 from skillforge.errors import ModelAPIError, ModelAuthError, ModelRequestRejected
 
@@ -74,31 +78,47 @@ class _SecretFilter(logging.Filter):
 
 _FILTER = _SecretFilter()
 #: Top-level loggers of the SDK and the HTTP libraries it may use.
-_SDK_LOGGERS = ("anthropic", "httpx", "httpx2", "httpcore", "httpcore2")
+_SDK_LOGGERS = ("anthropic", "openai", "httpx", "httpx2", "httpcore", "httpcore2")
 
 
 def guard_sdk_logs(secrets: Iterable[str]) -> None:
     """Scrub ``secrets`` from every record the SDK's loggers (and its HTTP library's) emit from now on.
-    Filters do not propagate to child loggers, so each existing ``anthropic.*`` logger gets one."""
+    Filters do not propagate to child loggers, so each existing SDK logger (``anthropic.*``, ...) gets one."""
     _FILTER.secrets.update(s for s in secrets if s)
     names = {n for n in logging.Logger.manager.loggerDict if n.split(".")[0] in _SDK_LOGGERS}
     for name in sorted(names | set(_SDK_LOGGERS)):
         logging.getLogger(name).addFilter(_FILTER)  # no-op when already added
 
 
-def is_retryable(exc: BaseException) -> bool:
+@dataclass(frozen=True)
+class SdkErrors:
+    """The exception classes of one official SDK (``anthropic``, ``openai``): what this module reads."""
+
+    #: The root of every error the SDK raises.
+    base: type[Exception]
+    #: A 4xx/5xx answer: has ``status_code``, ``body``, ``response`` and ``request_id``.
+    status: type[Exception]
+    #: No answer at all (a dropped connection, a refused one); ``timeout`` is a subclass of it.
+    connection: type[Exception]
+    timeout: type[Exception]
+    #: Errors that mean the credentials are the problem, raised before any request is sent.
+    credentials: tuple[type[Exception], ...] = ()
+
+
+def is_retryable(exc: BaseException, sdk: SdkErrors) -> bool:
     """True for transient failures: 429, 5xx in :data:`RETRYABLE_STATUS`, connection errors, timeouts."""
-    if isinstance(exc, anthropic.APIStatusError):
-        return exc.status_code in RETRYABLE_STATUS
-    return isinstance(exc, anthropic.APIConnectionError)  # includes APITimeoutError
+    if isinstance(exc, sdk.status):
+        return getattr(exc, "status_code", None) in RETRYABLE_STATUS
+    return isinstance(exc, sdk.connection)  # includes timeouts
 
 
-def retry_after_seconds(exc: BaseException | None) -> float | None:
+def retry_after_seconds(exc: BaseException | None, sdk: SdkErrors) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms``, then ``retry-after`` as seconds or
     an HTTP date), or ``None``."""
-    if not isinstance(exc, anthropic.APIStatusError):
+    if not isinstance(exc, sdk.status):
         return None
-    headers = exc.response.headers
+    status_error: Any = exc  # an SDK status error (the SDKs' classes are not typed in common)
+    headers = status_error.response.headers
     try:
         return max(0.0, float(headers["retry-after-ms"]) / 1000)
     except (KeyError, ValueError):
@@ -113,24 +133,27 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
         return None if when is None else max(0.0, email.utils.mktime_tz(when) - time.time())
 
 
-def error_details(exc: BaseException | None) -> tuple[int | None, str | None, str, str | None]:
+def error_details(exc: BaseException | None, sdk: SdkErrors) -> tuple[int | None, str | None, str, str | None]:
     """(status, error type, message, request id) of an SDK error, as the server sent them (unscrubbed:
     see :func:`details`)."""
-    if isinstance(exc, anthropic.APIStatusError):
-        body: dict[str, object] = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    if isinstance(exc, sdk.status):
+        status_error: Any = exc
+        body: dict[str, object] = status_error.body if isinstance(status_error.body, dict) else {}
+        # Anthropic's SDK keeps the whole body ({"error": {...}}); OpenAI's keeps only the inner object.
+        error = body.get("error") if isinstance(body.get("error"), dict) else body
         assert isinstance(error, dict)
         error_type = error.get("type") if isinstance(error.get("type"), str) else None
         message = error.get("message") if isinstance(error.get("message"), str) else None
         if message is None:
-            text = exc.response.text if exc.body is not None else ""
-            message = text[:300] or exc.response.reason_phrase or "no error message"
+            response = status_error.response
+            text = response.text if status_error.body is not None else ""
+            message = text[:300] or response.reason_phrase or "no error message"
         body_id = body.get("request_id")
-        request_id = exc.request_id or (body_id if isinstance(body_id, str) else None)
-        return exc.status_code, error_type, str(message)[:_MAX_MESSAGE], request_id
-    if isinstance(exc, anthropic.APITimeoutError):
+        request_id = status_error.request_id or (body_id if isinstance(body_id, str) else None)
+        return int(status_error.status_code), error_type, str(message)[:_MAX_MESSAGE], request_id
+    if isinstance(exc, sdk.timeout):
         return None, "timeout", "the request timed out", None
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, sdk.connection):
         cause = exc.__cause__
         detail = f": {type(cause).__name__}: {cause}" if cause is not None else ""
         return None, "connection_error", f"could not reach the server{detail}"[:_MAX_MESSAGE], None
@@ -147,10 +170,10 @@ class Details:
     request_id: str | None
 
 
-def details(exc: BaseException | None, secrets: Iterable[str]) -> Details:
+def details(exc: BaseException | None, secrets: Iterable[str], sdk: SdkErrors) -> Details:
     """:func:`error_details` with every server-supplied string passed through :func:`scrub`."""
     secrets = list(secrets)
-    status, error_type, message, request_id = error_details(exc)
+    status, error_type, message, request_id = error_details(exc, sdk)
     return Details(
         status=status,
         error_type=scrub(error_type, secrets, limit=_MAX_FIELD) or None if error_type else None,
@@ -160,24 +183,24 @@ def details(exc: BaseException | None, secrets: Iterable[str]) -> Details:
 
 
 def translate(
-    exc: anthropic.AnthropicError, attempts: int, *, model_id: str, secrets: Iterable[str], timeout: float,
+    exc: BaseException, attempts: int, *, sdk: SdkErrors, model_id: str, secrets: Iterable[str], timeout: float,
     max_retry_seconds: float,
 ) -> ModelAPIError:
     """The skillforge error for an SDK error raised after ``attempts`` attempts: :class:`ModelAuthError`
     for 401/402/403, :class:`ModelRequestRejected` for other non-retryable 4xx, else
     :class:`ModelAPIError`; every string scrubbed."""
-    d = details(exc, secrets)
+    d = details(exc, secrets, sdk)
     message = d.message
-    retryable = is_retryable(exc)
-    if isinstance(exc, anthropic.APITimeoutError):
+    retryable = is_retryable(exc, sdk)
+    if isinstance(exc, sdk.timeout):
         message = f"no response within {timeout:g}s"
     if retryable:
         message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
-        asked = retry_after_seconds(exc)
+        asked = retry_after_seconds(exc, sdk)
         if asked is not None and asked > max_retry_seconds:
             message += f"; the server asked to wait {asked:g}s, beyond the {max_retry_seconds:g}s retry budget"
     cls = ModelAPIError
-    if d.status in AUTH_STATUS or isinstance(exc, anthropic.CredentialsError):
+    if d.status in AUTH_STATUS or isinstance(exc, sdk.credentials):
         cls = ModelAuthError
     elif d.status is not None and 400 <= d.status < 500 and not retryable:
         cls = ModelRequestRejected
