@@ -74,7 +74,9 @@ async def _no_wait(seconds: float) -> None:
 
 
 def _answer(body: dict[str, Any]) -> httpx2.Response:
-    text = json.loads(body["messages"][-1]["content"])["text"]
+    # The last user turn renders the input: JSON or plain text, a string or content blocks.
+    content = body["messages"][-1]["content"]
+    text = content if isinstance(content, str) else " ".join(b.get("text", "") for b in content)
     answer = {"label": "pos" if "good" in text else "neg"}
     return httpx2.Response(200, json={
         "id": "msg_faulty", "type": "message", "role": "assistant", "model": body["model"],

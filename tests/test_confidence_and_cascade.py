@@ -141,6 +141,26 @@ def test_the_cheaper_ladder_is_kept_and_the_student_is_calibrated_behind_the_cla
         assert plan.ladders[1].cost_per_1k < plan.ladders[0].cost_per_1k
 
 
+def test_a_combiner_that_reads_the_classifier_keeps_it_in_the_skill_without_a_tier() -> None:
+    # The student alone is cheaper here (the classifier tier is priced out), but the combined confidence
+    # reads classifier_prob: without the weights at run time that signal would sit at its mean and the
+    # calibrated threshold would not hold out of sample.
+    train = _keyword_examples(80)
+    fit = train_classifier(SENTIMENT_OUT, train, [], target_precision=0.9, confidence_level=0.95, seed=0)
+    assert fit is not None
+    inputs = [e.input for e in train]
+    cases = [CaseResult(e.expected, 1.0, True, 0.99, {"value_prob": 0.99, "classifier_prob": 0.9}) for e in train]
+    combiner = Combiner(signals=("value_prob", "classifier_prob"), mean=(0.5, 0.5), scale=(1.0, 1.0),
+                        weights=(1.0, 1.0), bias=0.0)
+    reads = choose_confidence(cases, ConfidenceSettings(), target_precision=0.9, confidence_level=0.95, seed=0)
+    reads = type(reads)(ConfidenceSettings(method="combined", combiner=combiner), reads.scores, reads.auroc)
+    free = LadderCosts(student=0.0, teacher=0.05)  # a free student: no tier in front of it can be cheaper
+    plan = plan_tiers(cases, inputs, reads, fit, free, target_precision=0.9, confidence_level=0.95)
+    assert plan.tier is None and plan.classifier == fit.weights
+    without = type(reads)(ConfidenceSettings(), reads.scores, reads.auroc)
+    assert plan_tiers(cases, inputs, without, fit, free, target_precision=0.9, confidence_level=0.95).classifier is None
+
+
 def _oracle(request: ModelRequest) -> str | dict[str, Any]:
     if request.output_schema is None:
         return "1. Say positive for great things.\n2. Say negative for awful ones."

@@ -33,12 +33,21 @@ def teacher_answer(request: ModelRequest) -> Any:
     return {"sentiment": "positive" if skill_input(request)["text"].split()[0] in POSITIVE else "negative"}
 
 
+def _input_of(content: str) -> dict[str, Any]:
+    """A demo turn's input, rendered as JSON or (the plain rendering) as the text itself."""
+    try:
+        value = json.loads(content)
+    except json.JSONDecodeError:
+        return {"text": content}
+    return value if isinstance(value, dict) else {"text": content}
+
+
 def _demos(request: ModelRequest) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     msgs = request.messages[:-1]
     out = []
     for user, answer in zip(msgs[::2], msgs[1::2], strict=False):
         try:
-            out.append((json.loads(user.content), json.loads(answer.content)))
+            out.append((_input_of(user.content), json.loads(answer.content)))
         except json.JSONDecodeError:
             continue
     return out

@@ -23,6 +23,8 @@ class TierPlan:
     #: Share of calibration inputs answered before the teacher (every tier).
     answered_share: float
     tier: TierSettings | None
+    #: The classifier's weights, written to ``classifier.json``: for its tier, or for the confidence
+    #: combiner when that reads ``classifier_prob``.
     classifier: ClassifierWeights | None
     ladders: list[LadderOption]
 
@@ -52,7 +54,12 @@ def plan_tiers(
                              confidence_level=confidence_level)
     share = _student_share(alone, cases)
     options = [ladder(["student"], {"student": share}, costs, student_called=1.0)]
-    plan = TierPlan(alone, share, None, None, options)
+    # A combiner that reads the classifier's probability needs the classifier at run time even when it
+    # is no tier: without it the signal would sit at its mean and the threshold would no longer hold.
+    combiner = choice.settings.combiner
+    signal_only = fit.weights if fit is not None and combiner is not None and "classifier_prob" in combiner.signals \
+        else None
+    plan = TierPlan(alone, share, None, signal_only, options)
     cal_c = None if fit is None else fit.calibration
     if fit is None or cal_c is None or cal_c.threshold is None or cal_c.precision is None:
         options[0] = options[0].model_copy(update={"chosen": True})
