@@ -245,28 +245,48 @@ class _ThreadLoop:
 
     A fresh loop per call (``asyncio.run``) would make every sync call rebuild whatever is bound to
     its loop -- an httpx client, so a new connection (and TLS handshake) per ``skill.run`` call.
+    ``asyncio.Runner.run`` is not used per call either: on the main thread it swaps the SIGINT handler
+    twice per call, and each swap formats the task's repr (``signal``'s enum conversion), which cost
+    more than the rest of a zero-latency ``skill.run``. Ctrl-C is handled here instead (see :meth:`run`).
     """
 
     def __init__(self) -> None:
-        self.runner = asyncio.Runner()
+        self.loop = asyncio.new_event_loop()
         # Closed when its thread ends (the thread-local slot is dropped) or the interpreter exits.
-        weakref.finalize(self, _close_quietly, self.runner)
+        weakref.finalize(self, _close_quietly, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` to completion on this thread's loop. A ``KeyboardInterrupt`` that arrives while
+        the loop waits cancels the task and lets it unwind (its ``finally`` blocks run, clients close)
+        before the interrupt propagates, so the loop is left clean for the next call."""
+        task = self.loop.create_task(coro)
+        try:
+            return self.loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    self.loop.run_until_complete(task)
+            raise
 
 
-def _close_quietly(runner: asyncio.Runner) -> None:
+def _close_quietly(loop: asyncio.AbstractEventLoop) -> None:
     # Collected while another loop runs in this thread: leave the loop to the GC.
     with contextlib.suppress(RuntimeError):
-        runner.close()
+        if not loop.is_closed():
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
 
 
 _thread_loops = threading.local()
 
 
-def _loop_of_this_thread() -> asyncio.Runner:
+def _loop_of_this_thread() -> _ThreadLoop:
     holder: _ThreadLoop | None = getattr(_thread_loops, "holder", None)
     if holder is None:
         holder = _thread_loops.holder = _ThreadLoop()
-    return holder.runner
+    return holder
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

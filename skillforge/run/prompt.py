@@ -103,26 +103,52 @@ def build_request(
     for this input, then the input. Demo inputs are rendered like the input (``input_format``). Only
     the system text and the fixed demos count as static (``static_messages``): retrieved demos change
     with the input, so they follow the cacheable prefix instead of breaking it."""
-    messages: list[Message] = []
+    return assemble(
+        system=system_text(instructions, output_schema, schema_in_prompt),
+        static=demo_messages(demos, output_schema, input_format, input_schema),
+        retrieved=demo_messages(retrieved, output_schema, input_format, input_schema),
+        input=input, output_schema=output_schema, max_tokens=max_tokens, temperature=temperature,
+        input_format=input_format, input_schema=input_schema,
+    )
 
-    def user(value: Mapping[str, Any]) -> Message:
-        return Message(role="user", content=render_input(value, input_format, input_schema))
 
-    def add(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
-        for demo_in, demo_out in pairs:
-            messages.append(user(demo_in))
-            messages.append(Message(role="assistant", content=render_output(demo_out, output_schema)))
+def system_text(instructions: str, output_schema: Mapping[str, Any], schema_in_prompt: bool) -> str:
+    """The system text of a skill request (see :func:`build_request`)."""
+    if schema_in_prompt:
+        return render("system", instructions=instructions, schema=schema_text(output_schema))
+    return instructions.strip()
 
-    add(demos)
-    static = len(messages)
-    add(retrieved)
-    messages.append(user(input))
-    system = (render("system", instructions=instructions, schema=schema_text(output_schema)) if schema_in_prompt
-              else instructions.strip())
+
+def demo_messages(
+    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], output_schema: Mapping[str, Any],
+    input_format: InputFormat = "json", input_schema: Mapping[str, Any] | None = None,
+) -> tuple[Message, ...]:
+    """Demos as chat turns: each input rendered like the input, each answer as schema-ordered JSON."""
+    out: list[Message] = []
+    for demo_in, demo_out in pairs:
+        out.append(Message(role="user", content=render_input(demo_in, input_format, input_schema)))
+        out.append(Message(role="assistant", content=render_output(demo_out, output_schema)))
+    return tuple(out)
+
+
+def assemble(
+    *,
+    system: str,
+    static: Sequence[Message],
+    retrieved: Sequence[Message],
+    input: Mapping[str, Any],
+    output_schema: Mapping[str, Any],
+    max_tokens: int,
+    temperature: float,
+    input_format: InputFormat,
+    input_schema: Mapping[str, Any] | None,
+) -> ModelRequest:
+    """A skill request from its parts already rendered (a runner renders the static ones once)."""
+    last = Message(role="user", content=render_input(input, input_format, input_schema))
     return ModelRequest(
         system=system,
-        messages=tuple(messages),
-        static_messages=static,
+        messages=(*static, *retrieved, last),
+        static_messages=len(static),
         output_schema=dict(output_schema),
         max_tokens=max_tokens,
         temperature=temperature,

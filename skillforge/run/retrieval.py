@@ -10,6 +10,7 @@ tie-breaking the prompts need (same input -> same demos -> same cache key).
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -84,8 +85,8 @@ class DemoIndex:
         """Positions of the ``k`` most similar pool inputs, most similar first. Ties go to the
         earlier pool position, so the choice is deterministic."""
         scores = self.scores(query)
-        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        return ranked[: max(0, k)]
+        # A partial selection (heap) instead of sorting the whole pool: the same order, key for key.
+        return heapq.nsmallest(max(0, k), range(len(scores)), key=lambda i: (-scores[i], i))
 
 
 def retrieve(

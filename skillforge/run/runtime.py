@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from skillforge.errors import EscalationFailed
 from skillforge.format import SkillDefinition
 from skillforge.jsonl import StrictModel
 from skillforge.ledger import Clock, Ledger, Phase, utc_now
-from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.base import Attempt, Message, Model, ModelRequest, ModelResponse, Usage
 from skillforge.models.registry import resolve_model
 from skillforge.observe import CLASSIFIER_ID, DriftMonitor, expectations
 from skillforge.observe.drift import SHARE
@@ -22,8 +23,8 @@ from skillforge.run.ask import Outcome, Scorer, ask, summarize
 from skillforge.run.classifier import TextClassifier
 from skillforge.run.confidence import with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
-from skillforge.run.prompt import build_request
-from skillforge.run.retrieval import DemoIndex, retrieve
+from skillforge.run.prompt import assemble, build_request, demo_messages, system_text
+from skillforge.run.retrieval import DemoIndex
 from skillforge.run.signals import Signals, confidence, signals_of
 from skillforge.spec import DEFAULT_LIMITS, InputLimits
 
@@ -42,6 +43,17 @@ class RunResult(StrictModel):
     tier: str = "student"
     #: The signals measured on the student's answer (what its confidence was computed from).
     signals: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _PromptParts:
+    """What a runner's requests share, rendered once: the system text, the fixed demos' turns, and
+    each pool demo's (user, assistant) turns for retrieval to pick from."""
+
+    key: tuple[object, ...]
+    system: str
+    static: tuple[Message, ...]
+    turns: list[tuple[Message, ...]]
 
 
 class Runner:
@@ -78,6 +90,7 @@ class Runner:
         self.escalation_log = escalation_log
         self.limits = limits or DEFAULT_LIMITS
         self._index: DemoIndex | None = None
+        self._parts: _PromptParts | None = None
         self._pairs = [(d.input, d.output) for d in skill.demos]
         self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
         confidence = skill.settings.confidence
@@ -99,22 +112,35 @@ class Runner:
     def request_for(self, input: Mapping[str, Any]) -> ModelRequest:
         """The student's request for ``input`` in the skill's rendering (``settings.input_format``,
         ``settings.schema_in_prompt``): fixed demos in the static prefix; with
-        ``demo_strategy: retrieved``, the ``k`` most similar demos after it."""
-        skill = self.skill
-        s = skill.settings
-        pairs = self._pairs
-        demos = pairs if s.demo_strategy == "fixed" else []
-        retrieved: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+        ``demo_strategy: retrieved``, the ``k`` most similar demos after it. The system text and the
+        demo turns are rendered once per runner (the same bytes :func:`build_request` gives)."""
+        s = self.skill.settings
+        parts = self._prompt_parts()
+        retrieved: tuple[Message, ...] = ()
         if s.demo_strategy == "retrieved":
             if self._index is None:
-                self._index = DemoIndex([d.input for d in skill.demos])
-            retrieved = retrieve(self._index, pairs, input, s.k)
-        request = build_request(
-            instructions=skill.instructions, output_schema=skill.manifest.output_schema, demos=demos,
-            input=input, max_tokens=s.max_tokens, temperature=s.temperature, retrieved=retrieved,
-            input_format=s.input_format, input_schema=skill.manifest.input_schema, schema_in_prompt=s.schema_in_prompt,
+                self._index = DemoIndex([d.input for d in self.skill.demos])
+            turns = parts.turns
+            retrieved = tuple(m for i in reversed(self._index.top(input, s.k)) for m in turns[i])
+        request = assemble(
+            system=parts.system, static=parts.static, retrieved=retrieved, input=input,
+            output_schema=self.skill.manifest.output_schema, max_tokens=s.max_tokens, temperature=s.temperature,
+            input_format=s.input_format, input_schema=self.skill.manifest.input_schema,
         )
         return request.model_copy(update={"choice_scores": True}) if self._choice_scores else request
+
+    def _prompt_parts(self) -> _PromptParts:
+        # Keyed on the settings the texts depend on, so editing them on a live skill still takes effect.
+        skill, s = self.skill, self.skill.settings
+        key = (skill.instructions, s.schema_in_prompt, s.input_format, s.demo_strategy)
+        parts = self._parts
+        if parts is None or parts.key != key:
+            schema, input_schema = skill.manifest.output_schema, skill.manifest.input_schema
+            turns = [demo_messages([p], schema, s.input_format, input_schema) for p in self._pairs]
+            fixed = tuple(m for t in turns for m in t) if s.demo_strategy == "fixed" else ()
+            parts = self._parts = _PromptParts(key, system_text(skill.instructions, schema, s.schema_in_prompt),
+                                               fixed, turns)
+        return parts
 
     def scorer(self, input: Mapping[str, Any]) -> Scorer:
         """How the student's valid answers to ``input`` get their confidence (``settings.confidence``)."""
