@@ -2,6 +2,12 @@
 target precision, out of sample.
 
     .venv/bin/python bench/cascade.py [--limit N] [NAME ...]       (NAME: intent-router, review-sentiment)
+    .venv/bin/python bench/cascade.py --more-train 2000 --calibration-extra 600 \
+        --out bench/results/cascade_more_data review-sentiment
+
+With ``--more-train N`` up to N further labelled rows the splits leave unused join the training
+examples (the classifier tier is trained, and its threshold certified, on all of them; the student's
+calibration cases are drawn from them): what more labelled data buys, with the test split unchanged.
 
 For each task the committed skill's chosen prompt (instructions, demos, demo strategy) is kept as it
 is; the compiler's calibrate step then runs on the task's train/dev splits (examples/tasks.py) with
@@ -39,6 +45,7 @@ from skillforge.compile.assemble import assemble
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.measure import DevCase
 from skillforge.compile.pipeline import initial_state
+from skillforge.compile.selection import Scored
 from skillforge.compile.steps import calibrate
 from skillforge.evaluate import GOLD, aevaluate_skill
 from skillforge.ledger import utc_now
@@ -47,9 +54,14 @@ RESULTS = ROOT / "bench" / "results"
 STUDENT = "local:smollm2-135m"
 
 
-async def run_task(name: str, limit: int | None) -> dict[str, Any]:
+async def run_task(name: str, limit: int | None, more_train: int = 0,
+                   calibration_extra: int | None = None) -> dict[str, Any]:
     task = TASKS[name]()
     train, dev, test = task.splits()
+    train = train + task.unused()[:more_train]
+    options = build_options(name)
+    if calibration_extra is not None:
+        options = options.model_copy(update={"calibration_extra": calibration_extra})
     test = test[:limit] if limit else test
     committed = load_skill(ROOT / "skills" / name)
     s = committed.settings
@@ -57,11 +69,12 @@ async def run_task(name: str, limit: int | None) -> dict[str, Any]:
                      list(committed.demos), s.k if s.demo_strategy == "retrieved" else None)
     model = get_model(STUDENT)
     start = time.perf_counter()
-    state = initial_state(task.spec, train, build_options(name), dev, model, model, Ledger(None), utc_now, None)
+    state = initial_state(task.spec, train, options, dev, model, model, Ledger(None), utc_now, None)
     state.taught = TeacherPool(demos=[], dropped=0, score=None)  # the simulated teacher needs no demos
     state.dev = [DevCase(e.input, e.expected) for e in state.dev_examples if e.expected is not None]
     chosen = await state.measure(cand, state.dev, "dev", choice_scores=model.supports_choice_scores)
     state.measurements, state.chosen, state.why = [chosen], chosen, "the committed skill's choice"
+    state.scored = [Scored([chosen])]
     await calibrate(state)
     skill = assemble(state)
     compile_s = time.perf_counter() - start
@@ -73,7 +86,8 @@ async def run_task(name: str, limit: int | None) -> dict[str, Any]:
     old_accepted = [c for c in result.cases if c.output is not None and old.threshold is not None
                     and c.signals.get("value_prob", -1.0) >= old.threshold]
     return {
-        "task": name, "test_cases": result.n, "calibration_cases": len(cal), "seconds_calibrate": round(compile_s, 1),
+        "task": name, "test_cases": result.n, "train_examples": len(train),
+        "calibration_cases": len(cal), "seconds_calibrate": round(compile_s, 1),
         "seconds_total": round(time.perf_counter() - start, 1),
         "confidence_method": skill.settings.confidence.method,
         "tiers": [t.kind for t in skill.settings.tiers] + ["student"],
@@ -100,7 +114,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         ts = r["tier_shares"]
         old = r["old_setting"]
-        out.append(f"| {r['task']} ({r['test_cases']} test) | {r['confidence_method']} | {' > '.join(r['tiers'])} | "
+        out.append(f"| {r['task']} ({r['test_cases']} test, {r.get('train_examples', '-')} train) | "
+                   f"{r['confidence_method']} | {' > '.join(r['tiers'])} | "
                    f"{ts.get('classifier', 0):.1%} / {ts.get('student', 0):.1%} | {r['accepted_accuracy']} | "
                    f"{r['accuracy_after_escalation']} | {r['cost_vs_teacher_only']} | {old['share']:.1%}, "
                    f"{old['accepted_accuracy']} |")
@@ -120,9 +135,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", default=["intent-router", "review-sentiment"])
     parser.add_argument("--limit", type=int, default=None, help="test cases per task (default: all)")
+    parser.add_argument("--more-train", type=int, default=0,
+                        help="further labelled rows (unused by the splits) added to training (default: 0)")
+    parser.add_argument("--calibration-extra", type=int, default=None,
+                        help="held-out training examples added to calibration (default: the build option)")
     parser.add_argument("--out", default=str(RESULTS / "cascade"), help="output path without extension")
     args = parser.parse_args()
-    rows = [asyncio.run(run_task(n, args.limit)) for n in args.names]
+    rows = [asyncio.run(run_task(n, args.limit, args.more_train, args.calibration_extra)) for n in args.names]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     Path(args.out + ".md").write_text(markdown(rows), encoding="utf-8")

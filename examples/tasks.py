@@ -76,6 +76,14 @@ class Task:
         dev += ex[end : end + self.extra_dev]
         return train, dev, test
 
+    def unused(self) -> list[Example]:
+        """The labelled rows no split uses (after train and extra dev), in the same seeded order: more
+        labelled data a team may have, for benchmarks that ask what it buys."""
+        rows = list(self.rows)
+        random.Random(SPLIT_SEED).shuffle(rows)
+        start = self.n_test + self.n_dev + self.n_train + self.extra_dev
+        return [Example(input=i, expected=o) for i, o in rows[start:]]
+
 
 def _jsonl(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line]
