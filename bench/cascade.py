@@ -55,13 +55,15 @@ STUDENT = "local:smollm2-135m"
 
 
 async def run_task(name: str, limit: int | None, more_train: int = 0,
-                   calibration_extra: int | None = None) -> dict[str, Any]:
+                   calibration_extra: int | None = None, second_opinion: str | None = None) -> dict[str, Any]:
     task = TASKS[name]()
     train, dev, test = task.splits()
     train = train + task.unused()[:more_train]
     options = build_options(name)
     if calibration_extra is not None:
         options = options.model_copy(update={"calibration_extra": calibration_extra})
+    if second_opinion is not None:
+        options = options.model_copy(update={"second_opinion": second_opinion})
     test = test[:limit] if limit else test
     committed = load_skill(ROOT / "skills" / name)
     s = committed.settings
@@ -90,6 +92,9 @@ async def run_task(name: str, limit: int | None, more_train: int = 0,
         "calibration_cases": len(cal), "seconds_calibrate": round(compile_s, 1),
         "seconds_total": round(time.perf_counter() - start, 1),
         "confidence_method": skill.settings.confidence.method,
+        "second_opinion": None if (so := skill.settings.confidence.second_opinion) is None else
+        {"model": so.model or STUDENT, "instructions": so.instructions, "input_format": so.input_format,
+         "schema_in_prompt": so.schema_in_prompt},
         "tiers": [t.kind for t in skill.settings.tiers] + ["student"],
         "student_accuracy": round(result.student_accuracy, 4),
         "tier_shares": {k: round(v, 4) for k, v in result.tier_shares().items()},
@@ -120,13 +125,16 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                    f"{r['accuracy_after_escalation']} | {r['cost_vs_teacher_only']} | {old['share']:.1%}, "
                    f"{old['accepted_accuracy']} |")
     out += ["", "AUROC of each signal (test split; calibration in parentheses):", "",
-            "| task | value_prob | class_prob | class_margin | classifier_prob | confidence |",
-            "|---|---|---|---|---|---|"]
+            "| task | value_prob | class_prob | class_margin | classifier_prob | second_prob | second_agreement | "
+            "confidence |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cells = [f"{r['signal_auroc_test'].get(k, '-')} ({r['signal_auroc_calibration'].get(k, '-')})"
-                 for k in ("value_prob", "class_prob", "class_margin", "classifier_prob")]
-        cells.append(f"{r['signal_auroc_test'].get('confidence', '-')} "
-                     f"({r['signal_auroc_calibration'].get('combined', '-')} combined)")
+        cal = r["signal_auroc_calibration"]
+        cells = [f"{r['signal_auroc_test'].get(k, '-')} ({cal.get(k, '-')})"
+                 for k in ("value_prob", "class_prob", "class_margin", "classifier_prob", "second_prob",
+                           "second_agreement")]
+        combined = cal.get("combined with second opinion") if r.get("second_opinion") else cal.get("combined")
+        cells.append(f"{r['signal_auroc_test'].get('confidence', '-')} ({combined or '-'} combined"
+                     f"{' with second opinion' if r.get('second_opinion') else ''})")
         out.append(f"| {r['task']} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
@@ -139,9 +147,12 @@ def main() -> None:
                         help="further labelled rows (unused by the splits) added to training (default: 0)")
     parser.add_argument("--calibration-extra", type=int, default=None,
                         help="held-out training examples added to calibration (default: the build option)")
+    parser.add_argument("--second-opinion", default=None,
+                        help="measure a second opinion: 'student' (the student under the plain prompt) or a model id")
     parser.add_argument("--out", default=str(RESULTS / "cascade"), help="output path without extension")
     args = parser.parse_args()
-    rows = [asyncio.run(run_task(n, args.limit, args.more_train, args.calibration_extra)) for n in args.names]
+    rows = [asyncio.run(run_task(n, args.limit, args.more_train, args.calibration_extra, args.second_opinion))
+            for n in args.names]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     Path(args.out + ".md").write_text(markdown(rows), encoding="utf-8")

@@ -78,16 +78,19 @@ class Skill(SkillDefinition):
         ledger: Ledger | None = None,
         escalate: bool = True,
         limits: InputLimits | None = None,
+        second_opinion: str | Model | None = None,
     ) -> Runner:
         """A :class:`~skillforge.run.Runner` for this skill, reused for the same models, ledger and
-        escalation setting (a default ledger is keyed by its path, read from the environment)."""
+        escalation setting (a default ledger is keyed by its path, read from the environment).
+        ``second_opinion`` overrides the model of the skill's second opinion, if it has one."""
         student, teacher = student or self.default_student, teacher or self.default_teacher
         ledger_key: object = ledger if ledger is not None else str(read_env().ledger_path)
-        key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log, limits)
+        key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log, limits,
+               _identity(second_opinion))
         runner = self._runners.get(key)
         if runner is None:
             runner = Runner(self, student=student, teacher=teacher, ledger=ledger, escalate=escalate,
-                            escalation_log=self.escalation_log, limits=limits)
+                            escalation_log=self.escalation_log, limits=limits, second_opinion=second_opinion)
             self._runners[key] = runner
         return runner
 
@@ -100,13 +103,17 @@ class Skill(SkillDefinition):
         ledger: Ledger | None = None,
         escalate: bool = True,
         limits: InputLimits | None = None,
+        second_opinion: str | Model | None = None,
     ) -> RunResult:
         """Answer one input: the student answers, the verifier checks, the teacher takes over when the
         answer is invalid or not confident. ``student``/``teacher`` default to the models the skill
         was compiled with; ``ledger`` defaults to ``.skillforge/ledger.jsonl``. The input is checked
         first -- a JSON value within ``limits`` (default 1 MB, 64 levels), matching the input schema --
-        and nothing is called for one that fails (:class:`~skillforge.errors.InputValidationError`)."""
-        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits)
+        and nothing is called for one that fails (:class:`~skillforge.errors.InputValidationError`).
+        ``second_opinion`` overrides the model of the skill's second opinion
+        (``settings.confidence.second_opinion``), if it has one."""
+        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits,
+                             second_opinion=second_opinion)
         return await runner.arun(input)
 
     run = blocking(arun)
@@ -121,12 +128,14 @@ class Skill(SkillDefinition):
         ledger: Ledger | None = None,
         escalate: bool = True,
         limits: InputLimits | None = None,
+        second_opinion: str | Model | None = None,
     ) -> list[ItemResult[int]]:
         """Answer many inputs on one reused runner, at most ``concurrency`` at once. Returns one
         :class:`~skillforge.run.ItemResult` per input, in input order: its ``result``, or the ``error``
         that input met (an invalid input, a failed escalation, a provider error) -- a failure is a
         value, never raised out of the middle of the batch. ``item.unwrap()`` raises it."""
-        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits)
+        runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits,
+                             second_opinion=second_opinion)
         return await run_many(runner, inputs, concurrency=concurrency)
 
     run_many = blocking(arun_many)

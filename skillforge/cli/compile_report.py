@@ -81,6 +81,10 @@ def _confidence_lines(skill: SkillDefinition) -> list[str]:
     method = s.confidence.method + ("" if s.confidence.combiner is None
                                     else f" ({', '.join(s.confidence.combiner.signals)})")
     out.append(f"confidence: {method}")
+    if (second := s.confidence.second_opinion) is not None:
+        who = second.model or "the student's model"
+        out.append(f"second opinion: {who}, zero-shot ({second.input_format} input"
+                   f"{', schema text' if second.schema_in_prompt else ''}): one extra call per student answer")
     for ladder in m.ladders:
         cost = "unknown" if ladder.cost_per_1k is None else f"${ladder.cost_per_1k:.4f}"
         shares = ", ".join(f"{k} {v:.0%}" for k, v in ladder.tier_shares.items())

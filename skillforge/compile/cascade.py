@@ -126,6 +126,14 @@ class LadderCosts:
         usage = Usage(input_tokens=round(prompt_tokens), output_tokens=answer_tokens)
         return cls(_price(student, REFERENCE_STUDENT, usage), _price(teacher, REFERENCE_TEACHER, usage))
 
+    def with_second_opinion(self, model: Model, prompt_tokens: float, answer_tokens: int = 16) -> LadderCosts:
+        """Costs when every student call comes with a second opinion by ``model``: its own price (a
+        local model's is nothing) added to the student's."""
+        extra = model.cost_usd(Usage(input_tokens=round(prompt_tokens), output_tokens=answer_tokens))
+        if not extra or self.student is None:
+            return self
+        return LadderCosts(self.student + extra, self.teacher)
+
 
 def ladder(
     tiers: list[str], shares: dict[str, float], costs: LadderCosts, *, student_called: float

@@ -4,8 +4,8 @@ Candidates: the value-token probability (``logprob``), the class probability (``
 logistic combination of every signal measured (``combined``). A combination is judged on cross-fitted
 predictions: each case is scored by a combiner fitted on the other folds, so the threshold is never
 chosen on predictions from the data the combiner was fitted on. The method that lets the student
-answer the most at the target precision (by the Wilson bound) wins; ties go to the higher AUROC, then to
-the simpler method.
+answer the most at the target precision (by the Wilson bound) wins; ties go to the method without a
+second opinion (it costs a call per input), then to the higher AUROC, then to the simpler method.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ import numpy as np
 from skillforge.compile.calibrate import choose_threshold
 from skillforge.compile.fitting import auroc, fit_binary, folds
 from skillforge.compile.measure import CaseResult
-from skillforge.format import Combiner, ConfidenceSettings, Signal
+from skillforge.format import Combiner, ConfidenceSettings, SecondOpinion, Signal
 from skillforge.run.signals import combine, feature
 
-SIGNALS: tuple[Signal, ...] = ("class_prob", "class_margin", "value_prob", "classifier_prob", "reasked")
+SIGNALS: tuple[Signal, ...] = ("class_prob", "class_margin", "value_prob", "classifier_prob", "reasked",
+                               "second_prob", "second_agreement")
+#: Signals that cost a call per input (a second opinion): a combination using them must let the student
+#: answer strictly more than one without them.
+PAID: frozenset[Signal] = frozenset({"second_prob", "second_agreement"})
 MIN_CASES = 30
 K_FOLDS = 5
 
@@ -95,20 +99,34 @@ def choose_confidence(
         options.append((base.model_copy(update={"method": "distribution", "combiner": None}),
                         _column(cases, "class_prob")))
     names = [n for n in _usable(cases) if not (consistency and n == "value_prob")]
-    if len(names) >= (1 if consistency else 2) and len(cases) >= MIN_CASES:
-        oof = cross_fitted(cases, names, seed)
-        if (a := auroc(oof, correct)) is not None:
-            aurocs["combined"] = a
-            options.append((free.model_copy(update={"combiner": fit_combiner(cases, names)}), oof))
+    free_names = [n for n in names if n not in PAID]
+    for label, subset in (("combined", free_names), ("combined with second opinion", names)):
+        if label != "combined" and subset == free_names:
+            continue
+        if len(subset) >= (1 if consistency else 2) and len(cases) >= MIN_CASES:
+            oof = cross_fitted(cases, subset, seed)
+            if (a := auroc(oof, correct)) is not None:
+                aurocs[label] = a
+                options.append((free.model_copy(update={"combiner": fit_combiner(cases, subset)}), oof))
 
-    def rank(i: int) -> tuple[float, float, int]:
-        scores = options[i][1]
+    def rank(i: int) -> tuple[float, bool, float, int]:
+        settings, scores = options[i]
         share = choose_threshold(scores, correct, target_precision=target_precision,
                                  confidence_level=confidence_level).student_share
-        # Ties: the higher AUROC, then the cheaper method (free signals after self-consistency in the
-        # list), else the simpler one (earlier in the list).
+        # Ties: no paid second opinion, then the higher AUROC, then the cheaper method (free signals after
+        # self-consistency in the list), else the simpler one (earlier in the list).
+        paid = settings.combiner is not None and bool(PAID & set(settings.combiner.signals))
         order = i if consistency else -i
-        return (round(share, 9), round(auroc(scores, correct) or 0.0, 9), order)
+        return (round(share, 9), not paid, round(auroc(scores, correct) or 0.0, 9), order)
 
     best = max(range(len(options)), key=rank)
     return ConfidenceChoice(options[best][0], options[best][1], aurocs)
+
+
+def keep_second_opinion(choice: ConfidenceChoice, second: SecondOpinion | None) -> ConfidenceChoice:
+    """``choice`` with the second opinion attached when its combiner reads the second opinion's signals
+    (the skill then makes that call per input); otherwise unchanged, and no call is made."""
+    combiner = choice.settings.combiner
+    if second is None or combiner is None or not PAID & set(combiner.signals):
+        return choice
+    return ConfidenceChoice(choice.settings.model_copy(update={"second_opinion": second}), choice.scores, choice.auroc)

@@ -103,7 +103,7 @@ async def measure(
     async def one(case: DevCase) -> CaseResult:
         request = request_for(case).model_copy(update={"choice_scores": choice_scores})
 
-        def scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+        async def scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
             return response.confidence, signals_of(response, output, input=case.input, reasks=reasks)
 
         async with sem:

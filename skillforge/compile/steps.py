@@ -23,10 +23,11 @@ from skillforge.compile.candidates import (
     zero_shot_candidates,
 )
 from skillforge.compile.cascade import LadderCosts, train_classifier
-from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence
+from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence, keep_second_opinion
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
+from skillforge.compile.second_opinion import measure_second_opinion, second_model
 from skillforge.compile.selection import Scored, best, choose, clearly_better, paired_gain
 from skillforge.compile.state import CompileState
 from skillforge.compile.tiers import plan_tiers
@@ -251,9 +252,9 @@ async def refine(state: CompileState) -> None:
 async def calibrate(state: CompileState) -> None:
     """Calibrate on dev plus held-out training examples the chosen prompt does not show (retrieval
     leaves each case's own input out): 60 dev cases alone cannot certify 95% by a lower bound. Every free
-    confidence signal is measured; the confidence method, the classifier tier and the thresholds that
-    cost least at the target precision are chosen (:mod:`~skillforge.compile.confidence_fit`,
-    :mod:`~skillforge.compile.tiers`)."""
+    confidence signal is measured (and a second opinion's, when configured); the confidence method, the
+    classifier tier and the thresholds that cost least at the target precision are chosen
+    (:mod:`~skillforge.compile.confidence_fit`, :mod:`~skillforge.compile.tiers`)."""
     o, chosen, spec = state.options, state.the_choice(), state.spec
     cand = chosen.candidate
     shown = [d.input for d in cand.demos] if cand.retrieve_k is None else []
@@ -280,13 +281,19 @@ async def calibrate(state: CompileState) -> None:
             field_name = fit.weights.field
             if case.output is not None and (p := fit.probability_of(x, case.output.get(field_name))) is not None:
                 case.signals["classifier_prob"] = p
+    second = None
+    if o.signal_search and o.second_opinion is not None:
+        second = await measure_second_opinion(state, cand, cases, inputs)
     if o.signal_search:
-        state.confidence = choose_confidence(cases, o.confidence, target_precision=o.target_precision,
-                                             confidence_level=o.confidence_level, seed=o.seed)
+        state.confidence = keep_second_opinion(
+            choose_confidence(cases, o.confidence, target_precision=o.target_precision,
+                              confidence_level=o.confidence_level, seed=o.seed), second)
     else:
         state.confidence = ConfidenceChoice(o.confidence, [c.confidence for c in cases], {})
     tokens = [c.prompt_tokens for c in cases if c.prompt_tokens]
     costs = LadderCosts.measure(state.student, state.teacher, sum(tokens) / len(tokens) if tokens else 0.0)
+    if state.confidence.settings.second_opinion is not None:
+        costs = costs.with_second_opinion(second_model(state), sum(tokens) / len(tokens) if tokens else 0.0)
     state.plan = plan_tiers(cases, inputs, state.confidence, fit, costs, target_precision=o.target_precision,
                             confidence_level=o.confidence_level)
     state.calibration = state.plan.calibration

@@ -16,7 +16,6 @@ from skillforge.format.manifest import (
     Demo,
     DemoSource,
     DemoStrategy,
-    InputFormat,
     InstructionsSource,
     LadderOption,
     Manifest,
@@ -33,7 +32,9 @@ from skillforge.format.options import (
     Combiner,
     CompileOptions,
     ConfidenceSettings,
+    InputFormat,
     RenderingName,
+    SecondOpinion,
     Signal,
 )
 from skillforge.format.safety import check_destination, check_links, inside, read_skill_file
@@ -66,6 +67,7 @@ __all__ = [
     "RefinementRound",
     "RegressionCase",
     "RenderingName",
+    "SecondOpinion",
     "Settings",
     "Signal",
     "SkillDefinition",

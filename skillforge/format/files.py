@@ -57,6 +57,11 @@ def dump_manifest(manifest: Manifest) -> str:
     for name in LATER_METRICS:
         if data["metrics"][name] in (None, []):
             del data["metrics"][name]
+    # Settings added later, likewise left out while unset.
+    options = data["provenance"].get("options") or {}
+    for holder in (data["settings"]["confidence"], options, options.get("confidence") or {}):
+        if holder.get("second_opinion", "") is None:
+            del holder["second_opinion"]
     return dump_yaml(data)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from skillforge.format.options import MAX_TEMPERATURE, MAX_TOKENS, CompileOptions, ConfidenceSettings
+from skillforge.format.options import MAX_TEMPERATURE, MAX_TOKENS, CompileOptions, ConfidenceSettings, InputFormat
 from skillforge.jsonl import StrictModel
 from skillforge.spec.scoring import Comparator
 
@@ -37,10 +37,6 @@ DemoStrategy = Literal["none", "fixed", "retrieved"]
 #: Where the instructions come from: the spec's description alone (one line), the description plus a
 #: list of the output fields (``template``), or the teacher's draft.
 InstructionsSource = Literal["plain", "teacher", "template"]
-#: How an input (and every demo's input) is shown to the model. ``json``: compact JSON, keys sorted;
-#: ``plain``: the text itself when the input schema has exactly one property, a string, else one
-#: readable ``field: value`` line per field (schema order).
-InputFormat = Literal["json", "plain"]
 
 
 class Demo(StrictModel):

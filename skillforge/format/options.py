@@ -18,7 +18,12 @@ MAX_TEMPERATURE = 2.0
 
 
 #: The signals a student's answer can be scored by (see :mod:`skillforge.run.signals`).
-Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "reasked"]
+Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "reasked", "second_prob",
+                 "second_agreement"]
+#: How an input (and every demo's input) is shown to the model. ``json``: compact JSON, keys sorted;
+#: ``plain``: the text itself when the input schema has exactly one property, a string, else one
+#: readable ``field: value`` line per field (schema order).
+InputFormat = Literal["json", "plain"]
 
 
 class Combiner(UserConfig):
@@ -35,6 +40,20 @@ class Combiner(UserConfig):
 #: in the system prompt (without: the format is left to constrained decoding).
 RenderingName = Literal["json+schema", "plain+schema", "json", "plain"]
 RENDERINGS: tuple[RenderingName, ...] = ("json+schema", "plain+schema", "json", "plain")
+
+
+class SecondOpinion(UserConfig):
+    """A second, independent look at each input the student answers: ``model`` (``None``: the student's
+    own model) answers it zero-shot with ``instructions`` in its own rendering, and how much it backs the
+    student's answer becomes two signals (``second_prob``, ``second_agreement``; see
+    :mod:`skillforge.run.second_opinion`). One extra call per student answer: free with a local model
+    (the embedded model as a second opinion for a Claude student), and kept by the compiler only where
+    it lets the student answer more at the target precision."""
+
+    model: str | None = None
+    instructions: str = Field(min_length=1)
+    input_format: InputFormat = "plain"
+    schema_in_prompt: bool = False
 
 
 class ConfidenceSettings(UserConfig):
@@ -56,6 +75,8 @@ class ConfidenceSettings(UserConfig):
     temperature: float | None = Field(default=0.7, ge=0.0, le=MAX_TEMPERATURE)
     #: For ``combined``: the fitted model (``None`` otherwise).
     combiner: Combiner | None = None
+    #: For ``combined``: the second opinion whose signals the combiner reads (``None``: no extra call).
+    second_opinion: SecondOpinion | None = None
 
 
 class CompileOptions(UserConfig):
@@ -104,6 +125,11 @@ class CompileOptions(UserConfig):
     #: For single-enum outputs, train a text classifier tier on the labelled examples and put it before
     #: the student when that lowers the expected cost per call at the target precision.
     cascade: bool = True
+    #: A second opinion to measure as a confidence signal (:class:`SecondOpinion`): ``"student"`` (the
+    #: student's own model under a different, zero-shot prompt) or a model id (e.g. ``local:smollm2-135m``
+    #: for a Claude student). Kept in the skill only when the combined confidence with it lets the
+    #: student answer more at the target precision than without. ``None``: not measured.
+    second_opinion: str | None = Field(default=None, min_length=1)
     #: Answer budget of student and teacher calls, stored in the skill's settings.
     max_tokens: int = Field(default=256, gt=0, le=MAX_TOKENS)
     #: Renderings the template instructions are tried in zero-shot; the best one is used for the demo

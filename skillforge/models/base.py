@@ -146,7 +146,8 @@ class ModelResponse(BaseModel):
 #: The verifier's finding on one call: ``refused`` is a model declining to answer (counted apart from
 #: ``invalid``, escalated like it, never re-asked).
 Verdict = Literal["accepted", "invalid", "low_confidence", "refused", "error"]
-Role = Literal["teacher", "student"]
+#: ``second_opinion``: a call whose answer is only a confidence signal for the student's (never the answer).
+Role = Literal["teacher", "student", "second_opinion"]
 
 
 class Attempt(BaseModel):

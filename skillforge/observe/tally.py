@@ -87,6 +87,8 @@ class Tally:
             if hist is None:
                 hist = self.latency[e.model_id] = LatencyHistogram()
             hist.add(e.latency_s)
+        if e.role == "second_opinion":  # evidence for a student answer: its cost counts, never an input
+            return 0
         if e.role == "teacher":
             if e.reask == 0:
                 self.teacher_asks += 1

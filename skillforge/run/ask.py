@@ -6,7 +6,7 @@ re-asks, which continue the conversation with the verifier's errors as feedback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +19,11 @@ from skillforge.run.signals import Signals
 from skillforge.run.verify import check_answer, gate, refusal
 
 #: Scores a valid answer: (response, output, re-asks so far) -> (confidence, every signal measured).
-Scorer = Callable[[ModelResponse, dict[str, Any], int], tuple[float | None, Signals]]
+#: Asynchronous: a signal may wait on another call (a second opinion made alongside the student's).
+Scorer = Callable[[ModelResponse, dict[str, Any], int], Awaitable[tuple[float | None, Signals]]]
 
 
-def _default_scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+async def _default_scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
     return response.confidence, {}
 
 
@@ -76,7 +77,7 @@ async def ask(
         confidence: float | None = None
         signals: Signals = {}
         if check.output is not None and check.verdict == "accepted":
-            confidence, signals = scorer(response, check.output, n)
+            confidence, signals = await scorer(response, check.output, n)
             check = gate(check, confidence, threshold)
         cost = model.cost_of(response)
         attempts.append(Attempt(

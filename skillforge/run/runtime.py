@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from skillforge.run.confidence import with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.prompt import assemble, build_request, demo_messages, system_text
 from skillforge.run.retrieval import DemoIndex
+from skillforge.run.second_opinion import consult, second_request, second_signals
 from skillforge.run.signals import Signals, confidence, signals_of
 from skillforge.spec import DEFAULT_LIMITS, InputLimits
 
@@ -45,6 +47,10 @@ class RunResult(StrictModel):
     signals: dict[str, float] = Field(default_factory=dict)
 
 
+#: A second opinion under way: its response (``None``: failed) and the attempt to account for.
+SecondCall = asyncio.Task[tuple[ModelResponse | None, Attempt]]
+
+
 @dataclass(frozen=True)
 class _PromptParts:
     """What a runner's requests share, rendered once: the system text, the fixed demos' turns, and
@@ -62,6 +68,8 @@ class Runner:
     ``escalation_log`` is the file accepted escalations are appended to (``None``: not logged; a
     regression run must not write into the committed skill). ``limits`` bound each input's size and
     depth (default :data:`~skillforge.spec.DEFAULT_LIMITS`: 1 MB of JSON, 64 levels).
+    ``second_opinion`` overrides the model of the skill's second opinion
+    (``settings.confidence.second_opinion``; default: its ``model``, else the student's own model).
     """
 
     def __init__(
@@ -76,11 +84,18 @@ class Runner:
         phase: Phase = "run",
         escalation_log: Path | None = None,
         limits: InputLimits | None = None,
+        second_opinion: str | Model | None = None,
     ) -> None:
         prov = skill.manifest.provenance
         self.skill = skill
+        student_model = resolve_model(student, prov.student, role="student")
         # Self-consistency (settings.confidence) wraps the student: n samples, agreement as confidence.
-        self.student = with_confidence(resolve_model(student, prov.student, role="student"), skill.settings.confidence)
+        self.student = with_confidence(student_model, skill.settings.confidence)
+        second = skill.settings.confidence.second_opinion
+        self.second_opinion: Model | None = None
+        if second is not None:
+            self.second_opinion = (student_model if second_opinion is None and second.model is None else
+                                   resolve_model(second_opinion, second.model or prov.student, role="second_opinion"))
         self._teacher_arg = teacher
         self._teacher: Model | None = None
         self.ledger = ledger if ledger is not None else Ledger(read_env().ledger_path, clock=clock)
@@ -142,15 +157,31 @@ class Runner:
                                                fixed, turns)
         return parts
 
-    def scorer(self, input: Mapping[str, Any]) -> Scorer:
-        """How the student's valid answers to ``input`` get their confidence (``settings.confidence``)."""
+    def scorer(self, input: Mapping[str, Any], second: SecondCall | None = None) -> Scorer:
+        """How the student's valid answers to ``input`` get their confidence (``settings.confidence``),
+        with the signals of the ``second`` opinion (:meth:`start_second_opinion`) when there is one."""
         settings = self.skill.settings.confidence
+        schema, comparators = self.skill.manifest.output_schema, self.skill.settings.comparators
 
-        def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+        async def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
             signals = signals_of(response, output, input=input, reasks=reasks, classifier=self.classifier)
+            if second is not None:
+                opinion, _ = await second
+                signals.update(second_signals(opinion, output, output_schema=schema, comparators=comparators))
             return confidence(settings, signals), signals
 
         return score
+
+    def start_second_opinion(self, value: Mapping[str, Any], phase: Phase) -> SecondCall | None:
+        """The skill's second opinion on ``value``, started now so it runs alongside the student's call
+        (``None`` when the skill has none)."""
+        settings = self.skill.settings.confidence.second_opinion
+        if settings is None or self.second_opinion is None:
+            return None
+        model, s = self.second_opinion, self.skill.settings
+        request = second_request(settings, model, input=value, output_schema=self.skill.manifest.output_schema,
+                                 input_schema=self.skill.manifest.input_schema, max_tokens=s.max_tokens)
+        return asyncio.ensure_future(consult(model, request, ledger=self.ledger, skill=self.skill.name, phase=phase))
 
     def classifier_answer(self, value: Mapping[str, Any]) -> RunResult | None:
         """The classifier tier's answer when it is confident enough (no model call), else ``None``."""
@@ -201,14 +232,20 @@ class Runner:
             return answered
         schema = skill.manifest.output_schema
         threshold = s.threshold if self.escalate else None
-        student = await ask(self.student, "student", self.request_for(value), schema=schema, threshold=threshold,
-                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase,
-                            scorer=self.scorer(value))
+        second = self.start_second_opinion(value, self.phase)
+        try:
+            student = await ask(self.student, "student", self.request_for(value), schema=schema,
+                                threshold=threshold, max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name,
+                                phase=self.phase, scorer=self.scorer(value, second))
+        except BaseException:
+            await finish(second, quiet=True)
+            raise
+        consulted = await finish(second)
         last = student.attempts[-1].verdict if student.attempts else "error"
         self.drift.observe(SHARE if student.accepted else last)
         if student.accepted:
-            return _result(student.output, False, self.student.model_id, student.confidence, student.attempts,
-                           tier="student", signals=student.signals)
+            return _result(student.output, False, self.student.model_id, student.confidence,
+                           consulted + student.attempts, tier="student", signals=student.signals)
         if not self.escalate:
             raise EscalationFailed(
                 f"skill {skill.name!r}: the student gave no valid answer and escalation is off",
@@ -216,7 +253,7 @@ class Runner:
             )
         teacher = await ask(self.teacher, "teacher", self.teacher_request_for(value), schema=schema, threshold=None,
                             max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
-        attempts = student.attempts + teacher.attempts
+        attempts = consulted + student.attempts + teacher.attempts
         if not teacher.accepted or teacher.output is None:
             raise EscalationFailed(
                 f"skill {skill.name!r}: neither the student ({self.student.model_id}) nor the teacher "
@@ -237,6 +274,20 @@ class Runner:
             student_output=student.output,
         )
         log_escalation(self.escalation_log, record)
+
+
+async def finish(second: SecondCall | None, *, quiet: bool = False) -> list[Attempt]:
+    """The second opinion's attempt, once it is done (its cost is the input's); none without one.
+    ``quiet``: the student's call raised, and that error is the one to propagate, not the second's."""
+    if second is None:
+        return []
+    try:
+        _, attempt = await second
+    except Exception:
+        if quiet:
+            return []
+        raise
+    return [attempt]
 
 
 def _result(

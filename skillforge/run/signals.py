@@ -8,6 +8,9 @@
 - ``classifier_prob``: the probability the skill's text classifier gives the student's label (any
   student, Claude included, when the skill has a classifier).
 - ``reasked``: 1 when the first answer was invalid and a re-ask was needed, else 0.
+- ``second_prob`` / ``second_agreement``: how much a second opinion backs the answer (the probability it
+  gives the student's values, and the field score of its own answer against the student's); see
+  :mod:`skillforge.run.second_opinion`.
 
 :func:`confidence` turns them into the one number the threshold gates, as the skill's
 ``settings.confidence`` says.
@@ -41,12 +44,7 @@ def signals_of(
     if response.logprob_sum is not None:
         out["value_prob"] = math.exp(min(0.0, response.logprob_sum))
     if response.choices:
-        probs, margins = [], []
-        for field, dist in response.choices.items():
-            chosen = dist.get(json.dumps(output.get(field), ensure_ascii=False), 0.0)
-            others = [p for k, p in dist.items() if k != json.dumps(output.get(field), ensure_ascii=False)]
-            probs.append(chosen)
-            margins.append(chosen - max(others, default=0.0))
+        probs, margins = chosen_probabilities(response.choices, output)
         out["class_prob"] = math.prod(probs)
         out["class_margin"] = min(margins)
     if classifier is not None and classifier.field in output:
@@ -54,6 +52,19 @@ def signals_of(
         if p is not None:
             out["classifier_prob"] = p
     return out
+
+
+def chosen_probabilities(
+    choices: Mapping[str, Mapping[str, float]], output: Mapping[str, Any]
+) -> tuple[list[float], list[float]]:
+    """Per scored field: the probability of ``output``'s value, and its margin over the best other value."""
+    probs, margins = [], []
+    for field, dist in choices.items():
+        key = json.dumps(output.get(field), ensure_ascii=False)
+        chosen = dist.get(key, 0.0)
+        probs.append(chosen)
+        margins.append(chosen - max((p for k, p in dist.items() if k != key), default=0.0))
+    return probs, margins
 
 
 def feature(name: str, value: float) -> float:
