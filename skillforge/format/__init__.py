@@ -25,6 +25,7 @@ from skillforge.format.manifest import (
     RefinementRound,
     RegressionCase,
     Settings,
+    StepCost,
     TierSettings,
 )
 from skillforge.format.options import (
@@ -69,6 +70,7 @@ __all__ = [
     "Settings",
     "Signal",
     "SkillDefinition",
+    "StepCost",
     "TierSettings",
     "check_destination",
     "check_links",
