@@ -11,7 +11,8 @@ deterministic (temperature 0), wall time depends on the machine's load: both are
 
 The run is stored under ``--label`` in ``compile_time.json`` (other labels already there are kept, so a
 ``before`` run on the previous code and an ``after`` run compare in one table) and the table is
-rewritten to ``compile_time.md``.
+rewritten to ``compile_time.md``. ``--merge FILE --no-run`` only adds the runs of another results file
+(say, one written by this script in a checkout of the previous code).
 """
 
 from __future__ import annotations
@@ -118,27 +119,37 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
     return head + "".join(f"| {k} | " + " | ".join(v) + " |\n" for k, v in rows)
 
 
+def write(out: Path, name: str, runs: dict[str, Any]) -> None:
+    """``compile_time.json`` (every run by label) and the table in ``compile_time.md``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compile_time.json").write_text(json.dumps(runs, indent=1) + "\n")
+    md = (f"# Compile time: {name} with its build settings\n\n"
+          f"`nice .venv/bin/python bench/compile_time.py {name} --label LABEL`\n\n{table(runs)}\n"
+          "Per progress stage: model calls, seconds, cases measured of those planned.\n")
+    for label, r in runs.items():
+        md += f"\n## {label}\n\n| stage | step | calls | s | cases |\n|---|---|---|---|---|\n"
+        md += "".join(f"| {st['stage']} | {st['step']} | {st['calls']} | {st['seconds']:.1f} | "
+                      f"{st.get('cases', 0)}/{st['total']} |\n" for st in r["stages"])
+    (out / "compile_time.md").write_text(md)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("name", nargs="?", default="intent-router", choices=sorted(TASKS))
     ap.add_argument("--label", default="after", help="the run's name in the results (e.g. before, after)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="also take the runs in these compile_time.json files (e.g. from a checkout of older code)")
+    ap.add_argument("--no-run", action="store_true", help="only merge and rewrite the results")
     args = ap.parse_args()
-    result = run(args.name)
     path = args.out / "compile_time.json"
     runs: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    runs[args.label] = result
-    args.out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(runs, indent=1) + "\n")
-    md = (f"# Compile time: {args.name} with its build settings\n\n"
-          f"`nice .venv/bin/python bench/compile_time.py {args.name} --label LABEL`\n\n{table(runs)}\n"
-          "Per stage (calls / seconds / cases measured of total):\n\n")
-    for label, r in runs.items():
-        md += f"\n## {label}\n\n| stage | step | calls | s | cases |\n|---|---|---|---|---|\n"
-        md += "".join(f"| {st['stage']} | {st['step']} | {st['calls']} | {st['seconds']:.1f} | "
-                      f"{st.get('cases', 0)}/{st['total']} |\n" for st in r["stages"])
-    (args.out / "compile_time.md").write_text(md)
-    print(table({args.label: result}))
+    for other in args.merge:
+        runs.update(json.loads(other.read_text()))
+    if not args.no_run:
+        runs[args.label] = run(args.name)
+        print(table({args.label: runs[args.label]}))
+    write(args.out, args.name, runs)
 
 
 if __name__ == "__main__":
