@@ -46,3 +46,27 @@ def keyword_answer(request: ModelRequest) -> str | dict[str, Any]:
 
 def keyword_model(model_id: str = "test:keyword", **kwargs: Any) -> FunctionModel:
     return FunctionModel(keyword_answer, model_id=model_id, **kwargs)
+
+
+def student_that_needs(word: str) -> FunctionModel:
+    """Right when the instructions contain ``word``; always 'negative' otherwise."""
+
+    def answer(request: ModelRequest) -> Any:
+        if word in request.system:
+            return keyword_answer(request)
+        return {"sentiment": "negative"}
+
+    return FunctionModel(answer, model_id="test:student")
+
+
+def refine_teacher(revision: str) -> FunctionModel:
+    """A teacher that drafts two steps, answers perfectly, and revises to ``revision``."""
+
+    def answer(request: ModelRequest) -> Any:
+        if request.output_schema is not None:
+            return keyword_answer(request)
+        if "got wrong" in request.messages[0].content:
+            return revision
+        return "1. Read the review.\n2. Answer with its sentiment."
+
+    return FunctionModel(answer, model_id="test:teacher")

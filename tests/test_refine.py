@@ -8,33 +8,11 @@ from skillforge import CompileOptions, compile_skill
 from skillforge.models.base import ModelRequest
 from skillforge.testing import FunctionModel
 
-from helpers import keyword_answer, sentiment_examples, sentiment_spec
-
-
-def student_that_needs(word: str) -> FunctionModel:
-    """Right when the instructions contain ``word``; always 'negative' otherwise."""
-
-    def answer(request: ModelRequest) -> Any:
-        if word in request.system:
-            return keyword_answer(request)
-        return {"sentiment": "negative"}
-
-    return FunctionModel(answer, model_id="test:student")
-
-
-def teacher(revision: str) -> FunctionModel:
-    def answer(request: ModelRequest) -> Any:
-        if request.output_schema is not None:
-            return keyword_answer(request)
-        if "got wrong" in request.messages[0].content:
-            return revision
-        return "1. Read the review.\n2. Answer with its sentiment."
-
-    return FunctionModel(answer, model_id="test:teacher")
+from helpers import keyword_answer, refine_teacher, sentiment_examples, sentiment_spec, student_that_needs
 
 
 def test_a_revision_that_fixes_dev_failures_is_kept() -> None:
-    t = teacher("1. Read the review.\n2. GOOD means positive, anything else negative.")
+    t = refine_teacher("1. Read the review.\n2. GOOD means positive, anything else negative.")
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=t, student=student_that_needs("GOOD"),
                           options=CompileOptions(ks=[2], retrieval=False))
     m = skill.manifest.metrics
@@ -49,7 +27,7 @@ def test_a_revision_that_fixes_dev_failures_is_kept() -> None:
 
 
 def test_a_revision_that_does_not_help_is_discarded_and_rounds_stop() -> None:
-    t = teacher("1. Think harder about the review, then answer.")
+    t = refine_teacher("1. Think harder about the review, then answer.")
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=t, student=student_that_needs("GOOD"),
                           options=CompileOptions(ks=[2], retrieval=False, refine_rounds=3))
     rounds = skill.manifest.metrics.refinement
@@ -59,7 +37,7 @@ def test_a_revision_that_does_not_help_is_discarded_and_rounds_stop() -> None:
 
 
 def test_refinement_is_bounded_by_rounds_and_budget() -> None:
-    t = teacher("1. GOOD means positive.")
+    t = refine_teacher("1. GOOD means positive.")
     none = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=t, student=student_that_needs("GOOD"),
                          options=CompileOptions(ks=[2], retrieval=False, refine_rounds=0))
     assert none.manifest.metrics.refinement == []
@@ -74,6 +52,6 @@ def test_no_failures_means_no_refinement() -> None:
     def perfect(request: ModelRequest) -> Any:
         return keyword_answer(request) if request.output_schema else "Decide."
 
-    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=teacher("x y z w v"),
+    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=refine_teacher("x y z w v"),
                           student=FunctionModel(perfect), options=CompileOptions(ks=[2]))
     assert skill.manifest.metrics.refinement == []

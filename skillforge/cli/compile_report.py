@@ -38,7 +38,8 @@ def _candidates_table(skill: SkillDefinition) -> Table:
         rendering = f"{c.input_format}{'+schema' if c.schema_in_prompt else ''}"
         spread = "-" if c.spread is None else f"{c.spread:.3f}" + (f" ({len(c.draw_scores)})" if c.draw_scores else "")
         vs = "-" if base is None or c is base else f"{c.dev_score - base.dev_score:+.3f}"
-        cands.add_row(c.name + mark, c.instructions_source, rendering, str(c.k), f"{c.dev_score:.3f}", spread, vs,
+        score = f"{c.dev_score:.3f}" + ("" if c.cases_measured is None else f" (stopped after {c.cases_measured})")
+        cands.add_row(c.name + mark, c.instructions_source, rendering, str(c.k), score, spread, vs,
                       f"{c.dev_accuracy:.3f}", conf)
     return cands
 
@@ -107,8 +108,13 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
     console.print(_candidates_table(skill))
     for r in m.refinement:
         after = "no usable revision" if r.dev_score_after is None else f"dev {r.dev_score_after:.3f}"
+        if r.cases_measured is not None:
+            after += f" on the first {r.cases_measured} cases (stopped: it could no longer clearly win)"
         console.print(f"refinement round {r.round}: {r.failures_shown} failures shown, dev {r.dev_score_before:.3f} "
                       f"-> {after}, {'kept' if r.kept else 'discarded'}")
+    if m.compile_steps:
+        console.print("compile time: " + "; ".join(f"{c.step} {c.calls} calls {c.seconds:.0f} s"
+                                                   for c in m.compile_steps))
     if s.confidence.method == "self_consistency":
         t = s.confidence.temperature
         at = "the model's own sampling" if t is None else f"temperature {t}"

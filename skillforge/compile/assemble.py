@@ -76,7 +76,8 @@ def _candidate_result(sc: Scored) -> CandidateResult:
         name=c.name, instructions_source=c.instructions_source, demo_strategy=c.demo_strategy, k=c.k,
         dev_score=_r(sc.score), dev_accuracy=_r(sc.accuracy), mean_confidence=_r(sum(confs) / len(confs)) if confs
         else None, input_format=c.rendering.input_format, schema_in_prompt=c.rendering.schema_in_prompt,
-        draw_scores=[_r(m.score) for m in sc.draws] if len(sc.draws) > 1 else [], spread=_r_opt(spread))
+        draw_scores=[_r(m.score) for m in sc.draws] if len(sc.draws) > 1 else [], spread=_r_opt(spread),
+        cases_measured=len(sc.draws[0].cases) if any(m.stopped for m in sc.draws) else None)
 
 
 def _metrics(state: CompileState, cal: Calibration) -> Metrics:
@@ -96,6 +97,7 @@ def _metrics(state: CompileState, cal: Calibration) -> Metrics:
         signal_auroc={k: _r(v) for k, v in (state.confidence.auroc if state.confidence else {}).items()},
         ladders=state.the_plan().ladders, risk_coverage=_risk_coverage(state),
         invalid_share=_r(sum(c.output is None for c in cases) / len(cases)) if cases else None,
+        compile_steps=state.step_costs,
     )
 
 

@@ -1,13 +1,18 @@
 """Measuring a candidate: the student answers every case with the candidate's prompt, each answer scored.
 
-Every candidate is run by the student on every dev case, in order, so a local model's KV cache keeps
-the candidate's static prefix warm.
+Every candidate is run by the student on the dev cases, in order, so a local model's KV cache keeps
+the candidate's static prefix warm. A ``stop`` rule, checked after each case (after each batch of
+``concurrency`` cases), ends a measurement early once the candidate can no longer win (sequential
+testing, see :func:`~skillforge.compile.selection.can_clearly_beat`); the measurement then records how
+many of the planned cases it measured. A ``memo`` shares answers between candidates: a request asked
+before (a later demo draw that retrieves the same demos for an input) is not sent again -- at
+temperature 0 the student would answer it the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +50,13 @@ class Measurement:
 
     candidate: Candidate
     cases: list[CaseResult] = field(default_factory=list)
+    #: Cases the measurement was planned on (0: as many as it has).
+    planned: int = 0
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped early: fewer cases measured than planned (its scores are over the measured ones)."""
+        return len(self.cases) < self.planned
 
     @property
     def score(self) -> float:
@@ -79,11 +91,15 @@ async def measure(
     concurrency: int,
     progress: Progress,
     choice_scores: bool = False,
+    stop: Callable[[Sequence[CaseResult]], bool] | None = None,
+    memo: dict[str, tuple[dict[str, Any] | None, float | None, Signals, int]] | None = None,
 ) -> Measurement:
     """Run the student on every case with this candidate and score it. A retrieval candidate
     never retrieves a demo whose input equals the case's own (leave-one-out), so cases drawn from
     the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
-    probability of every allowed enum value (the ``class_prob`` signal)."""
+    probability of every allowed enum value (the ``class_prob`` signal). ``stop`` sees the results so far
+and ends the measurement early when true; ``memo`` (request -> answer) reuses identical requests'
+answers."""
     pairs = [(d.input, d.output) for d in candidate.demos]
     retrieving = candidate.retrieve_k is not None
     index = DemoIndex([d.input for d in candidate.demos]) if retrieving else None
@@ -102,6 +118,12 @@ async def measure(
 
     async def one(case: DevCase) -> CaseResult:
         request = request_for(case).model_copy(update={"choice_scores": choice_scores})
+        key = request.model_dump_json() if memo is not None else ""
+        if memo is not None and key in memo:
+            output, confidence, signals, tokens = memo[key]
+            progress.advance()
+            cs = compare(output, case.expected, comparators)
+            return CaseResult(output, cs.score, cs.correct, confidence, dict(signals), tokens)
 
         async def scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
             return response.confidence, signals_of(response, output, input=case.input, reasks=reasks)
@@ -112,10 +134,16 @@ async def measure(
         progress.advance()
         cs = compare(outcome.output, case.expected, comparators)
         tokens = outcome.attempts[0].usage.input_tokens if outcome.attempts else 0
+        if memo is not None:
+            memo[key] = (outcome.output, outcome.confidence, dict(outcome.signals), tokens)
         return CaseResult(outcome.output, cs.score, cs.correct, outcome.confidence, outcome.signals, tokens)
 
-    if concurrency <= 1:
-        cases = [await one(c) for c in dev]  # strictly in order: keeps a local KV cache warm
-    else:
-        cases = list(await asyncio.gather(*(one(c) for c in dev)))
-    return Measurement(candidate, cases)
+    # One at a time, strictly in order (keeps a local KV cache warm); concurrent without a stop rule,
+    # else in batches of ``concurrency`` with the rule checked between them.
+    cases: list[CaseResult] = []
+    step = max(1, concurrency) if stop is not None or concurrency <= 1 else len(dev) or 1
+    for start in range(0, len(dev), step):
+        cases += await asyncio.gather(*(one(c) for c in dev[start : start + step]))
+        if stop is not None and len(cases) < len(dev) and stop(cases):
+            break
+    return Measurement(candidate, cases, planned=len(dev))

@@ -20,7 +20,7 @@ The steps (:mod:`skillforge.compile.steps`), each over one :class:`~skillforge.c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from skillforge.compile import steps
@@ -28,7 +28,7 @@ from skillforge.compile.assemble import assemble
 from skillforge.compile.state import CompileState
 from skillforge.environment import read_env
 from skillforge.errors import SpecError
-from skillforge.format import CompileOptions
+from skillforge.format import CompileOptions, StepCost
 from skillforge.ledger import Clock, Ledger, utc_now
 from skillforge.models.base import Model, blocking
 from skillforge.models.batching import BatchingModel
@@ -117,11 +117,19 @@ async def acompile_skill(
     arguments. The compiled skill's teacher is the plain model (escalations are not batched).
     """
     state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
-    await steps.draft(state)
-    await steps.select(state)
-    await steps.refine(state)
-    await steps.calibrate(state)
+    for step in (steps.draft, steps.select, steps.refine, steps.calibrate):
+        await timed(state, step)
     return assemble(state)
+
+
+async def timed(state: CompileState, step: Callable[[CompileState], Awaitable[None]]) -> None:
+    """Run one step, recording its model calls (ledger entries) and wall time (by the compile's clock)
+    in ``state.step_costs``."""
+    calls, start = len(state.ledger.entries), state.clock()
+    await step(state)
+    seconds = max(0.0, (state.clock() - start).total_seconds())
+    state.step_costs.append(StepCost(step=step.__name__, calls=len(state.ledger.entries) - calls,
+                                     seconds=round(seconds, 1)))
 
 
 compile_skill = blocking(acompile_skill)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from skillforge.compile.candidates import Candidate
-from skillforge.compile.measure import Measurement
+from skillforge.compile.measure import CaseResult, Measurement
 
 _SOURCE_RANK = {"plain": 0, "template": 1, "teacher": 2}
 
@@ -85,11 +85,18 @@ def paired_gain(new: Scored | Measurement, base: Scored | Measurement) -> tuple[
     if len(a) != len(b) or not a:
         # A programming error (measurements of different case lists), not a user mistake.
         raise ValueError("paired_gain needs measurements on the same, non-empty dev cases")
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    return _mean_se([x - y for x, y in zip(a, b, strict=True)])
+
+
+def _mean_se(diffs: Sequence[float]) -> tuple[float, float]:
     n = len(diffs)
     mean = sum(diffs) / n
     var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
     return mean, math.sqrt(var / n)
+
+
+def _clear(gain: float, noise: float, z: float) -> bool:
+    return gain > 1e-12 and gain > z * noise * (1 + 1e-9)
 
 
 def _spread(x: Scored | Measurement) -> float:
@@ -108,7 +115,26 @@ def clearly_better(new: Scored | Measurement, base: Scored | Measurement, z: flo
     ``z = 1`` one case fixed and none broken is not enough (the gain equals its standard error), nor is a
     gain within the spread of ``new``'s score over demo draws."""
     gain, _ = paired_gain(new, base)
-    return gain > 1e-12 and gain > z * margin(new, base) * (1 + 1e-9)
+    return _clear(gain, margin(new, base), z)
+
+
+def can_clearly_beat(partial: Sequence[float], base: Sequence[float], z: float) -> bool:
+    """Whether a measurement whose first cases scored ``partial`` can still end up
+    :func:`clearly_better` than ``base`` (a single measurement, all its case scores known) once its
+    remaining cases are measured: the sequential test that stops a losing candidate early.
+
+    Exact for 0/1 case scores (a classification's): the best completions answer every remaining case
+    right that ``base`` got wrong, and keep the others level (a case lost only lowers the gain and
+    widens its error); every number of such cases put right is tried, since the standard error moves
+    with it. With partial credit, only a completion that cannot gain at all is ruled out (an even gain
+    on every case has no error at all)."""
+    n = len(partial)
+    diffs = [x - y for x, y in zip(partial, base[:n], strict=True)]
+    rest = base[n:]
+    if not all(x in (0.0, 1.0) for x in (*partial, *base)):
+        return (sum(diffs) + sum(1.0 - y for y in rest)) / len(base) > 1e-12
+    ups = sum(y == 0.0 for y in rest)
+    return any(_clear(*_mean_se(diffs + [1.0] * m + [0.0] * (len(rest) - m)), z) for m in range(ups + 1))
 
 
 def _errors(z: float) -> str:
@@ -155,3 +181,9 @@ def choose(scored: Sequence[Scored], *, z: float, need_spread: bool = False) -> 
     if top is base:
         return top, f"{lead}: the baseline is kept"
     return top, f"{lead}: clearly ahead of the baseline and every simpler candidate (z={z:g})"
+
+
+def stop_when_beaten(base: Sequence[float], z: float) -> Callable[[Sequence[CaseResult]], bool]:
+    """A measurement's stop rule: true once its results so far can no longer end up clearly better
+    than ``base``'s case scores (:func:`can_clearly_beat`)."""
+    return lambda done: not can_clearly_beat([c.score for c in done], base, z)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
@@ -11,7 +13,7 @@ from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.measure import CaseResult, DevCase, Measurement, measure
 from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
-from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound
+from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost
 from skillforge.ledger import Clock, Ledger
 from skillforge.models.base import Model
 from skillforge.models.batching import BatchingModel
@@ -60,6 +62,11 @@ class CompileState:
     confidence: ConfidenceChoice | None = None
     plan: TierPlan | None = None
     calibration: Calibration | None = None
+    #: Each step's model calls and wall time, as the steps finish.
+    step_costs: list[StepCost] = field(default_factory=list)
+    #: The student's answers by request, shared between candidates (see :func:`measure`).
+    answers: dict[str, tuple[dict[str, Any] | None, float | None, dict[str, float], int]] = field(
+        default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -101,13 +108,17 @@ class CompileState:
         return self.chosen
 
     async def measure(
-        self, candidate: Candidate, cases: list[DevCase], what: str, *, choice_scores: bool = False
+        self, candidate: Candidate, cases: list[DevCase], what: str, *, choice_scores: bool = False,
+        stop: Callable[[Sequence[CaseResult]], bool] | None = None,
     ) -> Measurement:
-        """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage."""
+        """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage.
+        ``stop`` ends it early (sequential testing). A request asked before is answered from
+        :attr:`answers` unless the answers are sampled (self-consistency wraps the student)."""
         self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
         o = self.options
+        memo = self.answers if self.student_eval is self.student else None
         return await measure(candidate, cases, student=self.student_eval, output_schema=self.spec.output_schema,
                              input_schema=self.spec.input_schema, comparators=o.comparators, max_tokens=o.max_tokens,
                              max_reasks=1, ledger=self.ledger,
                              skill=self.name, concurrency=self.student_concurrency(), progress=self.progress,
-                             choice_scores=choice_scores)
+                             choice_scores=choice_scores, stop=stop, memo=memo)

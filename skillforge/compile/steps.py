@@ -28,7 +28,14 @@ from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.second_opinion import measure_second_opinion, second_model
-from skillforge.compile.selection import Scored, best, choose, clearly_better, paired_gain
+from skillforge.compile.selection import (
+    Scored,
+    best,
+    choose,
+    clearly_better,
+    paired_gain,
+    stop_when_beaten,
+)
 from skillforge.compile.state import CompileState
 from skillforge.compile.tiers import plan_tiers
 from skillforge.errors import SpecError
@@ -235,13 +242,16 @@ async def refine(state: CompileState) -> None:
                                                 dev_score_before=_r(chosen.score)))
             return
         base = chosen.candidate
+        # Sequential testing: the revision stops as soon as it can no longer clearly beat the choice.
         ev = await state.measure(replace(base, name=f"{base.name}~r{n}", instructions_source="teacher",
-                                         instructions=text), state.dev, "dev")
+                                         instructions=text), state.dev, "dev",
+                                 stop=stop_when_beaten(chosen.case_scores, o.selection_z))
         state.measurements.append(ev)
         state.scored.append(Scored([ev]))
-        kept = clearly_better(ev, chosen, o.selection_z)
+        kept = not ev.stopped and clearly_better(ev, chosen, o.selection_z)
         state.rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
-                                            dev_score_after=_r(ev.score), kept=kept))
+                                            dev_score_after=_r(ev.score), kept=kept,
+                                            cases_measured=len(ev.cases) if ev.stopped else None))
         if not kept:
             return
         gain, se = paired_gain(ev, chosen)

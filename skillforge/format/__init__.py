@@ -24,6 +24,7 @@ from skillforge.format.manifest import (
     RefinementRound,
     RegressionCase,
     Settings,
+    StepCost,
     TierSettings,
 )
 from skillforge.format.options import (
@@ -71,6 +72,7 @@ __all__ = [
     "Settings",
     "Signal",
     "SkillDefinition",
+    "StepCost",
     "TierSettings",
     "check_destination",
     "check_links",

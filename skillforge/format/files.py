@@ -52,7 +52,8 @@ T = TypeVar("T", bound=BaseModel)
 
 def dump_manifest(manifest: Manifest) -> str:
     """The text of ``skill.yaml``: fields in model order, unicode kept readable. A metric added later
-    (:data:`LATER_METRICS`) that is unknown is left out, so a skill compiled before it saves unchanged."""
+    (:data:`LATER_METRICS`, a candidate's ``cases_measured``) that is unknown is left out, so a skill
+    compiled before it saves unchanged."""
     data = manifest.model_dump(mode="json")
     for name in LATER_METRICS:
         if data["metrics"][name] in (None, []):
@@ -62,6 +63,10 @@ def dump_manifest(manifest: Manifest) -> str:
     for holder in (data["settings"]["confidence"], options, options.get("confidence") or {}):
         if holder.get("second_opinion", "") is None:
             del holder["second_opinion"]
+    # Written only for a measurement stopped early: a fully measured one saves as before.
+    for row in [*data["metrics"]["candidates"], *data["metrics"]["refinement"]]:
+        if row.get("cases_measured") is None:
+            row.pop("cases_measured", None)
     return dump_yaml(data)
 
 

@@ -134,6 +134,9 @@ class CandidateResult(StrictModel):
     #: Standard deviation of the dev score over the draws (0 without demos: nothing is drawn;
     #: ``None``: one draw of demos only, spread not measured).
     spread: float | None = None
+    #: Dev cases measured when the candidate was stopped early, once it could no longer win (its scores
+    #: are over these cases; ``None``: measured on every dev case).
+    cases_measured: int | None = None
 
 
 class RefinementRound(StrictModel):
@@ -145,6 +148,18 @@ class RefinementRound(StrictModel):
     #: ``None`` when the teacher produced no usable revision.
     dev_score_after: float | None = None
     kept: bool = False
+    #: Dev cases the revision was measured on when it was stopped early, once it could no longer
+    #: clearly beat the choice (``dev_score_after`` is over these; ``None``: every dev case).
+    cases_measured: int | None = None
+
+
+class StepCost(StrictModel):
+    """What one compile step cost: the model calls it made and its wall time."""
+
+    #: ``draft``, ``select``, ``refine`` or ``calibrate``.
+    step: str
+    calls: int = Field(ge=0)
+    seconds: float = Field(ge=0.0)
 
 
 class LadderOption(StrictModel):
@@ -202,13 +217,15 @@ class Metrics(StrictModel):
     #: Share of calibration inputs the student gave no valid answer to: the expected share of
     #: ``invalid`` escalations (``skillforge status`` tests live traffic against it).
     invalid_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Model calls (teacher and student) and wall time of each compile step, in order.
+    compile_steps: list[StepCost] = Field(default_factory=list)
     #: The cascades priced at compile time (kept last: a skill.yaml without it was cut short).
     ladders: list[LadderOption] = Field(default_factory=list)
 
 
 #: Metrics fields added after skills were first committed: a skill.yaml compiled before them lacks them
 #: without being cut short (each sits before ``ladders``, which a cut-short file loses first).
-LATER_METRICS = frozenset({"risk_coverage", "invalid_share"})
+LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps"})
 
 
 class Manifest(StrictModel):
