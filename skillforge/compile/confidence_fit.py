@@ -5,11 +5,14 @@ logistic combination of every signal measured (``combined``). A combination is j
 predictions: each case is scored by a combiner fitted on the other folds, so the threshold is never
 chosen on predictions from the data the combiner was fitted on. The method that lets the student
 answer the most at the target precision (by the Wilson bound) wins; ties go to the method without a
-second opinion (it costs a call per input), then to the higher AUROC, then to the simpler method.
+second opinion (it costs a call per input), then to the higher AUROC, then to the simpler method. A method
+reading a second opinion must answer more than the best one without it by over one binomial standard
+error of its share.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -115,12 +118,25 @@ def choose_confidence(
                                  confidence_level=confidence_level).student_share
         # Ties: no paid second opinion, then the higher AUROC, then the cheaper method (free signals after
         # self-consistency in the list), else the simpler one (earlier in the list).
-        paid = settings.combiner is not None and bool(PAID & set(settings.combiner.signals))
         order = i if consistency else -i
-        return (round(share, 9), not paid, round(auroc(scores, correct) or 0.0, 9), order)
+        return (round(share, 9), not _paid(settings), round(auroc(scores, correct) or 0.0, 9), order)
 
     best = max(range(len(options)), key=rank)
+    free_options = [i for i in range(len(options)) if not _paid(options[i][0])]
+    if _paid(options[best][0]) and free_options:
+        # A paid signal must earn its call per input by more than the noise of the share itself (one
+        # binomial standard error on these cases): on intents a chance-level second opinion answered a
+        # few more calibration cases by luck, and fewer out of sample.
+        runner_up = max(free_options, key=rank)
+        paid_share, free_share = rank(best)[0], rank(runner_up)[0]
+        noise = math.sqrt(max(paid_share * (1 - paid_share), 1e-12) / max(1, len(cases)))
+        if paid_share - free_share <= noise:
+            best = runner_up
     return ConfidenceChoice(options[best][0], options[best][1], aurocs)
+
+
+def _paid(settings: ConfidenceSettings) -> bool:
+    return settings.combiner is not None and bool(PAID & set(settings.combiner.signals))
 
 
 def keep_second_opinion(choice: ConfidenceChoice, second: SecondOpinion | None) -> ConfidenceChoice:
