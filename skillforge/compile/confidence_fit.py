@@ -27,7 +27,7 @@ from skillforge.run.signals import combine, feature
 SIGNALS: tuple[Signal, ...] = ("class_prob", "class_margin", "value_prob", "classifier_prob", "reasked",
                                "second_prob", "second_agreement")
 #: Signals that cost a call per input (a second opinion): a combination using them must let the student
-#: answer strictly more than one without them.
+#: answer more than one without them, by over the noise of the share.
 PAID: frozenset[Signal] = frozenset({"second_prob", "second_agreement"})
 MIN_CASES = 30
 K_FOLDS = 5
@@ -121,14 +121,15 @@ def choose_confidence(
         order = i if consistency else -i
         return (round(share, 9), not _paid(settings), round(auroc(scores, correct) or 0.0, 9), order)
 
-    best = max(range(len(options)), key=rank)
+    ranks = [rank(i) for i in range(len(options))]  # each a threshold search: computed once
+    best = max(range(len(options)), key=ranks.__getitem__)
     free_options = [i for i in range(len(options)) if not _paid(options[i][0])]
     if _paid(options[best][0]) and free_options:
         # A paid signal must earn its call per input by more than the noise of the share itself (one
         # binomial standard error on these cases): on intents a chance-level second opinion answered a
         # few more calibration cases by luck, and fewer out of sample.
-        runner_up = max(free_options, key=rank)
-        paid_share, free_share = rank(best)[0], rank(runner_up)[0]
+        runner_up = max(free_options, key=ranks.__getitem__)
+        paid_share, free_share = ranks[best][0], ranks[runner_up][0]
         noise = math.sqrt(max(paid_share * (1 - paid_share), 1e-12) / max(1, len(cases)))
         if paid_share - free_share <= noise:
             best = runner_up
@@ -142,7 +143,6 @@ def _paid(settings: ConfidenceSettings) -> bool:
 def keep_second_opinion(choice: ConfidenceChoice, second: SecondOpinion | None) -> ConfidenceChoice:
     """``choice`` with the second opinion attached when its combiner reads the second opinion's signals
     (the skill then makes that call per input); otherwise unchanged, and no call is made."""
-    combiner = choice.settings.combiner
-    if second is None or combiner is None or not PAID & set(combiner.signals):
+    if second is None or not _paid(choice.settings):
         return choice
     return ConfidenceChoice(choice.settings.model_copy(update={"second_opinion": second}), choice.scores, choice.auroc)

@@ -24,6 +24,9 @@ from skillforge.run import DemoIndex, ask, build_request, render_input
 from skillforge.run.signals import Signals, signals_of
 from skillforge.spec import Comparator, compare
 
+#: A student answer shared between candidates: output, confidence, signals, prompt tokens.
+Answer = tuple[dict[str, Any] | None, float | None, Signals, int]
+
 
 @dataclass(frozen=True)
 class DevCase:
@@ -92,7 +95,7 @@ async def measure(
     progress: Progress,
     choice_scores: bool = False,
     stop: Callable[[Sequence[CaseResult]], bool] | None = None,
-    memo: dict[str, tuple[dict[str, Any] | None, float | None, Signals, int]] | None = None,
+    memo: dict[str, Answer] | None = None,
 ) -> Measurement:
     """Run the student on every case with this candidate and score it. A retrieval candidate
     never retrieves a demo whose input equals the case's own (leave-one-out), so cases drawn from

@@ -48,10 +48,10 @@ def second_settings(state: CompileState, chosen: Candidate, model: Model) -> Sec
 
 async def measure_second_opinion(
     state: CompileState, chosen: Candidate, cases: Sequence[CaseResult], inputs: Sequence[Mapping[str, Any]],
-) -> SecondOpinion:
+) -> tuple[SecondOpinion, Model]:
     """Ask the second opinion about every calibration input and add its signals to each case's student
     answer (``second_prob``, ``second_agreement``). In case order, one at a time for a local model (its
-    KV cache keeps the zero-shot prefix warm)."""
+    KV cache keeps the zero-shot prefix warm). Returns the settings and the model asked."""
     model = second_model(state)
     settings = second_settings(state, chosen, model)
     spec, o = state.spec, state.options
@@ -69,4 +69,4 @@ async def measure_second_opinion(
                                                comparators=o.comparators))
 
     await asyncio.gather(*(one(c, x) for c, x in zip(cases, inputs, strict=True)))
-    return settings
+    return settings, model

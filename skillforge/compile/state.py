@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
-from skillforge.compile.measure import CaseResult, DevCase, Measurement, measure
+from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, measure
 from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost
@@ -65,8 +64,7 @@ class CompileState:
     #: Each step's model calls and wall time, as the steps finish.
     step_costs: list[StepCost] = field(default_factory=list)
     #: The student's answers by request, shared between candidates (see :func:`measure`).
-    answers: dict[str, tuple[dict[str, Any] | None, float | None, dict[str, float], int]] = field(
-        default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

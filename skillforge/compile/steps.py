@@ -27,7 +27,7 @@ from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidenc
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
-from skillforge.compile.second_opinion import measure_second_opinion, second_model
+from skillforge.compile.second_opinion import measure_second_opinion
 from skillforge.compile.selection import (
     Scored,
     best,
@@ -297,13 +297,14 @@ async def calibrate(state: CompileState) -> None:
     if o.signal_search:
         state.confidence = keep_second_opinion(
             choose_confidence(cases, o.confidence, target_precision=o.target_precision,
-                              confidence_level=o.confidence_level, seed=o.seed), second)
+                              confidence_level=o.confidence_level, seed=o.seed), second and second[0])
     else:
         state.confidence = ConfidenceChoice(o.confidence, [c.confidence for c in cases], {})
     tokens = [c.prompt_tokens for c in cases if c.prompt_tokens]
-    costs = LadderCosts.measure(state.student, state.teacher, sum(tokens) / len(tokens) if tokens else 0.0)
-    if state.confidence.settings.second_opinion is not None:
-        costs = costs.with_second_opinion(second_model(state), sum(tokens) / len(tokens) if tokens else 0.0)
+    mean_tokens = sum(tokens) / len(tokens) if tokens else 0.0
+    costs = LadderCosts.measure(state.student, state.teacher, mean_tokens)
+    if second is not None and state.confidence.settings.second_opinion is not None:
+        costs = costs.with_second_opinion(second[1], mean_tokens)
     state.plan = plan_tiers(cases, inputs, state.confidence, fit, costs, target_precision=o.target_precision,
                             confidence_level=o.confidence_level)
     state.calibration = state.plan.calibration

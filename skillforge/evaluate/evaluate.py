@@ -24,7 +24,6 @@ from skillforge.models.base import Model, ModelRequest, Usage, blocking
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import Runner, SelfConsistentModel, ask, render_output
-from skillforge.run.runtime import finish
 from skillforge.spec import Example, compare
 
 
@@ -59,15 +58,7 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
     request = runner.request_for(value)
     # The student answers every case (its signals are measured on all of them); the operating point
     # then follows the skill's ladder: a classifier tier in front answers what it is sure of.
-    second = runner.start_second_opinion(value, "eval")
-    try:
-        out = await ask(runner.student, "student", request, schema=skill.manifest.output_schema, threshold=None,
-                        max_reasks=s.max_reasks, ledger=runner.ledger, skill=skill.name, phase="eval",
-                        scorer=runner.scorer(value, second))
-    except BaseException:
-        await finish(second, quiet=True)
-        raise
-    consulted = await finish(second)
+    out, consulted = await runner.ask_student(value, threshold=None, phase="eval", request=request)
     usage = sum((a.usage for a in out.attempts), Usage())
     got = compare(out.output, ex.expected, s.comparators)
     accepted = out.output is not None and (s.threshold is None or (out.confidence or 0.0) >= s.threshold)

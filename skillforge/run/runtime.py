@@ -183,6 +183,23 @@ class Runner:
                                  input_schema=self.skill.manifest.input_schema, max_tokens=s.max_tokens)
         return asyncio.ensure_future(consult(model, request, ledger=self.ledger, skill=self.skill.name, phase=phase))
 
+    async def ask_student(self, value: Mapping[str, Any], *, threshold: float | None, phase: Phase,
+                          request: ModelRequest | None = None) -> tuple[Outcome, list[Attempt]]:
+        """The student's ask for ``value`` (gated at ``threshold``; ``request`` defaults to
+        :meth:`request_for`), with the skill's second opinion alongside it: the outcome, and the second
+        opinion's attempt (none without one)."""
+        skill = self.skill
+        second = self.start_second_opinion(value, phase)
+        try:
+            outcome = await ask(self.student, "student", request or self.request_for(value),
+                                schema=skill.manifest.output_schema, threshold=threshold,
+                                max_reasks=skill.settings.max_reasks, ledger=self.ledger, skill=skill.name,
+                                phase=phase, scorer=self.scorer(value, second))
+        except BaseException:
+            await finish(second, quiet=True)
+            raise
+        return outcome, await finish(second)
+
     def classifier_answer(self, value: Mapping[str, Any]) -> RunResult | None:
         """The classifier tier's answer when it is confident enough (no model call), else ``None``."""
         if self.classifier is None:
@@ -232,15 +249,7 @@ class Runner:
             return answered
         schema = skill.manifest.output_schema
         threshold = s.threshold if self.escalate else None
-        second = self.start_second_opinion(value, self.phase)
-        try:
-            student = await ask(self.student, "student", self.request_for(value), schema=schema,
-                                threshold=threshold, max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name,
-                                phase=self.phase, scorer=self.scorer(value, second))
-        except BaseException:
-            await finish(second, quiet=True)
-            raise
-        consulted = await finish(second)
+        student, consulted = await self.ask_student(value, threshold=threshold, phase=self.phase)
         last = student.attempts[-1].verdict if student.attempts else "error"
         self.drift.observe(SHARE if student.accepted else last)
         if student.accepted:
