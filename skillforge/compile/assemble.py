@@ -14,6 +14,7 @@ from skillforge.compile.state import CompileState
 from skillforge.format import (
     FORMAT_VERSION,
     CandidateResult,
+    CompileOptions,
     CoveragePoint,
     Manifest,
     Metrics,
@@ -22,6 +23,8 @@ from skillforge.format import (
     Settings,
     SkillDefinition,
 )
+from skillforge.format.manifest import LATER_OPTIONS
+from skillforge.run import demo_groups
 from skillforge.skill import Skill
 
 
@@ -56,6 +59,8 @@ def _settings(state: CompileState, cal: Calibration) -> Settings:
     multi_field = len(state.spec.output_schema.get("properties", {})) > 1
     return Settings(
         instructions_source=cand.instructions_source, demo_strategy=cand.demo_strategy, k=cand.k,
+        demo_groups=demo_groups([d.input for d in cand.demos], cand.k, [d.output for d in cand.demos])
+        if cand.clustered else None,
         threshold=stored_threshold(cal), target_precision=o.target_precision,
         expected_student_share=_r(plan.answered_share),
         comparators=o.comparators,
@@ -67,6 +72,11 @@ def _settings(state: CompileState, cal: Calibration) -> Settings:
         tiers=[] if plan.tier is None else [plan.tier],
         input_format=cand.rendering.input_format, schema_in_prompt=cand.rendering.schema_in_prompt,
     )
+
+
+def _recorded(options: CompileOptions) -> CompileOptions:
+    """The options as recorded in the provenance: every one set, so even those added later are written."""
+    return options.model_copy(update={name: getattr(options, name) for name in LATER_OPTIONS})
 
 
 def _candidate_result(sc: Scored) -> CandidateResult:
@@ -119,7 +129,8 @@ def assemble(state: CompileState) -> Skill:
         input_schema=spec.input_schema, output_schema=spec.output_schema, settings=_settings(state, cal),
         provenance=Provenance(teacher=state.teacher.model_id, student=state.student.model_id,
                               skillforge_version=__version__, spec_hash=spec.spec_hash(), content_hash="",
-                              compiled_at=state.clock().isoformat(timespec="seconds"), options=state.options),
+                              compiled_at=state.clock().isoformat(timespec="seconds"),
+                              options=_recorded(state.options)),
         metrics=_metrics(state, cal),
     )
     tests = [RegressionCase(input=c.input, expected=c.expected) for c in state.dev]

@@ -40,8 +40,10 @@ PLAIN = Rendering("plain", schema_in_prompt=False)
 @dataclass
 class Candidate:
     """Instructions plus demos: fixed demos (every one, in order), or with ``retrieve_k`` set, a pool
-    from which each input gets its ``retrieve_k`` most similar demos; in ``rendering``. ``draw``
-    numbers the demo draw (0: the first, the one a skill commits unless another draw scores higher)."""
+    from which each input gets its ``retrieve_k`` most similar demos -- or, ``clustered``, the demo group
+    of ``retrieve_k`` holding its most similar one (:func:`~skillforge.run.demo_groups`); in
+    ``rendering``. ``draw`` numbers the demo draw (0: the first, the one a skill commits unless another
+    draw scores higher)."""
 
     name: str
     instructions_source: InstructionsSource
@@ -50,6 +52,7 @@ class Candidate:
     retrieve_k: int | None = None
     rendering: Rendering = JSON_SCHEMA
     draw: int = 0
+    clustered: bool = False
 
     @property
     def k(self) -> int:
@@ -59,7 +62,7 @@ class Candidate:
     @property
     def demo_strategy(self) -> DemoStrategy:
         if self.retrieve_k is not None:
-            return "retrieved"
+            return "clustered" if self.clustered else "retrieved"
         return "fixed" if self.demos else "none"
 
 
@@ -111,12 +114,19 @@ def demo_counts(pool_size: int, n_classes: int | None, requested: Sequence[int] 
 
 
 def candidate(source: InstructionsSource, text: str, demos: Sequence[Demo], rendering: Rendering = JSON_SCHEMA,
-              retrieve_k: int | None = None) -> Candidate:
-    """A candidate named ``source+k`` (``source+retrievedk``), with ``/rendering`` unless JSON + schema
-    (the names of skills compiled before renderings were searched stay as they were)."""
-    k = f"retrieved{retrieve_k}" if retrieve_k is not None else str(len(demos))
+              retrieve_k: int | None = None, clustered: bool = False) -> Candidate:
+    """A candidate named ``source+k`` (``source+retrievedk``, ``source+clusteredk``), with ``/rendering``
+    unless JSON + schema (the names of skills compiled before renderings were searched stay as they were)."""
+    k = str(len(demos)) if retrieve_k is None else f"{'clustered' if clustered else 'retrieved'}{retrieve_k}"
     suffix = "" if rendering == JSON_SCHEMA else f"/{rendering.name}"
-    return Candidate(f"{source}+{k}{suffix}", source, text, list(demos), retrieve_k, rendering)
+    return Candidate(f"{source}+{k}{suffix}", source, text, list(demos), retrieve_k, rendering, clustered=clustered)
+
+
+def clustered_twin(cand: Candidate) -> Candidate:
+    """``cand`` (a retrieval candidate) with its pool grouped into fixed demo sets of the same size:
+    one cacheable prompt prefix per group instead of none."""
+    return candidate(cand.instructions_source, cand.instructions, cand.demos, cand.rendering, cand.retrieve_k,
+                     clustered=True)
 
 
 def zero_shot_candidates(*, plain_text: str, template_text: str, renderings: Sequence[Rendering],

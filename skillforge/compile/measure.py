@@ -20,7 +20,7 @@ from skillforge.compile.candidates import Candidate
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, ModelRequest, ModelResponse
 from skillforge.progress import Progress
-from skillforge.run import DemoIndex, ask, build_request, render_input
+from skillforge.run import DemoIndex, DemoRouter, ask, build_request, demo_groups, render_input
 from skillforge.run.signals import Signals, signals_of
 from skillforge.spec import Comparator, compare
 
@@ -97,15 +97,18 @@ async def measure(
     stop: Callable[[Sequence[CaseResult]], bool] | None = None,
     memo: dict[str, Answer] | None = None,
 ) -> Measurement:
-    """Run the student on every case with this candidate and score it. A retrieval candidate
-    never retrieves a demo whose input equals the case's own (leave-one-out), so cases drawn from
+    """Run the student on every case with this candidate and score it. A retrieval (or clustered)
+    candidate never shows a demo whose input equals the case's own (leave-one-out), so cases drawn from
     the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
     probability of every allowed enum value (the ``class_prob`` signal). ``stop`` sees the results so far
 and ends the measurement early when true; ``memo`` (request -> answer) reuses identical requests'
 answers."""
     pairs = [(d.input, d.output) for d in candidate.demos]
-    retrieving = candidate.retrieve_k is not None
+    retrieving = candidate.retrieve_k is not None and not candidate.clustered
     index = DemoIndex([d.input for d in candidate.demos]) if retrieving else None
+    groups = (demo_groups([d.input for d in candidate.demos], candidate.k, [d.output for d in candidate.demos])
+              if candidate.clustered else [])
+    router = DemoRouter([d.input for d in candidate.demos], groups) if candidate.clustered else None
     sem = asyncio.Semaphore(concurrency)
     r = candidate.rendering
 
@@ -115,6 +118,10 @@ answers."""
             own = render_input(case.input)
             others = [i for i in index.top(case.input, candidate.retrieve_k + 1) if render_input(pairs[i][0]) != own]
             fixed, shown = [], [pairs[i] for i in reversed(others[: candidate.retrieve_k])]
+        elif router is not None:
+            own = render_input(case.input)
+            fixed = [pairs[i] for i in groups[router.route(case.input, leave_out=True)]
+                     if render_input(pairs[i][0]) != own]
         return build_request(instructions=candidate.instructions, output_schema=output_schema, demos=fixed,
                              retrieved=shown, input=case.input, max_tokens=max_tokens, input_format=r.input_format,
                              input_schema=input_schema, schema_in_prompt=r.schema_in_prompt)

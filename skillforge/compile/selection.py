@@ -63,11 +63,13 @@ class Scored:
         return f"{self.candidate.name} {self.score:.3f}{noise}"
 
 
-def _simplicity(index: int, sc: Scored) -> tuple[int, bool, int, int]:
-    # Fewer demos (cheaper prompts), then fixed demos before retrieved (a fixed prefix is cacheable),
-    # then plain before template before teacher instructions, then the earlier candidate.
+def _simplicity(index: int, sc: Scored) -> tuple[int, int, int, int]:
+    # Fewer demos (cheaper prompts), then fixed demos before clustered before retrieved (one cacheable
+    # prefix, one per demo group, none), then plain before template before teacher instructions, then
+    # the earlier candidate.
     c = sc.candidate
-    return (c.k, c.retrieve_k is not None, _SOURCE_RANK.get(c.instructions_source, 3), index)
+    sharing = 0 if c.retrieve_k is None else 1 if c.clustered else 2
+    return (c.k, sharing, _SOURCE_RANK.get(c.instructions_source, 3), index)
 
 
 def best(scored: Sequence[Scored]) -> Scored:

@@ -17,6 +17,7 @@ from skillforge.compile.candidates import (
     Rendering,
     build_candidates,
     candidate,
+    clustered_twin,
     label_field,
     redraw,
     retrieval_candidates,
@@ -187,6 +188,27 @@ async def _redraw(state: CompileState, scored: list[Scored]) -> None:
             sc.draws.append(m)
 
 
+async def _clustered(state: CompileState, scored: list[Scored]) -> None:
+    """The best retrieval candidate's clustered twin (its pool grouped into fixed demo sets: cacheable
+    prefixes), measured over as many demo draws as that candidate -- which must have been redrawn
+    when a spread is needed, or neither could be chosen. The choice then keeps the twin unless the
+    per-input retrieval clearly beats it."""
+    o = state.options
+    retrieved = [sc for sc in scored if sc.candidate.demo_strategy == "retrieved"]
+    if not (o.clustered and retrieved):
+        return
+    lead = best(retrieved)
+    if len(lead.candidate.demos) <= lead.candidate.k or (o.draws > 1 and len(lead.draws) < 2):
+        return
+    twin = clustered_twin(lead.candidate)
+    draws = [await state.measure(twin, state.dev, "dev")]
+    for d in range(1, len(lead.draws)):
+        draws.append(await state.measure(redraw(twin, d, pool=state.pool, output_schema=state.spec.output_schema,
+                                                seed=o.seed), state.dev, f"dev, demo draw {d + 1}"))
+    state.measurements += draws
+    scored.append(Scored(draws))
+
+
 async def select(state: CompileState) -> None:
     """Measure the candidates on dev and choose (see :func:`~skillforge.compile.selection.choose`).
     Zero-shot: the plain prompt (the baseline), the template text in each rendering, the teacher's text
@@ -216,6 +238,7 @@ async def select(state: CompileState) -> None:
             source=lead.instructions_source, instructions=lead.instructions, pool=retrieval_pool, output_schema=schema,
             ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks, rendering=rendering))
     await _redraw(state, scored)
+    await _clustered(state, scored)
     state.scored = scored
     choice, state.why = choose(scored, z=o.selection_z, need_spread=o.draws > 1)
     state.chosen = choice.committed

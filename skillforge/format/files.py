@@ -32,6 +32,7 @@ from skillforge.format.manifest import (
     FORMAT_VERSION,
     INSTRUCTIONS,
     LATER_METRICS,
+    LATER_OPTIONS,
     MANIFEST,
     TESTS,
     Demo,
@@ -60,9 +61,14 @@ def dump_manifest(manifest: Manifest) -> str:
             del data["metrics"][name]
     # Settings added later, likewise left out while unset.
     options = data["provenance"].get("options") or {}
+    recorded = manifest.provenance.options
+    for name in LATER_OPTIONS - (recorded.model_fields_set if recorded is not None else set()):
+        options.pop(name, None)
     for holder in (data["settings"]["confidence"], options, options.get("confidence") or {}):
         if holder.get("second_opinion", "") is None:
             del holder["second_opinion"]
+    if data["settings"].get("demo_groups", "") is None:
+        del data["settings"]["demo_groups"]
     # Written only for a measurement stopped early: a fully measured one saves as before.
     for row in [*data["metrics"]["candidates"], *data["metrics"]["refinement"]]:
         if row.get("cases_measured") is None:
@@ -232,6 +238,12 @@ def _spec_of(manifest: Manifest) -> SkillSpec:
 
 
 def _check_k(settings: Settings, n_demos: int) -> None:
+    if settings.demo_strategy == "clustered":
+        _check_groups(settings, n_demos)
+        return
+    if settings.demo_groups is not None:
+        raise SkillFormatError(f"demo_groups is set but demo strategy is {settings.demo_strategy!r} (only "
+                               "'clustered' uses groups)", file=MANIFEST, field="settings.demo_groups")
     if settings.demo_strategy == "retrieved":
         if not 1 <= settings.k <= n_demos:
             raise SkillFormatError(
@@ -243,6 +255,24 @@ def _check_k(settings: Settings, n_demos: int) -> None:
             f"k is {settings.k} but demo strategy {settings.demo_strategy!r} with {n_demos} demos in "
             f"{DEMOS} means k = {expected_k}", file=MANIFEST, field="settings.k",
         )
+
+
+def _check_groups(settings: Settings, n_demos: int) -> None:
+    """``clustered``: the groups partition the demos' positions, and ``k`` is the largest group."""
+    groups, field = settings.demo_groups, "settings.demo_groups"
+    if not groups or any(not g for g in groups):
+        raise SkillFormatError("demo strategy 'clustered' needs demo_groups: non-empty lists of positions in "
+                               f"{DEMOS}", file=MANIFEST, field=field)
+    flat = [p for g in groups for p in g]
+    if sorted(flat) != list(range(n_demos)):
+        wrong = sorted({p for p in flat if not 0 <= p < n_demos} | {p for p in flat if flat.count(p) > 1})
+        missing = sorted(set(range(n_demos)) - set(flat))
+        raise SkillFormatError(
+            f"demo_groups must hold each of the {n_demos} demos in {DEMOS} (positions 0..{n_demos - 1}) exactly "
+            f"once: out of range or repeated {wrong[:10]}, missing {missing[:10]}", file=MANIFEST, field=field)
+    if settings.k != max(len(g) for g in groups):
+        raise SkillFormatError(f"k is {settings.k} but the largest demo group has {max(len(g) for g in groups)} "
+                               "demos", file=MANIFEST, field="settings.k")
 
 
 def _read_classifier(path: Path, manifest: Manifest) -> tuple[ClassifierWeights | None, str | None]:

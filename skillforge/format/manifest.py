@@ -33,7 +33,7 @@ ESCALATIONS = "escalations.jsonl"
 MAX_REASKS = 10
 
 DemoSource = Literal["teacher", "label", "escalation"]
-DemoStrategy = Literal["none", "fixed", "retrieved"]
+DemoStrategy = Literal["none", "fixed", "retrieved", "clustered"]
 #: Where the instructions come from: the spec's description alone (one line), the description plus a
 #: list of the output fields (``template``), or the teacher's draft.
 InstructionsSource = Literal["plain", "teacher", "template"]
@@ -71,10 +71,14 @@ class Settings(StrictModel):
 
     instructions_source: InstructionsSource
     #: ``none``: zero-shot; ``fixed``: every demo in examples.jsonl, in order; ``retrieved``: per
-    #: input, the ``k`` demos of examples.jsonl most similar to it (BM25, see retrieval.py).
+    #: input, the ``k`` demos of examples.jsonl most similar to it (BM25, see retrieval.py);
+    #: ``clustered``: the demos of one of ``demo_groups``, the group holding the demo most similar to the input.
     demo_strategy: DemoStrategy
-    #: Number of demos in the prompt.
+    #: Number of demos in the prompt (``clustered``: in the largest group).
     k: int = Field(ge=0)
+    #: ``clustered`` only: examples.jsonl positions (from 0) partitioned into demo sets, each shown in
+    #: this order. A fixed set per group is a prompt prefix a local model caches; retrieval's is not.
+    demo_groups: list[list[int]] | None = None
     #: Student answers with confidence below this are escalated; ``None``: no confidence gate.
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     target_precision: float = Field(default=0.95, gt=0.0, le=1.0)
@@ -226,6 +230,9 @@ class Metrics(StrictModel):
 #: Metrics fields added after skills were first committed: a skill.yaml compiled before them lacks them
 #: without being cut short (each sits before ``ladders``, which a cut-short file loses first).
 LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps"})
+#: Compile options added after skills were first committed: written only when recorded (set), so a skill
+#: compiled before them saves unchanged.
+LATER_OPTIONS = frozenset({"clustered"})
 
 
 class Manifest(StrictModel):

@@ -13,13 +13,14 @@ from skillforge.run.prompt import (
     render_output,
     template_instructions,
 )
-from skillforge.run.retrieval import DemoIndex, retrieve, without_inputs
+from skillforge.run.retrieval import DemoIndex, DemoRouter, demo_groups, retrieve, without_inputs
 from skillforge.run.runtime import Runner, RunResult
 from skillforge.run.verify import Check, check_answer, extract_json
 
 __all__ = [
     "Check",
     "DemoIndex",
+    "DemoRouter",
     "EscalationRecord",
     "ItemResult",
     "Outcome",
@@ -30,6 +31,7 @@ __all__ = [
     "build_request",
     "check_answer",
     "check_escalation_log",
+    "demo_groups",
     "extract_json",
     "plain_instructions",
     "read_escalations",

@@ -11,6 +11,7 @@ tie-breaking the prompts need (same input -> same demos -> same cache key).
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import re
 from collections import Counter
@@ -95,6 +96,71 @@ def retrieve(
     """The ``k`` demos most similar to ``query``, ordered least to most similar: the closest demo
     sits right before the input, where a small model attends to it most."""
     return [pool[i] for i in reversed(index.top(query, k))]
+
+
+#: Added to the similarity of two demos with the same answer when grouping: groups then hold demos
+#: that agree (their majority answer matched the dev label as often as the 7 retrieved demos' did on
+#: intent-router, 0.90; 0.70 without), while similarity still decides within an answer.
+SAME_ANSWER_BONUS = 0.3
+
+
+def demo_groups(inputs: Sequence[Mapping[str, Any]], k: int, answers: Sequence[Any] | None = None) -> list[list[int]]:
+    """Pool positions partitioned into groups of ``k`` similar inputs (the last ones may be smaller):
+    the demo sets of ``demo_strategy: clustered``, each one a static prompt prefix whose KV state a
+    local model computes once and restores per call, where per-input retrieval leaves nothing reusable.
+
+    Similarity is BM25 normalised by each input's score against itself, averaged both ways, plus
+    :data:`SAME_ANSWER_BONUS` for demos whose ``answers`` are equal. Groups grow greedily around seeds
+    taken densest first (the inputs whose ``k - 1`` nearest neighbours are most similar), each seed
+    gathering its most similar inputs not yet taken; the seed comes last in its group. Deterministic:
+    ties go to earlier positions."""
+    if k < 1:
+        raise ValueError(f"demo groups need k >= 1, got {k}")
+    n = len(inputs)
+    index = DemoIndex(inputs)
+    rows = [index.scores(v) for v in inputs]
+    own = [rows[i][i] or 1.0 for i in range(n)]
+    keys = [json.dumps(a, sort_keys=True) for a in answers] if answers is not None else [str(i) for i in range(n)]
+    sim = [[(rows[i][j] / own[i] + rows[j][i] / own[j]) / 2 + (SAME_ANSWER_BONUS if keys[i] == keys[j] else 0.0)
+            for j in range(n)] for i in range(n)]
+    density = [sum(heapq.nlargest(k - 1, (sim[i][j] for j in range(n) if j != i))) for i in range(n)]
+    free = [True] * n
+    groups: list[list[int]] = []
+    for seed in sorted(range(n), key=lambda i: (-density[i], i)):
+        if not free[seed]:
+            continue
+        row = sim[seed]
+        mates = heapq.nsmallest(k - 1, (j for j in range(n) if free[j] and j != seed), key=lambda j: (-row[j], j))
+        group = [*sorted(mates, key=lambda j: (row[j], -j)), seed]
+        for j in group:
+            free[j] = False
+        groups.append(group)
+    return groups
+
+
+class DemoRouter:
+    """Routes an input to its demo group: the one holding most of the BM25 similarity of the input's
+    ``k`` most similar pool inputs (``k``: the largest group), ties to the earlier group. A vote over
+    several neighbours picks a group agreeing with the input's neighbourhood more often than the group
+    of its single nearest demo does (0.90 against 0.88 on intent-router's dev set, by majority answer)."""
+
+    def __init__(self, inputs: Sequence[Mapping[str, Any]], groups: Sequence[Sequence[int]]) -> None:
+        self._index = DemoIndex(inputs)
+        self._rendered = [render_input(v) for v in inputs]
+        self._group_of = {pos: g for g, group in enumerate(groups) for pos in group}
+        self._k = max((len(g) for g in groups), default=1)
+
+    def route(self, query: Mapping[str, Any], *, leave_out: bool = False) -> int:
+        """The group index for ``query``. ``leave_out``: a pool input equal to ``query`` does not count
+        (measuring on inputs drawn from the pool itself)."""
+        own = render_input(query) if leave_out else None
+        scores = self._index.scores(query)
+        top = heapq.nsmallest(self._k + leave_out, range(len(scores)), key=lambda i: (-scores[i], i))
+        votes: dict[int, float] = {}
+        for i in [i for i in top if self._rendered[i] != own][: self._k]:
+            g = self._group_of.get(i, 0)
+            votes[g] = votes.get(g, 0.0) + scores[i]
+        return min(votes, key=lambda g: (-votes[g], g)) if votes else 0
 
 
 def without_inputs(

@@ -25,7 +25,7 @@ from skillforge.run.classifier import TextClassifier
 from skillforge.run.confidence import with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.prompt import assemble, build_request, demo_messages, system_text
-from skillforge.run.retrieval import DemoIndex
+from skillforge.run.retrieval import DemoIndex, DemoRouter
 from skillforge.run.second_opinion import consult, second_request, second_signals
 from skillforge.run.signals import Signals, confidence, signals_of
 from skillforge.spec import DEFAULT_LIMITS, InputLimits
@@ -53,13 +53,14 @@ SecondCall = asyncio.Task[tuple[ModelResponse | None, Attempt]]
 
 @dataclass(frozen=True)
 class _PromptParts:
-    """What a runner's requests share, rendered once: the system text, the fixed demos' turns, and
-    each pool demo's (user, assistant) turns for retrieval to pick from."""
+    """What a runner's requests share, rendered once: the system text, the fixed demos' turns, each
+    pool demo's (user, assistant) turns for retrieval to pick from, and each demo group's turns."""
 
     key: tuple[object, ...]
     system: str
     static: tuple[Message, ...]
     turns: list[tuple[Message, ...]]
+    groups: list[tuple[Message, ...]]
 
 
 class Runner:
@@ -105,6 +106,7 @@ class Runner:
         self.escalation_log = escalation_log
         self.limits = limits or DEFAULT_LIMITS
         self._index: DemoIndex | None = None
+        self._router: DemoRouter | None = None
         self._parts: _PromptParts | None = None
         self._pairs = [(d.input, d.output) for d in skill.demos]
         self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
@@ -127,18 +129,24 @@ class Runner:
     def request_for(self, input: Mapping[str, Any]) -> ModelRequest:
         """The student's request for ``input`` in the skill's rendering (``settings.input_format``,
         ``settings.schema_in_prompt``): fixed demos in the static prefix; with
-        ``demo_strategy: retrieved``, the ``k`` most similar demos after it. The system text and the
-        demo turns are rendered once per runner (the same bytes :func:`build_request` gives)."""
+        ``demo_strategy: retrieved``, the ``k`` most similar demos after it; with ``clustered``, the
+        demos of the input's group as the static prefix. The system text and the demo turns are
+        rendered once per runner (the same bytes :func:`build_request` gives)."""
         s = self.skill.settings
         parts = self._prompt_parts()
         retrieved: tuple[Message, ...] = ()
-        if s.demo_strategy == "retrieved":
+        static = parts.static
+        if s.demo_strategy == "clustered":
+            if self._router is None:
+                self._router = DemoRouter([d.input for d in self.skill.demos], s.demo_groups or [])
+            static = parts.groups[self._router.route(input)]
+        elif s.demo_strategy == "retrieved":
             if self._index is None:
                 self._index = DemoIndex([d.input for d in self.skill.demos])
             turns = parts.turns
             retrieved = tuple(m for i in reversed(self._index.top(input, s.k)) for m in turns[i])
         request = assemble(
-            system=parts.system, static=parts.static, retrieved=retrieved, input=input,
+            system=parts.system, static=static, retrieved=retrieved, input=input,
             output_schema=self.skill.manifest.output_schema, max_tokens=s.max_tokens, temperature=s.temperature,
             input_format=s.input_format, input_schema=self.skill.manifest.input_schema,
         )
@@ -147,15 +155,31 @@ class Runner:
     def _prompt_parts(self) -> _PromptParts:
         # Keyed on the settings the texts depend on, so editing them on a live skill still takes effect.
         skill, s = self.skill, self.skill.settings
-        key = (skill.instructions, s.schema_in_prompt, s.input_format, s.demo_strategy)
+        key = (skill.instructions, s.schema_in_prompt, s.input_format, s.demo_strategy,
+               json.dumps(s.demo_groups))
         parts = self._parts
         if parts is None or parts.key != key:
             schema, input_schema = skill.manifest.output_schema, skill.manifest.input_schema
             turns = [demo_messages([p], schema, s.input_format, input_schema) for p in self._pairs]
             fixed = tuple(m for t in turns for m in t) if s.demo_strategy == "fixed" else ()
+            groups = [tuple(m for i in g for m in turns[i]) for g in s.demo_groups or []]
             parts = self._parts = _PromptParts(key, system_text(skill.instructions, schema, s.schema_in_prompt),
-                                               fixed, turns)
+                                               fixed, turns, groups)
+            self._router = None
         return parts
+
+    async def warm(self) -> int:
+        """Prepare the student's cache for every static prompt prefix the skill uses (each demo group
+        of a ``clustered`` skill, else the one prefix) -- for a local model, their KV states, so that
+        first calls cost what later ones do. Returns the number of prefixes prepared."""
+        s, parts, manifest = self.skill.settings, self._prompt_parts(), self.skill.manifest
+        prefixes = parts.groups if s.demo_strategy == "clustered" else [parts.static]
+        for static in prefixes:
+            await self.student.prefill(assemble(
+                system=parts.system, static=static, retrieved=(), input={}, output_schema=manifest.output_schema,
+                max_tokens=s.max_tokens, temperature=s.temperature, input_format=s.input_format,
+                input_schema=manifest.input_schema))
+        return len(prefixes)
 
     def scorer(self, input: Mapping[str, Any], second: SecondCall | None = None) -> Scorer:
         """How the student's valid answers to ``input`` get their confidence (``settings.confidence``),
