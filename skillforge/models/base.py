@@ -208,6 +208,15 @@ class Model(ABC):
         """Blocking wrapper around :meth:`request`."""
         return run_sync(self.request(request))
 
+    async def prefill(self, request: ModelRequest) -> None:  # noqa: B027 -- optional hook, no-op by default
+        """Prepare the provider's cache for ``request``'s static prefix (``system`` and the first
+        ``static_messages`` messages) ahead of the calls that share it; no-op for providers without
+        one. The local model evaluates the prefix and stores its KV state; nothing is generated."""
+
+    def prefill_sync(self, request: ModelRequest) -> None:
+        """Blocking wrapper around :meth:`prefill`."""
+        run_sync(self.prefill(request))
+
     def check_schema(self, schema: dict[str, Any]) -> None:  # noqa: B027 -- optional hook, no-op by default
         """Raise :class:`~skillforge.errors.SpecError` if this model cannot be asked for ``schema``.
 

@@ -3,7 +3,9 @@
 - Output is constrained to the request's JSON Schema (llama.cpp grammar from the schema).
 - Per-token log-probabilities are summed into ``logprob_sum``, the student's confidence signal.
 - Requests are static-first, and llama.cpp reuses the KV cache for the longest common prompt prefix,
-  so consecutive calls of one skill only process the new input.
+  so consecutive calls of one skill only process the new input. Calls that alternate between several
+  static prefixes (demo sets per input cluster) restore each prefix's stored KV state instead of
+  re-evaluating it (:mod:`skillforge.models.local_prefix`); :meth:`LocalModel.prefill` stores one ahead.
 - Each weights file is loaded once per process and shared; calls to one instance are serialised
   (a llama.cpp context is not thread-safe) and run off the event loop in a worker thread.
 """
@@ -22,11 +24,15 @@ from typing import Any
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.local_prefix import PrefixStates, PromptCaptured
 from skillforge.models.local_scoring import answer_logprob, choice_distributions, completion_logprobs
 
 EMBEDDED_NAME = "smollm2-135m"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_N_CTX = 4096
+#: Default byte budget of stored prefix KV states per loaded context (SmolLM2-135M: ~23 KB per token,
+#: so ~50 prefixes of 450 tokens).
+DEFAULT_PREFIX_CACHE_BYTES = 512 * 2**20
 
 _LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _LOAD_LOCK = threading.Lock()
@@ -61,7 +67,11 @@ def _usable_cpus() -> int:
 def _answer_logits_llama() -> Any:
     """A ``Llama`` that keeps the logits of the last token of every ``eval`` in ``answer_logits``
     (position -> row). Generation evaluates the prompt, then one token at a time, so these rows are
-    exactly those the generated tokens were sampled from. Cleared before each completion."""
+    exactly those the generated tokens were sampled from. Cleared before each completion.
+
+    It also holds the context's stored prefix states (``prefix_states``), and with ``capture_prompt``
+    set, ``generate`` raises :class:`PromptCaptured` with the prompt tokens instead of evaluating them
+    (how the static prefix's tokens are found, see :mod:`skillforge.models.local_prefix`)."""
     import numpy as np
     from llama_cpp import Llama, llama_cpp
 
@@ -69,6 +79,13 @@ def _answer_logits_llama() -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.answer_logits: dict[int, Any] = {}
+            self.prefix_states = PrefixStates()
+            self.capture_prompt = False
+
+        def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.capture_prompt:
+                raise PromptCaptured(tokens)
+            return (yield from super().generate(tokens, *args, **kwargs))
 
         def eval(self, tokens: Any) -> None:
             super().eval(tokens)
@@ -115,12 +132,20 @@ class LocalModel(Model):
     supports_structured_output = True
     is_local = True
 
-    def __init__(self, path: str | Path, *, model_id: str | None = None, n_ctx: int = DEFAULT_N_CTX) -> None:
+    def __init__(self, path: str | Path, *, model_id: str | None = None, n_ctx: int = DEFAULT_N_CTX,
+                 prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES) -> None:
+        """``prefix_cache_bytes``: at most this many bytes of static-prefix KV states are kept for
+        the loaded weights' context (shared by every instance on the same weights and ``n_ctx``;
+        a store evicts least recently used states down to the storing instance's budget); 0 turns
+        the prefix cache off (llama.cpp still reuses the prefix shared with the previous call)."""
         self.path = Path(path)
         if not self.path.is_file():
             raise ConfigurationError(f"no GGUF model file at {self.path}")
+        if prefix_cache_bytes < 0:
+            raise ConfigurationError(f"prefix_cache_bytes must be >= 0, got {prefix_cache_bytes}")
         self.model_id = model_id or f"local:{self.path.name}"
         self.n_ctx = n_ctx
+        self.prefix_cache_bytes = prefix_cache_bytes
 
     @classmethod
     def named(cls, name: str) -> LocalModel:
@@ -139,6 +164,19 @@ class LocalModel(Model):
         return [{"role": "system", "content": request.system}] + [
             {"role": m.role, "content": m.content} for m in request.messages
         ]
+
+    def _prepare_prefix(self, llm: Any, request: ModelRequest, *, budget: int, store_live: bool = False) -> str | None:
+        """Put the request's static prefix into the context (see :meth:`PrefixStates.prepare`); the
+        caller holds the context's lock. ``None`` when its tokens cannot be found (no prefix cache)."""
+        if llm._is_recurrent or llm._is_hybrid:  # their memory cannot drop a suffix
+            return None
+        static = self._messages(request)[: 1 + request.static_messages]
+        key = json.dumps(static, ensure_ascii=False)
+        states: PrefixStates = llm.prefix_states
+        prefix = states.prefix_tokens(llm, key, static)
+        if prefix is None:
+            return None
+        return states.prepare(llm, prefix, budget, store_live=store_live)
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         # Converting a schema to a GBNF grammar costs ~0.1 s; a skill asks with the same schema every call.
@@ -162,6 +200,8 @@ class LocalModel(Model):
         start = time.perf_counter()
         try:
             with lock:
+                if self.prefix_cache_bytes > 0:
+                    self._prepare_prefix(llm, request, budget=self.prefix_cache_bytes)
                 llm.answer_logits.clear()
                 out = llm.create_chat_completion(**kwargs)
                 usage = out.get("usage") or {}
@@ -188,6 +228,21 @@ class LocalModel(Model):
 
     def request_sync(self, request: ModelRequest) -> ModelResponse:
         return self._complete(request)
+
+    def _prefill(self, request: ModelRequest) -> None:
+        llm, lock = _load(self.path, self.n_ctx)
+        with lock:
+            # With the cache off, the prefix is still left in the context for the next call to reuse.
+            self._prepare_prefix(llm, request, budget=self.prefix_cache_bytes, store_live=True)
+
+    async def prefill(self, request: ModelRequest) -> None:
+        """Evaluate the request's static prefix (system text and static messages) and store its KV
+        state, so that later calls with that prefix evaluate only the rest of their prompt, whatever
+        ran in between. Generates nothing; a prefix already stored is left as it is."""
+        await asyncio.to_thread(self._prefill, request)
+
+    def prefill_sync(self, request: ModelRequest) -> None:
+        self._prefill(request)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's tokenizer."""

@@ -1,0 +1,99 @@
+"""Stored KV states of static prompt prefixes on the embedded model: restored per call, identical answers.
+
+The real-model tests each use their own ``n_ctx`` so that they get their own llama.cpp context (weights
+and context are shared per ``(file, n_ctx)`` in a process) and their counts are not disturbed by other tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from skillforge.models.base import ModelRequest, ModelResponse
+from skillforge.run.prompt import build_request, template_instructions
+from skillforge.testing import QueuedModel
+
+from helpers import SENTIMENT_OUT
+
+DEMOS = [({"text": t}, {"sentiment": s}) for t, s in [
+    ("I love it", "positive"), ("Awful", "negative"), ("Great value", "positive"),
+    ("Broke in a day", "negative"), ("A superb film", "positive"), ("Far too long", "negative")]]
+
+
+def request_for(demos: list[tuple[dict[str, str], dict[str, str]]], text: str) -> ModelRequest:
+    request = build_request(instructions=template_instructions("Is the review positive or negative?", SENTIMENT_OUT),
+                            output_schema=SENTIMENT_OUT, demos=demos, input={"text": text}, max_tokens=16)
+    return request.model_copy(update={"choice_scores": True})
+
+
+def model(n_ctx: int, **kwargs: int):  # type: ignore[no-untyped-def]
+    from skillforge.models.local import LocalModel, embedded_model_path
+
+    return LocalModel(embedded_model_path(), n_ctx=n_ctx, **kwargs)
+
+
+def context(n_ctx: int):  # type: ignore[no-untyped-def]
+    from skillforge.models import local
+
+    return local._load(local.embedded_model_path(), n_ctx)[0]
+
+
+def answer(response: ModelResponse) -> tuple[object, ...]:
+    return response.text, response.logprob_sum, response.choices, response.usage.input_tokens
+
+
+@pytest.mark.local_model
+def test_restored_prefixes_answer_exactly_like_an_uncached_and_a_fresh_context() -> None:
+    # Two demo sets, calls alternating between them: the second visit of each prefix restores its state.
+    requests = [request_for(DEMOS[:3], "Terrible product"), request_for(DEMOS[3:], "Terrible product"),
+                request_for(DEMOS[:3], "I adore this"), request_for(DEMOS[3:], "Fine, I guess")]
+    cached, uncached = model(1024 + 16), model(1024 + 32, prefix_cache_bytes=0)
+    for request in requests:
+        with_cache, without = cached.request_sync(request), uncached.request_sync(request)
+        context(1024 + 32).reset()  # the next call evaluates its whole prompt in an empty context
+        fresh = uncached.request_sync(request)
+        assert answer(with_cache) == answer(without) == answer(fresh)
+        assert with_cache.choices and with_cache.logprob_sum is not None
+    states = context(1024 + 16).prefix_states
+    assert (states.stores, states.hits, len(states)) == (2, 2, 2)
+    assert len(context(1024 + 32).prefix_states) == 0
+
+
+@pytest.mark.local_model
+def test_prefill_stores_the_prefix_so_a_later_call_restores_it() -> None:
+    warm = model(1024 + 48)
+    states = context(1024 + 48).prefix_states
+    warm.prefill_sync(request_for(DEMOS[:3], "ignored"))
+    warm.prefill_sync(request_for(DEMOS[3:], "ignored"))
+    assert (states.stores, len(states)) == (2, 2)
+    warm.prefill_sync(request_for(DEMOS[3:], "still ignored"))  # already there: nothing new
+    assert states.stores == 2 and context(1024 + 48).n_tokens > 0
+    response = warm.request_sync(request_for(DEMOS[:3], "Terrible product"))
+    assert states.hits == 1 and states.stores == 2  # the first demo set came back from its stored state
+    assert response.text in ('{"sentiment": "positive"}', '{"sentiment": "negative"}')
+
+
+@pytest.mark.local_model
+def test_stored_states_are_evicted_least_recently_used_to_stay_within_the_byte_budget() -> None:
+    probe = model(1024 + 64)
+    states = context(1024 + 64).prefix_states
+    probe.prefill_sync(request_for(DEMOS[:2], "x"))
+    one = states.bytes
+    assert one > 0
+    # Another instance on the same weights and context, with room for two such states only.
+    tight = model(1024 + 64, prefix_cache_bytes=int(2.5 * one))
+    first, second, third = (request_for(DEMOS[i:i + 2], "x") for i in (0, 2, 4))
+    tight.prefill_sync(second)
+    tight.request_sync(first)  # restores the first: now the most recently used
+    tight.prefill_sync(third)  # evicts the second
+    assert len(states) == 2 and states.evictions == 1 and states.bytes <= int(2.5 * one)
+    before = states.hits
+    tight.request_sync(first)
+    assert states.hits == before + 1  # the first survived
+    model(1024 + 64, prefix_cache_bytes=one // 2).prefill_sync(request_for(DEMOS[1:3], "x"))
+    assert len(states) == 2  # a state larger than the budget is not stored
+
+
+def test_prefill_is_a_no_op_for_providers_without_a_prefix_cache() -> None:
+    double = QueuedModel([])  # any request would fail: the queue is empty
+    double.prefill_sync(request_for(DEMOS[:3], "x"))
+    assert double.requests == []
