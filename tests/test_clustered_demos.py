@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, SkillFormatError, compile_skill, load_skill
+from skillforge.compile.candidates import Candidate
+from skillforge.compile.measure import CaseResult, Measurement
+from skillforge.compile.selection import Scored, worth_redrawing
 from skillforge.format import Demo
-from skillforge.models.base import ModelRequest
+from skillforge.models.base import ModelRequest, run_sync
 from skillforge.run.retrieval import DemoRouter, demo_groups
 from skillforge.run.runtime import Runner
 from skillforge.testing import FunctionModel, skill_input
@@ -72,6 +75,29 @@ def test_the_group_is_the_static_prefix(tmp_path: Path) -> None:
     again = runner.request_for({"text": "phone calls drop"})
     assert again.messages[:6] == req.messages[:6]  # same group: the same prefix, byte for byte
     assert runner.request_for({"text": "hotel rooms"}).messages[:6] != req.messages[:6]
+
+
+class PrefillRecorder(FunctionModel):
+    """A function-backed model that records the static prefixes it is asked to prepare."""
+
+    def __init__(self) -> None:
+        super().__init__(keyword_answer)
+        self.prefixes: list[tuple[str, tuple[str, ...]]] = []
+
+    async def prefill(self, request: ModelRequest) -> None:
+        static = request.messages[: request.static_messages]
+        self.prefixes.append((request.system, tuple(m.content for m in static)))
+
+
+def test_warming_prepares_every_group_prefix_once(tmp_path: Path) -> None:
+    skill = load_skill(_clustered_skill(tmp_path))
+    student = PrefillRecorder()
+    runner = Runner(skill, student=student, teacher=keyword_model())
+    assert run_sync(runner.warm()) == 4
+    assert len(set(student.prefixes)) == 4
+    # The prefixes warmed are exactly those real requests start with.
+    req = runner.request_for({"text": "the hotel was noisy"})
+    assert (req.system, tuple(m.content for m in req.messages[: req.static_messages])) in student.prefixes
 
 
 def test_clustered_skills_round_trip_and_validate_groups(tmp_path: Path) -> None:
@@ -141,6 +167,22 @@ def test_compile_keeps_retrieval_when_it_clearly_beats_the_groups() -> None:
     skill = compile_skill(sentiment_spec(), _topic_examples(60), teacher=keyword_model(),
                           student=FunctionModel(needs_nearest_demo), options=CompileOptions(ks=[2], refine_rounds=0))
     assert skill.settings.demo_strategy == "retrieved"
+
+
+def _first_draw(name: str, correct: list[bool], *, k: int = 2, clustered: bool = False) -> Scored:
+    demos = [Demo(input={"text": str(i)}, output={"sentiment": "positive"}, source="label") for i in range(9)]
+    cand = Candidate(name, "template", "x", demos, retrieve_k=k, clustered=clustered)
+    return Scored([Measurement(cand, [CaseResult({}, float(c), c, 0.9) for c in correct])])
+
+
+def test_draws_go_to_the_simpler_contender_within_the_noise() -> None:
+    base = Scored([Measurement(Candidate("plain", "plain", "x", []), [CaseResult({}, 0.0, False, 0.9)] * 40)])
+    retrieved = _first_draw("retrieved", [True] * 36 + [False] * 4)
+    twin = _first_draw("clustered", [True] * 35 + [False] * 5, clustered=True)
+    assert worth_redrawing([base, retrieved, twin], [retrieved, twin], z=1.0, top=1) == [twin]
+    # Clearly behind: the draws stay with retrieval.
+    weak = _first_draw("clustered", [True] * 20 + [False] * 20, clustered=True)
+    assert worth_redrawing([base, retrieved, weak], [retrieved, weak], z=1.0, top=1) == [retrieved]
 
 
 def test_no_clustered_candidate_when_turned_off() -> None:

@@ -36,6 +36,7 @@ from skillforge.compile.selection import (
     clearly_better,
     paired_gain,
     stop_when_beaten,
+    worth_redrawing,
 )
 from skillforge.compile.state import CompileState
 from skillforge.compile.tiers import plan_tiers
@@ -173,14 +174,15 @@ def _renderings(state: CompileState) -> tuple[Rendering, list[Rendering]]:
 
 
 async def _redraw(state: CompileState, scored: list[Scored]) -> None:
-    """The contenders with demos (beating the baseline on their first draw), best first, up to
-    ``redraw_top``, measured over ``draws - 1`` more demo draws: their spread. The rest are not redrawn
-    (and cannot win): extra draws multiply the student's calls."""
+    """Contenders with demos (beating the baseline on their first draw) measured over ``draws - 1``
+    more demo draws: their spread. For each of the ``redraw_top`` best, the simplest contender it does
+    not clearly beat is the one redrawn (:func:`~skillforge.compile.selection.worth_redrawing`); the
+    rest are not (and cannot win): extra draws multiply the student's calls."""
     o, base = state.options, scored[0]
     if o.draws < 2:
         return
     contenders = [sc for sc in scored if sc.candidate.k > 0 and clearly_better(sc, base, o.selection_z)]
-    for sc in sorted(contenders, key=lambda sc: -sc.score)[: o.redraw_top]:
+    for sc in worth_redrawing(scored, contenders, o.selection_z, o.redraw_top):
         for d in range(1, o.draws):
             cand = redraw(sc.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
             m = await state.measure(cand, state.dev, f"dev, demo draw {d + 1}")
@@ -189,24 +191,16 @@ async def _redraw(state: CompileState, scored: list[Scored]) -> None:
 
 
 async def _clustered(state: CompileState, scored: list[Scored]) -> None:
-    """The best retrieval candidate's clustered twin (its pool grouped into fixed demo sets: cacheable
-    prefixes), measured over as many demo draws as that candidate -- which must have been redrawn
-    when a spread is needed, or neither could be chosen. The choice then keeps the twin unless the
-    per-input retrieval clearly beats it."""
+    """The best retrieval candidate's clustered twin: its pool grouped into fixed demo sets (cacheable
+    prefixes), measured on one draw like the others. Redrawn in retrieval's place when retrieval does
+    not clearly beat it (:func:`_redraw`); the choice then keeps it unless retrieval clearly does."""
     o = state.options
     retrieved = [sc for sc in scored if sc.candidate.demo_strategy == "retrieved"]
     if not (o.clustered and retrieved):
         return
-    lead = best(retrieved)
-    if len(lead.candidate.demos) <= lead.candidate.k or (o.draws > 1 and len(lead.draws) < 2):
-        return
-    twin = clustered_twin(lead.candidate)
-    draws = [await state.measure(twin, state.dev, "dev")]
-    for d in range(1, len(lead.draws)):
-        draws.append(await state.measure(redraw(twin, d, pool=state.pool, output_schema=state.spec.output_schema,
-                                                seed=o.seed), state.dev, f"dev, demo draw {d + 1}"))
-    state.measurements += draws
-    scored.append(Scored(draws))
+    lead = best(retrieved).candidate
+    if len(lead.demos) > lead.k:
+        scored += await _measure_all(state, [clustered_twin(lead)])
 
 
 async def select(state: CompileState) -> None:
@@ -237,8 +231,8 @@ async def select(state: CompileState) -> None:
         scored += await _measure_all(state, retrieval_candidates(
             source=lead.instructions_source, instructions=lead.instructions, pool=retrieval_pool, output_schema=schema,
             ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks, rendering=rendering))
-    await _redraw(state, scored)
     await _clustered(state, scored)
+    await _redraw(state, scored)
     state.scored = scored
     choice, state.why = choose(scored, z=o.selection_z, need_spread=o.draws > 1)
     state.chosen = choice.committed
