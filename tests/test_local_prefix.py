@@ -97,3 +97,43 @@ def test_prefill_is_a_no_op_for_providers_without_a_prefix_cache() -> None:
     double = QueuedModel([])  # any request would fail: the queue is empty
     double.prefill_sync(request_for(DEMOS[:3], "x"))
     assert double.requests == []
+
+
+class TemplateDouble:
+    """Stands in for the llama.cpp model when finding prefix boundaries: renders chat turns with a toy
+    template, one token per character, and hands them to ``generate`` the way llama-cpp-python does."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.capture_prompt, self.fails, self.renders = False, fails, 0
+
+    def create_chat_completion(self, *, messages: list[dict[str, str]], **_: object) -> None:
+        from skillforge.models.local_prefix import PromptCaptured
+
+        self.renders += 1
+        if self.fails:
+            raise ValueError("Requested tokens exceed context window")
+        text = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+        assert self.capture_prompt  # only ever asked in capture mode here
+        raise PromptCaptured([ord(c) for c in text])
+
+
+def test_the_static_prefix_ends_where_the_chat_template_starts_rendering_the_user_turn() -> None:
+    from skillforge.models.local_prefix import PrefixStates
+
+    static = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+              {"role": "assistant", "content": "yo"}]
+    llm, states = TemplateDouble(), PrefixStates()
+    prefix = states.prefix_tokens(llm, "key", static)
+    assert prefix is not None
+    assert "".join(map(chr, prefix)) == "<system>Be brief.</system><user>hi</user><assistant>yo</assistant><user>"
+    assert not llm.capture_prompt
+    renders = llm.renders
+    assert states.prefix_tokens(llm, "key", static) == prefix and llm.renders == renders  # memoised
+
+
+def test_a_chat_handler_that_cannot_render_the_prefix_means_no_prefix_cache() -> None:
+    from skillforge.models.local_prefix import PrefixStates
+
+    llm = TemplateDouble(fails=True)
+    assert PrefixStates().prefix_tokens(llm, "key", [{"role": "system", "content": "x"}]) is None
+    assert not llm.capture_prompt

@@ -113,6 +113,8 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
                 # The CPUs this process may run on (taskset/cgroups), not all of the machine's: llama.cpp's
                 # threads spin at barriers, so more threads than CPUs slows every call many times over.
                 n_threads=_usable_cpus(),
+                # Prompt processing too: llama-cpp-python's default for it is every CPU of the machine.
+                n_threads_batch=_usable_cpus(),
                 # Not logits_all: that computes the vocabulary-wide output layer for every *prompt* token
                 # (~10x slower prompt processing for a 1,000-token prompt); the subclass keeps just the
                 # rows the answer's logprobs need.

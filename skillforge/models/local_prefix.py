@@ -83,9 +83,6 @@ class PrefixStates:
     def __len__(self) -> int:
         return len(self._states)
 
-    def __contains__(self, prefix: object) -> bool:
-        return prefix in self._states
-
     def prefix_tokens(self, llm: Any, key: str, static: list[dict[str, str]]) -> tuple[int, ...] | None:
         """The tokens of the static chat turns ``static`` (system first) as the model's chat template
         renders them in front of any user turn; ``key`` identifies ``static`` (memoised under it)."""
@@ -157,12 +154,6 @@ class PrefixStates:
 
     def _drop(self, prefix: tuple[int, ...]) -> None:
         self.bytes -= ctypes.sizeof(self._states.pop(prefix))
-
-    def shrink(self, budget: int) -> None:
-        """Evict least recently used states until at most ``budget`` bytes are held."""
-        while self._states and self.bytes > budget:
-            self._drop(next(iter(self._states)))
-            self.evictions += 1
 
 
 def _truncate(llm: Any, n: int) -> None:
