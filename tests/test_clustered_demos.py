@@ -14,6 +14,8 @@ from skillforge.compile.measure import CaseResult, Measurement
 from skillforge.compile.selection import Scored, worth_redrawing
 from skillforge.format import Demo
 from skillforge.models.base import ModelRequest, run_sync
+from skillforge.regress.cassette import CassetteModel
+from skillforge.run.confidence import SelfConsistentModel
 from skillforge.run.retrieval import DemoRouter, demo_groups
 from skillforge.run.runtime import Runner
 from skillforge.testing import FunctionModel, skill_input
@@ -98,6 +100,17 @@ def test_warming_prepares_every_group_prefix_once(tmp_path: Path) -> None:
     # The prefixes warmed are exactly those real requests start with.
     req = runner.request_for({"text": "the hotel was noisy"})
     assert (req.system, tuple(m.content for m in req.messages[: req.static_messages])) in student.prefixes
+
+
+def test_wrappers_pass_warming_on_to_the_model_they_wrap(tmp_path: Path) -> None:
+    skill = load_skill(_clustered_skill(tmp_path))
+    inner = PrefillRecorder()
+    run_sync(Runner(skill, student=SelfConsistentModel(inner), teacher=keyword_model()).warm())
+    assert len(set(inner.prefixes)) == 4
+    recording, replaying = PrefillRecorder(), PrefillRecorder()
+    run_sync(Runner(skill, student=CassetteModel(recording, tmp_path / "c", "record"), teacher=keyword_model()).warm())
+    run_sync(Runner(skill, student=CassetteModel(replaying, tmp_path / "c", "replay"), teacher=keyword_model()).warm())
+    assert len(recording.prefixes) == 4 and replaying.prefixes == []  # replay never calls a model
 
 
 def test_clustered_skills_round_trip_and_validate_groups(tmp_path: Path) -> None:

@@ -267,6 +267,11 @@ class CassetteModel(Model):
             self._copy_capabilities(self._inner)
         return self._inner
 
+    async def prefill(self, request: ModelRequest) -> None:
+        """Forwarded to the recorded model, except in replay mode (which never calls a model)."""
+        if self.mode != "replay":
+            await self.inner.prefill(request)
+
     async def request(self, request: ModelRequest) -> ModelResponse:
         if self.mode == "live":
             self.calls += 1

@@ -65,6 +65,9 @@ class SelfConsistentModel(Model):
     def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         return self.inner.cost_usd(usage, batch=batch)
 
+    async def prefill(self, request: ModelRequest) -> None:
+        await self.inner.prefill(request)
+
     async def request(self, request: ModelRequest) -> ModelResponse:
         # Sequential, not gathered: a local model serialises calls anyway, and a remote one gets the
         # prompt cached by the first call for the rest.
