@@ -179,7 +179,7 @@ def test_compile_keeps_retrieval_when_it_clearly_beats_the_groups() -> None:
 
     skill = compile_skill(sentiment_spec(), _topic_examples(60), teacher=keyword_model(),
                           student=FunctionModel(needs_nearest_demo), options=CompileOptions(ks=[2], refine_rounds=0))
-    assert skill.settings.demo_strategy == "retrieved"
+    assert skill.settings.demo_strategy == "retrieved", skill.manifest.metrics.selection
 
 
 def _first_draw(name: str, correct: list[bool], *, k: int = 2, clustered: bool = False) -> Scored:

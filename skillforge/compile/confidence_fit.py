@@ -24,8 +24,8 @@ from skillforge.compile.measure import CaseResult
 from skillforge.format import Combiner, ConfidenceSettings, SecondOpinion, Signal
 from skillforge.run.signals import combine, feature
 
-SIGNALS: tuple[Signal, ...] = ("class_prob", "class_margin", "value_prob", "classifier_prob", "reasked",
-                               "second_prob", "second_agreement")
+SIGNALS: tuple[Signal, ...] = ("class_prob", "class_margin", "value_prob", "classifier_prob", "neighbour_vote",
+                               "reasked", "second_prob", "second_agreement")
 #: Signals that cost a call per input (a second opinion): a combination using them must let the student
 #: answer more than one without them, by over the noise of the share.
 PAID: frozenset[Signal] = frozenset({"second_prob", "second_agreement"})

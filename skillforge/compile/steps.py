@@ -48,6 +48,7 @@ from skillforge.format import (
 from skillforge.models.local_scoring import enum_fields
 from skillforge.models.pricing import total_cost
 from skillforge.run import ask, build_request, without_inputs
+from skillforge.run.retrieval import neighbour_vote
 from skillforge.spec import Example
 
 MIN_DEV = 4
@@ -308,6 +309,11 @@ async def calibrate(state: CompileState) -> None:
             field_name = fit.weights.field
             if case.output is not None and (p := fit.probability_of(x, case.output.get(field_name))) is not None:
                 case.signals["classifier_prob"] = p
+    if (vote := neighbour_vote(cand.demos, spec.output_schema)) is not None:
+        # Leave-one-out: a calibration case drawn from the pool must not get its own label's vote.
+        for case, x in zip(cases, inputs, strict=True):
+            if case.output is not None:
+                case.signals["neighbour_vote"] = vote.agreement(x, case.output, leave_out=True)
     second = None
     if o.signal_search and o.second_opinion is not None:
         second = await measure_second_opinion(state, cand, cases, inputs)

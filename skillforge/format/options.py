@@ -18,8 +18,8 @@ MAX_TEMPERATURE = 2.0
 
 
 #: The signals a student's answer can be scored by (see :mod:`skillforge.run.signals`).
-Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "reasked", "second_prob",
-                 "second_agreement"]
+Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "neighbour_vote", "reasked",
+                 "second_prob", "second_agreement"]
 #: How an input (and every demo's input) is shown to the model. ``json``: compact JSON, keys sorted;
 #: ``plain``: the text itself when the input schema has exactly one property, a string, else one
 #: readable ``field: value`` line per field (schema order).

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from skillforge.models.local_scoring import enum_fields
 from skillforge.run.prompt import render_input
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -71,9 +72,10 @@ class DemoIndex:
         """BM25 score of every pool input against ``query``."""
         out = [0.0] * len(self._norms)
         norms = self._norms
-        # Each document's sum runs over the query's terms in one fixed order, term by term, as a
-        # per-document loop over the query would: the same floats, so the same ties.
-        for t in set(terms(input_text(query))):
+        # Each document's sum runs over the query's terms in one fixed (sorted) order: the same floats,
+        # so the same ties, in every process -- a set's order changes with the hash seed, and with it
+        # the last bits of scores that demo grouping compares across queries.
+        for t in sorted(set(terms(input_text(query)))):
             postings = self._postings.get(t)
             if postings is None:
                 continue
@@ -161,6 +163,42 @@ class DemoRouter:
             g = self._group_of.get(i, 0)
             votes[g] = votes.get(g, 0.0) + scores[i]
         return min(votes, key=lambda g: (-votes[g], g)) if votes else 0
+
+
+class NeighbourVote:
+    """How much an answer's label agrees with the labels of the input's nearest demos: the BM25
+    similarity of the ``k`` most similar pool inputs whose answer has the same ``field`` value, over
+    that of all ``k`` (0 when none shares a word with the input). A confidence signal that costs no
+    call, for any student: a label the input's neighbours carry is right far more often than one they
+    do not."""
+
+    def __init__(self, inputs: Sequence[Mapping[str, Any]], labels: Sequence[Any], field: str, k: int = 7) -> None:
+        self.field, self.k = field, k
+        self._index = DemoIndex(inputs)
+        self._labels = [json.dumps(v, sort_keys=True) for v in labels]
+        self._rendered = [render_input(v) for v in inputs]
+
+    def agreement(self, query: Mapping[str, Any], answer: Mapping[str, Any], *, leave_out: bool = False) -> float:
+        """The vote share of ``answer``'s label among ``query``'s neighbours. ``leave_out``: a pool input
+        equal to ``query`` is no neighbour (calibrating on inputs drawn from the pool: its own label
+        would vote)."""
+        label = json.dumps(answer.get(self.field), sort_keys=True)
+        own = render_input(query) if leave_out else None
+        scores = self._index.scores(query)
+        top = heapq.nsmallest(self.k + 1, range(len(scores)), key=lambda i: (-scores[i], i))
+        near = [i for i in top if self._rendered[i] != own][: self.k]
+        total = sum(scores[i] for i in near)
+        return sum(scores[i] for i in near if self._labels[i] == label) / total if total > 0 else 0.0
+
+
+def neighbour_vote(demos: Sequence[Any], output_schema: Mapping[str, Any]) -> NeighbourVote | None:
+    """The :class:`NeighbourVote` over ``demos`` (items with ``input`` and ``output``) on the output's
+    first enum or boolean field; ``None`` without demos or such a field."""
+    fields = enum_fields(output_schema)
+    if not demos or not fields:
+        return None
+    field = next(iter(fields))
+    return NeighbourVote([d.input for d in demos], [d.output.get(field) for d in demos], field)
 
 
 def without_inputs(

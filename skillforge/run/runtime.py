@@ -25,7 +25,7 @@ from skillforge.run.classifier import TextClassifier
 from skillforge.run.confidence import with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.prompt import assemble, build_request, demo_messages, system_text
-from skillforge.run.retrieval import DemoIndex, DemoRouter
+from skillforge.run.retrieval import DemoIndex, DemoRouter, neighbour_vote
 from skillforge.run.second_opinion import consult, second_request, second_signals
 from skillforge.run.signals import Signals, confidence, signals_of
 from skillforge.spec import DEFAULT_LIMITS, InputLimits
@@ -111,6 +111,9 @@ class Runner:
         self._pairs = [(d.input, d.output) for d in skill.demos]
         self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
         confidence = skill.settings.confidence
+        # The neighbours' vote costs a BM25 query per input: computed only where the confidence reads it.
+        reads_vote = confidence.combiner is not None and "neighbour_vote" in confidence.combiner.signals
+        self.neighbours = neighbour_vote(skill.demos, skill.manifest.output_schema) if reads_vote else None
         # Class probabilities are asked for only where the confidence uses them (they cost a little
         # prompt processing, and change the request's recording key).
         self._choice_scores = (self.student.supports_choice_scores
@@ -188,7 +191,8 @@ class Runner:
         schema, comparators = self.skill.manifest.output_schema, self.skill.settings.comparators
 
         async def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
-            signals = signals_of(response, output, input=input, reasks=reasks, classifier=self.classifier)
+            signals = signals_of(response, output, input=input, reasks=reasks, classifier=self.classifier,
+                                 neighbours=self.neighbours)
             if second is not None:
                 opinion, _ = await second
                 signals.update(second_signals(opinion, output, output_schema=schema, comparators=comparators))

@@ -7,6 +7,8 @@
   other value's.
 - ``classifier_prob``: the probability the skill's text classifier gives the student's label (any
   student, Claude included, when the skill has a classifier).
+- ``neighbour_vote``: the share of the BM25 similarity of the input's 7 nearest demos whose label is the
+  answer's (skills with demos and an enum or boolean output field; no call).
 - ``reasked``: 1 when the first answer was invalid and a re-ask was needed, else 0.
 - ``second_prob`` / ``second_agreement``: how much a second opinion backs the answer (the probability it
   gives the student's values, and the field score of its own answer against the student's); see
@@ -27,6 +29,7 @@ from skillforge.format import ConfidenceSettings
 from skillforge.format.options import Combiner
 from skillforge.models.base import ModelResponse
 from skillforge.run.classifier import TextClassifier
+from skillforge.run.retrieval import NeighbourVote
 
 Signals = dict[str, float]
 
@@ -38,6 +41,7 @@ def signals_of(
     input: Mapping[str, Any],
     reasks: int,
     classifier: TextClassifier | None = None,
+    neighbours: NeighbourVote | None = None,
 ) -> Signals:
     """Every signal available for ``output`` (the validated answer in ``response``)."""
     out: Signals = {"reasked": 1.0 if reasks else 0.0}
@@ -51,6 +55,8 @@ def signals_of(
         p = classifier.probability_of(input, output[classifier.field])
         if p is not None:
             out["classifier_prob"] = p
+    if neighbours is not None:
+        out["neighbour_vote"] = neighbours.agreement(input, output)
     return out
 
 
