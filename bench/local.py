@@ -114,7 +114,8 @@ def raw_call(runner: Runner, slot: int) -> Call:
     return call
 
 
-def contenders() -> dict[str, Call]:
+def contenders(parity: bool = False) -> dict[str, Call]:
+    """Every contender; with ``parity``, only the two shapes raw llama-cpp-python also runs."""
     committed = load_skill(SKILL)
     assert committed.settings.demo_strategy == "retrieved" and committed.settings.k == 7
     shapes = {
@@ -124,12 +125,15 @@ def contenders() -> dict[str, Call]:
         "7 fixed": _variant(committed, "fixed", 7, _one_per_label(list(committed.demos), 7)),
         "7 clustered": _variant(committed, "clustered", 7, committed.demos),
     }
+    if parity:
+        shapes = {n: shapes[n] for n in ("zero-shot", "7 retrieved (committed)")}
     runners = {name: Runner(skill, student=_model(i), teacher=_model(i), ledger=Ledger(None), escalate=False)
                for i, (name, skill) in enumerate(shapes.items())}
     # Every demo group's KV state computed once, before traffic (what a server does at start-up).
-    start = time.perf_counter()
-    WARM["prefixes"] = run_sync(runners["7 clustered"].warm())
-    WARM["seconds"] = round(time.perf_counter() - start, 1)
+    if "7 clustered" in runners:
+        start = time.perf_counter()
+        WARM["prefixes"] = run_sync(runners["7 clustered"].warm())
+        WARM["seconds"] = round(time.perf_counter() - start, 1)
     calls: dict[str, Call] = {f"skillforge, {n}": skillforge_call(r) for n, r in runners.items()}
     calls["raw llama-cpp-python, zero-shot"] = raw_call(runners["zero-shot"], len(shapes))
     calls["raw llama-cpp-python, 7 retrieved (committed)"] = raw_call(runners["7 retrieved (committed)"],
@@ -184,7 +188,10 @@ def write(summary: dict[str, dict[str, Any]], args: argparse.Namespace, load: tu
             "clustered_warm_up": WARM}
     if meta["cases"] < args.cases:
         meta["command"] += f" (stopped after {meta['cases']} cases)"
-    (RESULTS / "local.json").write_text(json.dumps({"meta": meta, "rows": summary}, indent=2) + "\n")
+    name = "local_parity" if args.parity else "local"
+    if args.parity:
+        meta["command"] = meta["command"].replace("--cases", "--parity --cases")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": summary}, indent=2) + "\n")
     lines = [
         "# Embedded model (SmolLM2-135M): skillforge vs raw llama-cpp-python, and prompt shapes",
         "",
@@ -193,9 +200,8 @@ def write(summary: dict[str, dict[str, Any]], args: argparse.Namespace, load: tu
         f"llama.cpp context; {meta['cpus']} CPUs, 1-min load average {load[0]:.1f} before / {load[1]:.1f} after "
         "(the machine was shared with other CPU-heavy jobs: compare ratios, not absolute times).",
         "",
-        f"The clustered shape's {WARM.get('prefixes')} demo-group prefixes were prepared before the first call "
-        f"(`Runner.warm()`, {WARM.get('seconds')} s once per process, not in the table).",
-        "",
+        *([f"The clustered shape's {WARM['prefixes']} demo-group prefixes were prepared before the first call "
+           f"(`Runner.warm()`, {WARM['seconds']} s once per process, not in the table).", ""] if WARM else []),
         "| contender | mean s | median s | prompt tokens | dev score | vs zero-shot (mean) "
         "| score - committed ± paired SE | vs raw (mean / median) |",
         "|---|---|---|---|---|---|---|---|",
@@ -205,19 +211,21 @@ def write(summary: dict[str, dict[str, Any]], args: argparse.Namespace, load: tu
         lines.append(f"| {name} | {r['mean_s']:.3f} | {r['median_s']:.3f} | {r['prompt_tokens_mean']:.0f} "
                      f"| {r['dev_score']:.3f} | {r['vs_zero_shot_mean']:.2f}x "
                      f"| {r['score_diff_vs_committed']:+.3f} ± {r['paired_se_vs_committed']:.3f} | {raw} |")
-    (RESULTS / "local.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=60, help="how many of the skill's 60 dev cases")
+    parser.add_argument("--parity", action="store_true",
+                        help="only skillforge vs raw llama-cpp-python (zero-shot, 7 retrieved); local_parity.md")
     args = parser.parse_args()
     cases = [json.loads(line) for line in (SKILL / "tests.jsonl").read_text(encoding="utf-8").splitlines() if line]
     load_before = os.getloadavg()[0]
-    calls = contenders()
+    calls = contenders(args.parity)
     measure(calls, cases[: args.cases],
             lambda rows: write(summarize(rows), args, (load_before, os.getloadavg()[0])))
-    print((RESULTS / "local.md").read_text())
+    print((RESULTS / ("local_parity.md" if args.parity else "local.md")).read_text())
 
 
 if __name__ == "__main__":

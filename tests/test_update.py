@@ -89,7 +89,7 @@ def compiled(tmp_path: Path) -> Path:
     ledger = Ledger(tmp_path / "ledger.jsonl")
     skill = compile_skill(sentiment_spec(), examples(("good", "bad"), 40, "thing"), OPTIONS, teacher=teacher,
                           student=student, ledger=ledger)
-    assert skill.settings.demo_strategy == "retrieved"
+    assert skill.settings.demo_strategy in ("retrieved", "clustered")  # demos chosen per input
     path = skill.save(tmp_path / "skill")
     skill = load_skill(path)
     for ex in examples(("great", "awful"), 20, "stuff"):

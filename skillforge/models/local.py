@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -122,8 +123,23 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
                 seed=0,
                 verbose=False,
             )
+            if not _LOADED:
+                atexit.register(_close_all)
             _LOADED[key] = (llm, threading.Lock())
         return _LOADED[key]
+
+
+def _close_all() -> None:
+    """Free every loaded model while the interpreter is whole: llama-cpp-python's own ``__del__`` at
+    shutdown finds its C bindings already torn down and prints a ``TypeError`` per context."""
+    for llm, lock in list(_LOADED.values()):
+        # A call still running in a daemon thread keeps its context: never block the exit on it.
+        if lock.acquire(timeout=1.0):
+            try:
+                llm.close()
+            finally:
+                lock.release()
+    _LOADED.clear()
 
 
 class LocalModel(Model):
