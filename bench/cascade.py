@@ -125,13 +125,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                    f"{r['accuracy_after_escalation']} | {r['cost_vs_teacher_only']} | {old['share']:.1%}, "
                    f"{old['accepted_accuracy']} |")
     out += ["", "AUROC of each signal (test split; calibration in parentheses):", "",
-            "| task | value_prob | class_prob | class_margin | classifier_prob | second_prob | second_agreement | "
-            "confidence |", "|---|---|---|---|---|---|---|---|"]
+            "| task | value_prob | class_prob | class_margin | classifier_prob | neighbour_vote | second_prob | "
+            "second_agreement | confidence |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cal = r["signal_auroc_calibration"]
         cells = [f"{r['signal_auroc_test'].get(k, '-')} ({cal.get(k, '-')})"
-                 for k in ("value_prob", "class_prob", "class_margin", "classifier_prob", "second_prob",
-                           "second_agreement")]
+                 for k in ("value_prob", "class_prob", "class_margin", "classifier_prob", "neighbour_vote",
+                           "second_prob", "second_agreement")]
         combined = cal.get("combined with second opinion") if r.get("second_opinion") else cal.get("combined")
         cells.append(f"{r['signal_auroc_test'].get('confidence', '-')} ({combined or '-'} combined"
                      f"{' with second opinion' if r.get('second_opinion') else ''})")

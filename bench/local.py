@@ -96,7 +96,10 @@ def raw_call(runner: Runner, slot: int) -> Call:
     from llama_cpp import Llama
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    llm = Llama(model_path=str(embedded_model_path()), n_ctx=4096 + 256 * slot, n_threads=len(os.sched_getaffinity(0)),
+    cpus = len(os.sched_getaffinity(0))
+    # The thread counts LocalModel uses (llama-cpp-python's default for prompt processing is every CPU of
+    # the machine, which on a pinned process would handicap the raw contender).
+    llm = Llama(model_path=str(embedded_model_path()), n_ctx=4096 + 256 * slot, n_threads=cpus, n_threads_batch=cpus,
                 logits_all=False, seed=0, verbose=False)
     skill = runner.skill
     grammar = LlamaGrammar.from_json_schema(json.dumps(skill.manifest.output_schema, sort_keys=True), verbose=False)
@@ -188,10 +191,10 @@ def write(summary: dict[str, dict[str, Any]], args: argparse.Namespace, load: tu
             "clustered_warm_up": WARM}
     if meta["cases"] < args.cases:
         meta["command"] += f" (stopped after {meta['cases']} cases)"
-    name = "local_parity" if args.parity else "local"
+    stem = "local_parity" if args.parity else "local"
     if args.parity:
         meta["command"] = meta["command"].replace("--cases", "--parity --cases")
-    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": summary}, indent=2) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": summary}, indent=2) + "\n")
     lines = [
         "# Embedded model (SmolLM2-135M): skillforge vs raw llama-cpp-python, and prompt shapes",
         "",
@@ -211,7 +214,7 @@ def write(summary: dict[str, dict[str, Any]], args: argparse.Namespace, load: tu
         lines.append(f"| {name} | {r['mean_s']:.3f} | {r['median_s']:.3f} | {r['prompt_tokens_mean']:.0f} "
                      f"| {r['dev_score']:.3f} | {r['vs_zero_shot_mean']:.2f}x "
                      f"| {r['score_diff_vs_committed']:+.3f} ± {r['paired_se_vs_committed']:.3f} | {raw} |")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
