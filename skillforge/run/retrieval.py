@@ -48,8 +48,8 @@ class DemoIndex:
     """A BM25 index over the inputs of a demo pool. :meth:`top` returns pool positions.
 
     Built once per runner and queried once per input, so the per-query work is kept to the terms the
-    query shares with the pool: an inverted index (term -> documents holding it, with their term
-    frequency) and each document's length normalisation, both computed here.
+    query shares with the pool: an inverted index from each term to the documents holding it, with
+    the term's whole BM25 contribution to each (it does not depend on the query), computed here.
     """
 
     def __init__(self, inputs: Sequence[Mapping[str, Any]]) -> None:
@@ -57,13 +57,15 @@ class DemoIndex:
         lengths = [sum(d.values()) for d in docs]
         avg = (sum(lengths) / len(lengths)) if lengths else 0.0
         self._norms = [K1 * (1.0 - B + B * length / avg) if avg else K1 for length in lengths]
-        self._postings: dict[str, list[tuple[int, int]]] = {}
+        postings: dict[str, list[tuple[int, int]]] = {}
         for i, d in enumerate(docs):
             for t, tf in d.items():
-                self._postings.setdefault(t, []).append((i, tf))
-        n = len(docs)
+                postings.setdefault(t, []).append((i, tf))
+        n, norms = len(docs), self._norms
         # The "+1" BM25 variant (Lucene's): idf stays positive even for terms in most documents.
-        self._idf = {t: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self._postings.items()}
+        idf = {t: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
+        self._weights = {t: [(i, idf[t] * tf * (K1 + 1.0) / (tf + norms[i])) for i, tf in p]
+                         for t, p in postings.items()}
 
     def __len__(self) -> int:
         return len(self._norms)
@@ -71,17 +73,13 @@ class DemoIndex:
     def scores(self, query: Mapping[str, Any]) -> list[float]:
         """BM25 score of every pool input against ``query``."""
         out = [0.0] * len(self._norms)
-        norms = self._norms
+        weights = self._weights
         # Each document's sum runs over the query's terms in one fixed (sorted) order: the same floats,
         # so the same ties, in every process -- a set's order changes with the hash seed, and with it
         # the last bits of scores that demo grouping compares across queries.
         for t in sorted(set(terms(input_text(query)))):
-            postings = self._postings.get(t)
-            if postings is None:
-                continue
-            idf = self._idf[t]
-            for i, tf in postings:
-                out[i] += idf * tf * (K1 + 1.0) / (tf + norms[i])
+            for i, w in weights.get(t, ()):
+                out[i] += w
         return out
 
     def top(self, query: Mapping[str, Any], k: int) -> list[int]:
