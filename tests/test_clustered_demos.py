@@ -16,7 +16,7 @@ from skillforge.format import Demo
 from skillforge.models.base import ModelRequest, run_sync
 from skillforge.regress.cassette import CassetteModel
 from skillforge.run.confidence import SelfConsistentModel
-from skillforge.run.retrieval import DemoRouter, demo_groups
+from skillforge.run.retrieval import DemoIndex, DemoRouter, demo_groups
 from skillforge.run.runtime import Runner
 from skillforge.testing import FunctionModel, skill_input
 
@@ -49,7 +49,7 @@ def test_equal_answers_pull_demos_into_one_group() -> None:
 
 def test_an_input_goes_to_the_group_of_its_neighbours() -> None:
     groups = demo_groups(POOL, 3)
-    router = DemoRouter(POOL, groups)
+    router = DemoRouter(DemoIndex(POOL), groups)
     group = groups[router.route({"text": "a cold pizza"})]
     assert all("pizza" in POOL[i]["text"] for i in group)
     # Leaving the input's own copy out still routes by its other neighbours.

@@ -10,7 +10,7 @@ from typing import Any
 from skillforge import CompileOptions, Example, Ledger, compile_skill
 from skillforge.format import Demo
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
-from skillforge.run.retrieval import NeighbourVote, neighbour_vote
+from skillforge.run.retrieval import DemoIndex, NeighbourVote, neighbour_vote
 from skillforge.run.signals import signals_of
 from skillforge.testing import FunctionModel, skill_input
 
@@ -21,7 +21,7 @@ LABELS = ["positive", "positive", "negative", "positive"]
 
 
 def test_the_vote_is_the_neighbours_similarity_share_of_the_answer() -> None:
-    vote = NeighbourVote(POOL, LABELS, "sentiment", k=3)
+    vote = NeighbourVote(DemoIndex(POOL), LABELS, "sentiment", k=3)
     pizza = {"text": "great pizza"}
     assert 0.5 < vote.agreement(pizza, {"sentiment": "positive"}) < 1.0  # the awful pizza is a neighbour too
     assert vote.agreement(pizza, {"sentiment": "positive"}) + vote.agreement(pizza, {"sentiment": "negative"}) == 1.0
@@ -29,7 +29,7 @@ def test_the_vote_is_the_neighbours_similarity_share_of_the_answer() -> None:
 
 
 def test_leaving_the_input_out_drops_its_own_label() -> None:
-    vote = NeighbourVote(POOL, LABELS, "sentiment", k=1)
+    vote = NeighbourVote(DemoIndex(POOL), LABELS, "sentiment", k=1)
     assert vote.agreement({"text": "awful pizza"}, {"sentiment": "negative"}) == 1.0
     assert vote.agreement({"text": "awful pizza"}, {"sentiment": "negative"}, leave_out=True) == 0.0
 

@@ -104,24 +104,23 @@ async def measure(
 and ends the measurement early when true; ``memo`` (request -> answer) reuses identical requests'
 answers."""
     pairs = [(d.input, d.output) for d in candidate.demos]
-    retrieving = candidate.retrieve_k is not None and not candidate.clustered
-    index = DemoIndex([d.input for d in candidate.demos]) if retrieving else None
+    pooled = candidate.retrieve_k is not None
+    index = DemoIndex([d.input for d in candidate.demos]) if pooled else None
     groups = (demo_groups([d.input for d in candidate.demos], candidate.k, [d.output for d in candidate.demos])
               if candidate.clustered else [])
-    router = DemoRouter([d.input for d in candidate.demos], groups) if candidate.clustered else None
+    router = DemoRouter(index, groups) if index is not None and candidate.clustered else None
     sem = asyncio.Semaphore(concurrency)
     r = candidate.rendering
 
     def request_for(case: DevCase) -> ModelRequest:
         fixed, shown = pairs, []
-        if index is not None and candidate.retrieve_k is not None:
-            own = render_input(case.input)
-            others = [i for i in index.top(case.input, candidate.retrieve_k + 1) if render_input(pairs[i][0]) != own]
-            fixed, shown = [], [pairs[i] for i in reversed(others[: candidate.retrieve_k])]
-        elif router is not None:
+        if router is not None:
             own = render_input(case.input)
             fixed = [pairs[i] for i in groups[router.route(case.input, leave_out=True)]
                      if render_input(pairs[i][0]) != own]
+        elif index is not None:
+            near = index.nearest(case.input, candidate.k, leave_out=True)
+            fixed, shown = [], [pairs[i] for i, _ in reversed(near)]
         return build_request(instructions=candidate.instructions, output_schema=output_schema, demos=fixed,
                              retrieved=shown, input=case.input, max_tokens=max_tokens, input_format=r.input_format,
                              input_schema=input_schema, schema_in_prompt=r.schema_in_prompt)

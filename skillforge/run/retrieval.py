@@ -53,6 +53,8 @@ class DemoIndex:
     """
 
     def __init__(self, inputs: Sequence[Mapping[str, Any]]) -> None:
+        self._inputs = list(inputs)
+        self._rendered: list[str] | None = None  # rendered on the first leave-out query only
         docs = [Counter(terms(input_text(v))) for v in inputs]
         lengths = [sum(d.values()) for d in docs]
         avg = (sum(lengths) / len(lengths)) if lengths else 0.0
@@ -82,12 +84,24 @@ class DemoIndex:
                 out[i] += w
         return out
 
-    def top(self, query: Mapping[str, Any], k: int) -> list[int]:
-        """Positions of the ``k`` most similar pool inputs, most similar first. Ties go to the
-        earlier pool position, so the choice is deterministic."""
+    def nearest(self, query: Mapping[str, Any], k: int, *, leave_out: bool = False) -> list[tuple[int, float]]:
+        """(position, BM25 score) of the ``k`` most similar pool inputs, most similar first; ties go to
+        the earlier position, so the choice is deterministic. ``leave_out``: a pool input equal to
+        ``query`` is skipped (measuring on inputs drawn from the pool itself, whose own demo would give
+        the answer away)."""
         scores = self.scores(query)
         # A partial selection (heap) instead of sorting the whole pool: the same order, key for key.
-        return heapq.nsmallest(max(0, k), range(len(scores)), key=lambda i: (-scores[i], i))
+        top = heapq.nsmallest(max(0, k) + leave_out, range(len(scores)), key=lambda i: (-scores[i], i))
+        if leave_out:
+            if self._rendered is None:
+                self._rendered = [render_input(v) for v in self._inputs]
+            own = render_input(query)
+            top = [i for i in top if self._rendered[i] != own][: max(0, k)]
+        return [(i, scores[i]) for i in top]
+
+    def top(self, query: Mapping[str, Any], k: int) -> list[int]:
+        """Positions of the ``k`` most similar pool inputs, most similar first (see :meth:`nearest`)."""
+        return [i for i, _ in self.nearest(query, k)]
 
 
 def retrieve(
@@ -144,22 +158,18 @@ class DemoRouter:
     several neighbours picks a group agreeing with the input's neighbourhood more often than the group
     of its single nearest demo does (0.90 against 0.88 on intent-router's dev set, by majority answer)."""
 
-    def __init__(self, inputs: Sequence[Mapping[str, Any]], groups: Sequence[Sequence[int]]) -> None:
-        self._index = DemoIndex(inputs)
-        self._rendered = [render_input(v) for v in inputs]
+    def __init__(self, index: DemoIndex, groups: Sequence[Sequence[int]]) -> None:
+        self._index = index
         self._group_of = {pos: g for g, group in enumerate(groups) for pos in group}
         self._k = max((len(g) for g in groups), default=1)
 
     def route(self, query: Mapping[str, Any], *, leave_out: bool = False) -> int:
         """The group index for ``query``. ``leave_out``: a pool input equal to ``query`` does not count
         (measuring on inputs drawn from the pool itself)."""
-        own = render_input(query) if leave_out else None
-        scores = self._index.scores(query)
-        top = heapq.nsmallest(self._k + leave_out, range(len(scores)), key=lambda i: (-scores[i], i))
         votes: dict[int, float] = {}
-        for i in [i for i in top if self._rendered[i] != own][: self._k]:
+        for i, score in self._index.nearest(query, self._k, leave_out=leave_out):
             g = self._group_of.get(i, 0)
-            votes[g] = votes.get(g, 0.0) + scores[i]
+            votes[g] = votes.get(g, 0.0) + score
         return min(votes, key=lambda g: (-votes[g], g)) if votes else 0
 
 
@@ -170,33 +180,31 @@ class NeighbourVote:
     call, for any student: a label the input's neighbours carry is right far more often than one they
     do not."""
 
-    def __init__(self, inputs: Sequence[Mapping[str, Any]], labels: Sequence[Any], field: str, k: int = 7) -> None:
+    def __init__(self, index: DemoIndex, labels: Sequence[Any], field: str, k: int = 7) -> None:
         self.field, self.k = field, k
-        self._index = DemoIndex(inputs)
+        self._index = index
         self._labels = [json.dumps(v, sort_keys=True) for v in labels]
-        self._rendered = [render_input(v) for v in inputs]
 
     def agreement(self, query: Mapping[str, Any], answer: Mapping[str, Any], *, leave_out: bool = False) -> float:
         """The vote share of ``answer``'s label among ``query``'s neighbours. ``leave_out``: a pool input
         equal to ``query`` is no neighbour (calibrating on inputs drawn from the pool: its own label
         would vote)."""
         label = json.dumps(answer.get(self.field), sort_keys=True)
-        own = render_input(query) if leave_out else None
-        scores = self._index.scores(query)
-        top = heapq.nsmallest(self.k + 1, range(len(scores)), key=lambda i: (-scores[i], i))
-        near = [i for i in top if self._rendered[i] != own][: self.k]
-        total = sum(scores[i] for i in near)
-        return sum(scores[i] for i in near if self._labels[i] == label) / total if total > 0 else 0.0
+        near = self._index.nearest(query, self.k, leave_out=leave_out)
+        total = sum(score for _, score in near)
+        return sum(score for i, score in near if self._labels[i] == label) / total if total > 0 else 0.0
 
 
-def neighbour_vote(demos: Sequence[Any], output_schema: Mapping[str, Any]) -> NeighbourVote | None:
+def neighbour_vote(demos: Sequence[Any], output_schema: Mapping[str, Any],
+                   index: DemoIndex | None = None) -> NeighbourVote | None:
     """The :class:`NeighbourVote` over ``demos`` (items with ``input`` and ``output``) on the output's
-    first enum or boolean field; ``None`` without demos or such a field."""
+    first enum or boolean field; ``None`` without demos or such a field. ``index``: the demos' index
+    when one is built already."""
     fields = enum_fields(output_schema)
     if not demos or not fields:
         return None
     field = next(iter(fields))
-    return NeighbourVote([d.input for d in demos], [d.output.get(field) for d in demos], field)
+    return NeighbourVote(index or DemoIndex([d.input for d in demos]), [d.output.get(field) for d in demos], field)
 
 
 def without_inputs(

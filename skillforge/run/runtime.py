@@ -113,7 +113,8 @@ class Runner:
         confidence = skill.settings.confidence
         # The neighbours' vote costs a BM25 query per input: computed only where the confidence reads it.
         reads_vote = confidence.combiner is not None and "neighbour_vote" in confidence.combiner.signals
-        self.neighbours = neighbour_vote(skill.demos, skill.manifest.output_schema) if reads_vote else None
+        self.neighbours = (neighbour_vote(skill.demos, skill.manifest.output_schema, self._demo_index())
+                           if reads_vote and skill.demos else None)
         # Class probabilities are asked for only where the confidence uses them (they cost a little
         # prompt processing, and change the request's recording key).
         self._choice_scores = (self.student.supports_choice_scores
@@ -141,13 +142,11 @@ class Runner:
         static = parts.static
         if s.demo_strategy == "clustered":
             if self._router is None:
-                self._router = DemoRouter([d.input for d in self.skill.demos], s.demo_groups or [])
+                self._router = DemoRouter(self._demo_index(), s.demo_groups or [])
             static = parts.groups[self._router.route(input)]
         elif s.demo_strategy == "retrieved":
-            if self._index is None:
-                self._index = DemoIndex([d.input for d in self.skill.demos])
             turns = parts.turns
-            retrieved = tuple(m for i in reversed(self._index.top(input, s.k)) for m in turns[i])
+            retrieved = tuple(m for i in reversed(self._demo_index().top(input, s.k)) for m in turns[i])
         request = assemble(
             system=parts.system, static=static, retrieved=retrieved, input=input,
             output_schema=self.skill.manifest.output_schema, max_tokens=s.max_tokens, temperature=s.temperature,
@@ -155,13 +154,21 @@ class Runner:
         )
         return request.model_copy(update={"choice_scores": True}) if self._choice_scores else request
 
+    def _demo_index(self) -> DemoIndex:
+        # One BM25 index over the demos, shared by retrieval, group routing and the neighbours' vote.
+        if self._index is None:
+            self._index = DemoIndex([d.input for d in self.skill.demos])
+        return self._index
+
     def _prompt_parts(self) -> _PromptParts:
         # Keyed on the settings the texts depend on, so editing them on a live skill still takes effect.
         skill, s = self.skill, self.skill.settings
-        key = (skill.instructions, s.schema_in_prompt, s.input_format, s.demo_strategy,
-               json.dumps(s.demo_groups))
+        key = (skill.instructions, s.schema_in_prompt, s.input_format, s.demo_strategy, s.demo_groups)
         parts = self._parts
         if parts is None or parts.key != key:
+            # The key keeps a copy of the groups: compared element by element per call (no serialising),
+            # an edit in place still shows.
+            key = (*key[:-1], None if s.demo_groups is None else [list(g) for g in s.demo_groups])
             schema, input_schema = skill.manifest.output_schema, skill.manifest.input_schema
             turns = [demo_messages([p], schema, s.input_format, input_schema) for p in self._pairs]
             fixed = tuple(m for t in turns for m in t) if s.demo_strategy == "fixed" else ()
