@@ -4,10 +4,14 @@ target precision, out of sample.
     .venv/bin/python bench/cascade.py [--limit N] [NAME ...]       (NAME: intent-router, review-sentiment)
     .venv/bin/python bench/cascade.py --more-train 2000 --calibration-extra 600 \
         --out bench/results/cascade_more_data review-sentiment
+    .venv/bin/python bench/cascade.py --tier anthropic:claude-haiku-5-5 intent-router   (needs ANTHROPIC_API_KEY)
 
 With ``--more-train N`` up to N further labelled rows the splits leave unused join the training
 examples (the classifier tier is trained, and its threshold certified, on all of them; the student's
 calibration cases are drawn from them): what more labelled data buys, with the test split unchanged.
+With ``--tier MODEL`` that model is measured as a model tier behind the student (real calls, priced as
+that model; see docs/confidence.md#model-tiers-behind-the-student) and answers what the student passes
+on in the test run when the compile keeps it.
 
 For each task the committed skill's chosen prompt (instructions, demos, demo strategy) is kept as it
 is; the compiler's calibrate step then runs on the task's train/dev splits (examples/tasks.py) with
@@ -55,7 +59,8 @@ STUDENT = "local:smollm2-135m"
 
 
 async def run_task(name: str, limit: int | None, more_train: int = 0,
-                   calibration_extra: int | None = None, second_opinion: str | None = None) -> dict[str, Any]:
+                   calibration_extra: int | None = None, second_opinion: str | None = None,
+                   tiers: tuple[str, ...] = ()) -> dict[str, Any]:
     task = TASKS[name]()
     train, dev, test = task.splits()
     train = train + task.unused()[:more_train]
@@ -64,6 +69,8 @@ async def run_task(name: str, limit: int | None, more_train: int = 0,
         options = options.model_copy(update={"calibration_extra": calibration_extra})
     if second_opinion is not None:
         options = options.model_copy(update={"second_opinion": second_opinion})
+    if tiers:
+        options = options.model_copy(update={"model_tiers": tiers})
     test = test[:limit] if limit else test
     committed = load_skill(ROOT / "skills" / name)
     s = committed.settings
@@ -95,7 +102,7 @@ async def run_task(name: str, limit: int | None, more_train: int = 0,
         "second_opinion": None if (so := skill.settings.confidence.second_opinion) is None else
         {"model": so.model or STUDENT, "instructions": so.instructions, "input_format": so.input_format,
          "schema_in_prompt": so.schema_in_prompt},
-        "tiers": [t.kind for t in skill.settings.tiers] + ["student"],
+        "tiers": [t.kind for t in skill.settings.tiers] + ["student"] + [t.model for t in skill.settings.model_tiers],
         "student_accuracy": round(result.student_accuracy, 4),
         "tier_shares": {k: round(v, 4) for k, v in result.tier_shares().items()},
         "answered_before_teacher": round(result.student_share, 4),
@@ -121,7 +128,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         old = r["old_setting"]
         out.append(f"| {r['task']} ({r['test_cases']} test, {r.get('train_examples', '-')} train) | "
                    f"{r['confidence_method']} | {' > '.join(r['tiers'])} | "
-                   f"{ts.get('classifier', 0):.1%} / {ts.get('student', 0):.1%} | {r['accepted_accuracy']} | "
+                   f"{ts.get('classifier', 0):.1%} / {ts.get('student', 0):.1%}"
+                   + "".join(f" / {k} {v:.1%}" for k, v in ts.items() if k not in ("classifier", "student", "teacher"))
+                   + f" | {r['accepted_accuracy']} | "
                    f"{r['accuracy_after_escalation']} | {r['cost_vs_teacher_only']} | {old['share']:.1%}, "
                    f"{old['accepted_accuracy']} |")
     out += ["", "AUROC of each signal (test split; calibration in parentheses):", "",
@@ -149,9 +158,12 @@ def main() -> None:
                         help="held-out training examples added to calibration (default: the build option)")
     parser.add_argument("--second-opinion", default=None,
                         help="measure a second opinion: 'student' (the student under the plain prompt) or a model id")
+    parser.add_argument("--tier", action="append", default=[],
+                        help="a model to measure behind the student (repeatable; e.g. anthropic:claude-haiku-5-5)")
     parser.add_argument("--out", default=str(RESULTS / "cascade"), help="output path without extension")
     args = parser.parse_args()
-    rows = [asyncio.run(run_task(n, args.limit, args.more_train, args.calibration_extra, args.second_opinion))
+    rows = [asyncio.run(run_task(n, args.limit, args.more_train, args.calibration_extra, args.second_opinion,
+                                 tuple(args.tier)))
             for n in args.names]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -6,7 +6,7 @@ that knows where it lives and runs itself through :class:`~skillforge.run.Runner
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ class Skill(SkillDefinition):
     """A compiled skill: manifest, instructions, demos and regression cases. Run it with
     :meth:`run` / :meth:`arun`; write it with :meth:`save`; read one with :func:`load_skill`.
 
-    ``student``/``teacher`` are the model instances :meth:`run` uses when given none (the compiler
-    passes the instances it compiled with); otherwise the ids in the provenance are resolved.
+    ``student``/``teacher`` (and ``tiers``, by model id) are the model instances :meth:`run` uses when
+    given none (the compiler passes the instances it compiled with); otherwise the ids in the
+    provenance (and in ``settings.model_tiers``) are resolved.
     """
 
     def __init__(
@@ -47,12 +48,15 @@ class Skill(SkillDefinition):
         classifier: ClassifierWeights | None = None,
         student: Model | None = None,
         teacher: Model | None = None,
+        tiers: Mapping[str, Model] | None = None,
     ) -> None:
         super().__init__(manifest, instructions, demos, tests, classifier)
         #: Directory the skill was loaded from or saved to (escalations are logged there).
         self.path = path
         self.default_student = student
         self.default_teacher = teacher
+        #: Model instances for model tiers' ids (``settings.model_tiers``), used when a run gives none.
+        self.default_tiers: dict[str, Model] = dict(tiers or {})
         # Runners reused across run() calls: models, clients, the demo index and the ledger are built
         # once per (student, teacher, ledger, escalate), not per input.
         self._runners: dict[tuple[object, ...], Runner] = {}
@@ -79,18 +83,24 @@ class Skill(SkillDefinition):
         escalate: bool = True,
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
+        tiers: Mapping[str, str | Model] | None = None,
     ) -> Runner:
         """A :class:`~skillforge.run.Runner` for this skill, reused for the same models, ledger and
         escalation setting (a default ledger is keyed by its path, read from the environment).
-        ``second_opinion`` overrides the model of the skill's second opinion, if it has one."""
+        ``second_opinion`` overrides the model of the skill's second opinion, if it has one; ``tiers``
+        the models of its model tiers, by model id."""
         student, teacher = student or self.default_student, teacher or self.default_teacher
+        own = {t.model for t in self.settings.model_tiers}
+        # The compiler hands over every tier it measured; only those the skill kept apply.
+        tiers = {**{k: v for k, v in self.default_tiers.items() if k in own}, **(tiers or {})}
         ledger_key: object = ledger if ledger is not None else str(read_env().ledger_path)
         key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log, limits,
-               _identity(second_opinion))
+               _identity(second_opinion), tuple(sorted((k, _identity(v)) for k, v in tiers.items())))
         runner = self._runners.get(key)
         if runner is None:
             runner = Runner(self, student=student, teacher=teacher, ledger=ledger, escalate=escalate,
-                            escalation_log=self.escalation_log, limits=limits, second_opinion=second_opinion)
+                            escalation_log=self.escalation_log, limits=limits, second_opinion=second_opinion,
+                            tiers=tiers)
             self._runners[key] = runner
         return runner
 
@@ -104,6 +114,7 @@ class Skill(SkillDefinition):
         escalate: bool = True,
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
+        tiers: Mapping[str, str | Model] | None = None,
     ) -> RunResult:
         """Answer one input: the student answers, the verifier checks, the teacher takes over when the
         answer is invalid or not confident. ``student``/``teacher`` default to the models the skill
@@ -111,9 +122,10 @@ class Skill(SkillDefinition):
         first -- a JSON value within ``limits`` (default 1 MB, 64 levels), matching the input schema --
         and nothing is called for one that fails (:class:`~skillforge.errors.InputValidationError`).
         ``second_opinion`` overrides the model of the skill's second opinion
-        (``settings.confidence.second_opinion``), if it has one."""
+        (``settings.confidence.second_opinion``), if it has one; ``tiers`` the models of its model tiers
+        (``settings.model_tiers``), by model id."""
         runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits,
-                             second_opinion=second_opinion)
+                             second_opinion=second_opinion, tiers=tiers)
         return await runner.arun(input)
 
     run = blocking(arun)
@@ -129,13 +141,14 @@ class Skill(SkillDefinition):
         escalate: bool = True,
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
+        tiers: Mapping[str, str | Model] | None = None,
     ) -> list[ItemResult[int]]:
         """Answer many inputs on one reused runner, at most ``concurrency`` at once. Returns one
         :class:`~skillforge.run.ItemResult` per input, in input order: its ``result``, or the ``error``
         that input met (an invalid input, a failed escalation, a provider error) -- a failure is a
         value, never raised out of the middle of the batch. ``item.unwrap()`` raises it."""
         runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits,
-                             second_opinion=second_opinion)
+                             second_opinion=second_opinion, tiers=tiers)
         return await run_many(runner, inputs, concurrency=concurrency)
 
     run_many = blocking(arun_many)

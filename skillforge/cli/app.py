@@ -71,6 +71,10 @@ def compile_cmd(
     teacher_batch: Annotated[bool, typer.Option(
         "--teacher-batch", help="Send the teacher's calls through its batch API (half price, slower; resumable).")
     ] = False,
+    tier: Annotated[list[str] | None, typer.Option(
+        "--tier", help="A model to measure behind the student, before the teacher, e.g. "
+        "anthropic:claude-haiku-5-5 (repeatable, in ladder order); kept only where it lowers the cost per call.")
+    ] = None,
 ) -> None:
     """Compile a skill from a spec and labelled examples, then write it to --out."""
     _note_defaults(teacher, student)
@@ -78,7 +82,8 @@ def compile_cmd(
     skill_spec = SkillSpec.from_file(spec)
     train = read_examples(examples)
     dev_set = read_examples(dev) if dev is not None else None
-    options = CompileOptions(target_precision=target_precision, seed=seed, teacher_batch=teacher_batch)
+    options = CompileOptions(target_precision=target_precision, seed=seed, teacher_batch=teacher_batch,
+                             model_tiers=tuple(tier or ()))
     ledger = Ledger(read_env().ledger_path)
     with RichProgress(err) as progress:
         skill = compile_skill(skill_spec, train, options, dev_examples=dev_set, teacher=teacher, student=student,

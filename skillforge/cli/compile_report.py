@@ -95,6 +95,12 @@ def _confidence_lines(skill: SkillDefinition) -> list[str]:
     for tier in s.tiers:
         threshold = "none" if tier.threshold is None else f"{tier.threshold:.4f}"
         out.append(f"{tier.kind} tier: threshold {threshold}, expected share {tier.expected_share or 0:.0%}")
+    for mt in s.model_tiers:
+        threshold = "none" if mt.threshold is None else f"{mt.threshold:.4f}"
+        reads = mt.confidence.method + ("" if mt.confidence.combiner is None
+                                        else f" ({', '.join(mt.confidence.combiner.signals)})")
+        out.append(f"model tier {mt.model} behind the student: confidence {reads}, threshold {threshold}, "
+                   f"expected share {mt.expected_share or 0:.0%}")
     return out
 
 
@@ -137,7 +143,7 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
     for line in _confidence_lines(skill) + _threshold_lines(skill):
         console.print(line)
     share = "-" if s.expected_student_share is None else f"{s.expected_student_share:.0%}"
-    before = "the cheap tiers" if s.tiers else p.student
+    before = "the cheap tiers" if s.tiers or s.model_tiers else p.student
     console.print(f"expected student share: {share} of calls answered by {before}")
     if p.teacher == p.student:
         console.print(

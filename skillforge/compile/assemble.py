@@ -69,7 +69,7 @@ def _settings(state: CompileState, cal: Calibration) -> Settings:
         # Multi-field answers rarely match whole; gate their partial credit too.
         min_field_score=max(0.0, round(chosen.score - 0.05, 2)) if multi_field else None,
         escalation_prompt=escalation_prompt, confidence=state.confidence_settings(), max_tokens=o.max_tokens,
-        tiers=[] if plan.tier is None else [plan.tier],
+        tiers=[] if plan.tier is None else [plan.tier], model_tiers=plan.model_tiers,
         input_format=cand.rendering.input_format, schema_in_prompt=cand.rendering.schema_in_prompt,
     )
 
@@ -139,4 +139,4 @@ def assemble(state: CompileState) -> Skill:
     classifier = state.the_plan().classifier
     hashed = SkillDefinition(manifest, cand.instructions, cand.demos, tests, classifier).hashed_manifest()
     return Skill(hashed, cand.instructions, cand.demos, tests, classifier=classifier, student=state.student,
-                 teacher=state.plain_teacher())
+                 teacher=state.plain_teacher(), tiers=state.tier_models)

@@ -114,6 +114,11 @@ def _price(model: Model, reference: str, usage: Usage) -> float | None:
     return None if price is None else cost_usd(usage, price)
 
 
+def call_cost(model: Model, reference: str, prompt_tokens: float, answer_tokens: int = 16) -> float | None:
+    """What one call of ``model`` costs at list price (a local model at ``reference``'s)."""
+    return _price(model, reference, Usage(input_tokens=round(prompt_tokens), output_tokens=answer_tokens))
+
+
 @dataclass(frozen=True)
 class LadderCosts:
     """What one call costs at each rung, for pricing ladders."""

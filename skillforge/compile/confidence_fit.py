@@ -25,7 +25,7 @@ from skillforge.format import Combiner, ConfidenceSettings, SecondOpinion, Signa
 from skillforge.run.signals import combine, feature
 
 SIGNALS: tuple[Signal, ...] = ("class_prob", "class_margin", "value_prob", "classifier_prob", "neighbour_vote",
-                               "reasked", "second_prob", "second_agreement")
+                               "reasked", "second_prob", "second_agreement", "student_agreement")
 #: Signals that cost a call per input (a second opinion): a combination using them must let the student
 #: answer more than one without them, by over the noise of the share.
 PAID: frozenset[Signal] = frozenset({"second_prob", "second_agreement"})
@@ -83,7 +83,7 @@ def cross_fitted(cases: Sequence[CaseResult], names: Sequence[Signal], seed: int
 
 def choose_confidence(
     cases: Sequence[CaseResult], base: ConfidenceSettings, *, target_precision: float,
-    confidence_level: float | None, seed: int,
+    confidence_level: float | None, seed: int, min_signals: int = 2,
 ) -> ConfidenceChoice:
     """The confidence method for the skill (see the module docstring). With self-consistency
     configured (``samples`` calls per input), the free signals measured on the same answers compete
@@ -106,7 +106,7 @@ def choose_confidence(
     for label, subset in (("combined", free_names), ("combined with second opinion", names)):
         if label != "combined" and subset == free_names:
             continue
-        if len(subset) >= (1 if consistency else 2) and len(cases) >= MIN_CASES:
+        if len(subset) >= (1 if consistency else min_signals) and len(cases) >= MIN_CASES:
             oof = cross_fitted(cases, subset, seed)
             if (a := auroc(oof, correct)) is not None:
                 aurocs[label] = a

@@ -18,7 +18,7 @@ from typing import Any
 
 from skillforge.compile.candidates import Candidate
 from skillforge.ledger import Ledger
-from skillforge.models.base import Model, ModelRequest, ModelResponse
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Role
 from skillforge.progress import Progress
 from skillforge.run import DemoIndex, DemoRouter, ask, build_request, demo_groups, render_input
 from skillforge.run.signals import Signals, signals_of
@@ -96,6 +96,7 @@ async def measure(
     choice_scores: bool = False,
     stop: Callable[[Sequence[CaseResult]], bool] | None = None,
     memo: dict[str, Answer] | None = None,
+    role: Role = "student",
 ) -> Measurement:
     """Run the student on every case with this candidate and score it. A retrieval (or clustered)
     candidate never shows a demo whose input equals the case's own (leave-one-out), so cases drawn from
@@ -138,7 +139,7 @@ answers."""
             return response.confidence, signals_of(response, output, input=case.input, reasks=reasks)
 
         async with sem:
-            outcome = await ask(student, "student", request, schema=output_schema, threshold=None,
+            outcome = await ask(student, role, request, schema=output_schema, threshold=None,
                                 max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile", scorer=scorer)
         progress.advance()
         cs = compare(outcome.output, case.expected, comparators)

@@ -55,6 +55,7 @@ def initial_state(
     ledger: Ledger | None,
     clock: Clock,
     progress: Progress | None,
+    tier_models: Mapping[str, Model] | None = None,
 ) -> CompileState:
     """The state compilation starts from (the prepare step): every argument checked before any model
     is called, the models resolved, the data split. The other steps take it from here."""
@@ -67,6 +68,7 @@ def initial_state(
     unknown = set(options.comparators) - set(spec.output_schema.get("properties", {}))
     if unknown:
         raise SpecError(f"comparators for unknown output fields: {sorted(unknown)}", field="comparators")
+    _check_tiers(options, tier_models or {})
     env = read_env()
     teacher_m = resolve_model(teacher, env.default_teacher, role="teacher")
     student_m = resolve_model(student, env.default_student, role="student")
@@ -86,8 +88,16 @@ def initial_state(
         ledger=ledger if ledger is not None else Ledger(env.ledger_path, clock=clock),
         progress=progress or NullProgress(), clock=clock, train=train, dev_examples=dev_ex,
         template_text=template_instructions(spec.description, spec.output_schema),
-        plain_text=plain_instructions(spec.description),
+        plain_text=plain_instructions(spec.description), tier_models=dict(tier_models or {}),
     )
+
+
+def _check_tiers(options: CompileOptions, injected: Mapping[str, Model]) -> None:
+    names = options.model_tiers
+    if len(set(names)) != len(names):
+        raise SpecError(f"model_tiers names a model twice: {list(names)}", field="model_tiers")
+    if unknown := sorted(set(injected) - set(names)):
+        raise SpecError(f"tier_models given for models not in options.model_tiers: {unknown}", field="tier_models")
 
 
 async def acompile_skill(
@@ -101,6 +111,7 @@ async def acompile_skill(
     ledger: Ledger | None = None,
     clock: Clock = utc_now,
     progress: Progress | None = None,
+    tier_models: Mapping[str, Model] | None = None,
 ) -> Skill:
     """Compile a skill: see the module docstring for the steps.
 
@@ -115,8 +126,13 @@ async def acompile_skill(
     (:class:`~skillforge.models.batching.BatchingModel`, state in ``.skillforge/batches/`` next to the
     ledger): a compile interrupted while waiting for a batch resumes it when run again with the same
     arguments. The compiled skill's teacher is the plain model (escalations are not batched).
+
+    ``options.model_tiers`` names models to measure behind the student (e.g. Claude Haiku behind the
+    embedded model); ``tier_models`` gives instances for some of those ids (the rest are resolved from
+    the registry). See :mod:`skillforge.compile.model_tiers`.
     """
-    state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress)
+    state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress,
+                          tier_models)
     for step in (steps.draft, steps.select, steps.refine, steps.calibrate):
         await timed(state, step)
     return assemble(state)

@@ -65,6 +65,8 @@ class CompileState:
     step_costs: list[StepCost] = field(default_factory=list)
     #: The student's answers by request, shared between candidates (see :func:`measure`).
     answers: dict[str, Answer] = field(default_factory=dict)
+    #: Models injected for ``options.model_tiers`` ids (the rest are resolved from the registry).
+    tier_models: dict[str, Model] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

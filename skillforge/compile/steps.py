@@ -27,6 +27,7 @@ from skillforge.compile.cascade import LadderCosts, train_classifier
 from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence, keep_second_opinion
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
+from skillforge.compile.model_tiers import add_model_tiers
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.second_opinion import measure_second_opinion
 from skillforge.compile.selection import (
@@ -331,3 +332,4 @@ async def calibrate(state: CompileState) -> None:
     state.plan = plan_tiers(cases, inputs, state.confidence, fit, costs, target_precision=o.target_precision,
                             confidence_level=o.confidence_level)
     state.calibration = state.plan.calibration
+    await add_model_tiers(state, cand, [*state.dev, *extra], fit, vote, costs, mean_tokens)

@@ -4,14 +4,14 @@ student -- whichever costs less per call at the target precision (see :mod:`skil
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.compile.calibrate import Calibration, choose_threshold
 from skillforge.compile.cascade import ClassifierFit, LadderCosts, ladder
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.measure import CaseResult
-from skillforge.format import ClassifierWeights, LadderOption, TierSettings
+from skillforge.format import ClassifierWeights, LadderOption, ModelTier, TierSettings
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class TierPlan:
     #: combiner when that reads ``classifier_prob``.
     classifier: ClassifierWeights | None
     ladders: list[LadderOption]
+    #: Models behind the student, before the teacher (see :mod:`skillforge.compile.model_tiers`).
+    model_tiers: list[ModelTier] = field(default_factory=list)
 
 
 def _student_share(cal: Calibration, cases: Sequence[CaseResult]) -> float:
@@ -36,7 +38,7 @@ def _student_share(cal: Calibration, cases: Sequence[CaseResult]) -> float:
     return sum(c.output is not None for c in cases) / len(cases) if cases else 0.0
 
 
-def _cheaper(a: LadderOption, b: LadderOption) -> bool:
+def cheaper(a: LadderOption, b: LadderOption) -> bool:
     """``b`` is strictly better than ``a``: cheaper (or, unpriced, answering more)."""
     if a.cost_per_1k is not None and b.cost_per_1k is not None:
         return b.cost_per_1k < a.cost_per_1k - 1e-12
@@ -75,7 +77,7 @@ def plan_tiers(
     share_s = (1.0 - share_c) * _student_share(behind, [cases[i] for i in rest])
     options.append(ladder(["classifier", "student"], {"classifier": share_c, "student": share_s}, costs,
                           student_called=1.0 - share_c))
-    if _cheaper(options[0], options[1]):
+    if cheaper(options[0], options[1]):
         options[1] = options[1].model_copy(update={"chosen": True})
         tier = TierSettings(threshold=cal_c.threshold, expected_share=round(share_c, 4))
         return TierPlan(behind, share_c + share_s, tier, fit.weights, options)

@@ -15,12 +15,12 @@ student+teacher mix and teacher-only alike).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from skillforge.evaluate.result import GOLD, EvalCase, EvalResult
 from skillforge.format import SkillDefinition
 from skillforge.ledger import Ledger
-from skillforge.models.base import Model, ModelRequest, Usage, blocking
+from skillforge.models.base import Attempt, Model, ModelRequest, Usage, blocking
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import Runner, SelfConsistentModel, ask, render_output
@@ -81,6 +81,21 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
     return case
 
 
+async def _model_tiers(runner: Runner, case: EvalCase) -> bool:
+    """The skill's model tiers on a case the student passed on (real calls, priced as their models
+    are): True when one of them answered it."""
+    if not runner.skill.settings.model_tiers:
+        return False
+    attempts: list[Attempt] = []
+    answered = await runner.ask_model_tiers(runner.skill.spec.check_input(case.input), case.output, attempts)
+    case.tier_cost = total_cost([a.cost_usd for a in attempts])
+    if answered is None:
+        return False
+    got = compare(answered.output, case.expected, runner.skill.settings.comparators)
+    case.tier, case.accepted, case.final_correct, case.final_score = answered.tier, True, got.correct, got.score
+    return True
+
+
 async def _escalate(runner: Runner, case: EvalCase, *, simulated: bool, counter: Callable[[str], int] | None) -> None:
     """The teacher's answer to an escalated case: the label when simulated (always right, priced on the
     real prompt's tokens), else a real call."""
@@ -114,13 +129,17 @@ async def aevaluate_skill(
     ledger: Ledger | None = None,
     count_tokens: Callable[[str], int] | None = None,
     progress: Progress | None = None,
+    tiers: Mapping[str, str | Model] | None = None,
 ) -> EvalResult:
     """Run ``skill`` on labelled ``data`` (see the module docstring). ``teacher="gold"`` simulates the
     teacher by the labels; ``count_tokens`` sizes a simulated teacher's answers (default: the student's
-    own tokenizer when it has one, else the student's answer length)."""
+    own tokenizer when it has one, else the student's answer length). Cases the student passes on go
+    to the skill's model tiers first (``settings.model_tiers``, real calls; ``tiers`` overrides their
+    models by id)."""
     simulated = teacher == GOLD
     runner = Runner(skill, student=student, teacher=None if simulated else teacher,
-                    ledger=ledger if ledger is not None else Ledger(None), escalate=escalate, phase="eval")
+                    ledger=ledger if ledger is not None else Ledger(None), escalate=escalate, phase="eval",
+                    tiers=tiers)
     s = skill.settings
     counter = _token_counter(runner, count_tokens)
     progress = progress or NullProgress()
@@ -129,7 +148,7 @@ async def aevaluate_skill(
     cases: list[EvalCase] = []
     for ex in labelled:
         case = await _student_case(runner, ex, counter)
-        if not case.accepted and escalate:
+        if not case.accepted and escalate and not await _model_tiers(runner, case):
             await _escalate(runner, case, simulated=simulated, counter=counter)
         cases.append(case)
         progress.advance()

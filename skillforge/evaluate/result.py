@@ -42,9 +42,12 @@ class EvalCase:
     #: What the student's and the teacher's calls cost as priced by their models (``None``: unknown).
     student_cost: float | None = 0.0
     teacher_cost: float | None = 0.0
+    #: What the model tiers behind the student cost on this case, as priced by their models.
+    tier_cost: float | None = 0.0
     #: Output tokens of the student's first answer (sizes a simulated teacher's answer without a tokenizer).
     student_output_tokens: int = 1
-    #: Who answers in the skill's ladder: ``classifier``, ``student`` or ``teacher`` (escalated).
+    #: Who answers in the skill's ladder: ``classifier``, ``student``, a model tier's model id, or
+    #: ``teacher`` (escalated).
     tier: str = "teacher"
     #: The confidence signals measured on the student's answer.
     signals: dict[str, float] = field(default_factory=dict)
@@ -114,7 +117,8 @@ class EvalResult:
     def tier_shares(self) -> dict[str, float]:
         """Share of the cases each tier answers (``teacher``: escalated)."""
         tiers = [c.tier if c.accepted or not self.escalate else "teacher" for c in self.cases]
-        return {t: _mean([x == t for x in tiers]) for t in ("classifier", "student", "teacher") if t in tiers}
+        models = sorted(set(tiers) - {"classifier", "student", "teacher"})
+        return {t: _mean([x == t for x in tiers]) for t in ("classifier", "student", *models, "teacher") if t in tiers}
 
     def signal_auroc(self) -> dict[str, float]:
         """AUROC of each confidence signal measured on the student's answers, and of the skill's confidence."""
@@ -187,6 +191,8 @@ def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
                     for c in result.cases), Usage())
     student_local = total_cost([c.student_cost for c in reached])
     student_haiku = _price(STUDENT_REFERENCE, student_usage)
+    # Model tiers behind the student are priced as they are (a local one at $0), in both mixes.
+    tier_cost = total_cost([c.tier_cost for c in result.cases])
     if not result.escalate:
         teacher_cost: float | None = 0.0
     elif result.teacher_as_reference:
@@ -198,13 +204,15 @@ def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
     def per_1k(x: float | None) -> float | None:
         return None if x is None else 1000.0 * x / n
 
-    def plus(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else a + b
-
     return {
         "student_only": per_1k(student_local),
         "student_only_as_haiku": per_1k(student_haiku),
-        "mix": per_1k(plus(student_local, teacher_cost)),
-        "mix_student_as_haiku": per_1k(plus(student_haiku, teacher_cost)),
+        "mix": per_1k(plus(plus(student_local, tier_cost), teacher_cost)),
+        "mix_student_as_haiku": per_1k(plus(plus(student_haiku, tier_cost), teacher_cost)),
         "teacher_only": per_1k(teacher_only),
     }
+
+
+def plus(a: float | None, b: float | None) -> float | None:
+    """``a + b``, unknown (``None``) when either is."""
+    return None if a is None or b is None else a + b

@@ -69,6 +69,11 @@ def dump_manifest(manifest: Manifest) -> str:
             del holder["second_opinion"]
     if data["settings"].get("demo_groups", "") is None:
         del data["settings"]["demo_groups"]
+    if data["settings"].get("model_tiers", None) == []:
+        del data["settings"]["model_tiers"]
+    for tier in data["settings"].get("model_tiers", []):
+        if tier["confidence"].get("second_opinion", "") is None:
+            del tier["confidence"]["second_opinion"]
     # Written only for a measurement stopped early: a fully measured one saves as before.
     for row in [*data["metrics"]["candidates"], *data["metrics"]["refinement"]]:
         if row.get("cases_measured") is None:

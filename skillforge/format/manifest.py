@@ -66,6 +66,22 @@ class TierSettings(StrictModel):
     expected_share: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+class ModelTier(StrictModel):
+    """A model tried after the student and before the teacher (e.g. Claude Haiku behind the embedded
+    model). It answers with the student's prompt (``prompt: student``) or the teacher's lean one
+    (instructions and input only); its answer is accepted when its own ``confidence`` reaches
+    ``threshold``, else the next tier (finally the teacher) answers. ``model`` is a model id, resolved
+    like the student's and overridable per run."""
+
+    model: str = Field(min_length=1)
+    prompt: Literal["student", "lean"] = "student"
+    confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+    #: ``None``: the tier never answers (kept for measurement only).
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Share of calibration inputs it answered at the threshold (of all inputs, not only those reaching it).
+    expected_share: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class Settings(StrictModel):
     """How the skill runs. Editable by hand; not covered by the content hash."""
 
@@ -108,6 +124,8 @@ class Settings(StrictModel):
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
     #: Cheap tiers tried in order before the student (empty: the student answers first).
     tiers: list[TierSettings] = Field(default_factory=list)
+    #: Models tried in order after the student and before the teacher (empty: escalations go to the teacher).
+    model_tiers: list[ModelTier] = Field(default_factory=list)
 
 
 class Provenance(StrictModel):
@@ -232,7 +250,7 @@ class Metrics(StrictModel):
 LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps"})
 #: Compile options added after skills were first committed: written only when recorded (set), so a skill
 #: compiled before them saves unchanged.
-LATER_OPTIONS = frozenset({"clustered"})
+LATER_OPTIONS = frozenset({"clustered", "model_tiers"})
 
 
 class Manifest(StrictModel):

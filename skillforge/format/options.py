@@ -19,7 +19,7 @@ MAX_TEMPERATURE = 2.0
 
 #: The signals a student's answer can be scored by (see :mod:`skillforge.run.signals`).
 Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "neighbour_vote", "reasked",
-                 "second_prob", "second_agreement"]
+                 "second_prob", "second_agreement", "student_agreement"]
 #: How an input (and every demo's input) is shown to the model. ``json``: compact JSON, keys sorted;
 #: ``plain``: the text itself when the input schema has exactly one property, a string, else one
 #: readable ``field: value`` line per field (schema order).
@@ -133,6 +133,11 @@ class CompileOptions(UserConfig):
     #: for a Claude student). Kept in the skill only when the combined confidence with it lets the
     #: student answer more at the target precision than without. ``None``: not measured.
     second_opinion: str | None = Field(default=None, min_length=1)
+    #: Models to measure as tiers after the student and before the teacher, in this order (e.g.
+    #: ``("anthropic:claude-haiku-5-5",)`` behind the embedded model): each answers the calibration
+    #: inputs with the student's prompt, gets its own confidence and threshold, and is kept only where the
+    #: ladder with it costs less per call at the target precision (see :mod:`skillforge.compile.model_tiers`).
+    model_tiers: tuple[str, ...] = ()
     #: Answer budget of student and teacher calls, stored in the skill's settings.
     max_tokens: int = Field(default=256, gt=0, le=MAX_TOKENS)
     #: Renderings the template instructions are tried in zero-shot; the best one is used for the demo

@@ -146,8 +146,9 @@ class ModelResponse(BaseModel):
 #: The verifier's finding on one call: ``refused`` is a model declining to answer (counted apart from
 #: ``invalid``, escalated like it, never re-asked).
 Verdict = Literal["accepted", "invalid", "low_confidence", "refused", "error"]
-#: ``second_opinion``: a call whose answer is only a confidence signal for the student's (never the answer).
-Role = Literal["teacher", "student", "second_opinion"]
+#: ``second_opinion``: a call whose answer is only a confidence signal for the student's (never the answer);
+#: ``tier``: a model tier behind the student, answering what the student passed on (before the teacher).
+Role = Literal["teacher", "student", "second_opinion", "tier"]
 
 
 class Attempt(BaseModel):

@@ -35,7 +35,7 @@ EFFORTS: tuple[Effort, ...] = ("low", "medium", "high", "xhigh", "max")
 #: low keeps their thinking (billed as output) short. The teacher drafts, refines and takes the hard
 #: escalations: high, the API's own default, stated explicitly so the request shape does not drift.
 ROLE_EFFORT: Mapping[Role, Effort] = MappingProxyType(
-    {"student": "low", "second_opinion": "low", "teacher": "high"})
+    {"student": "low", "second_opinion": "low", "tier": "low", "teacher": "high"})
 
 #: Extra ``max_tokens`` for thinking, per effort, on models that always think (on top of the answer budget).
 THINKING_HEADROOM: Mapping[Effort, int] = MappingProxyType(

@@ -175,7 +175,7 @@ def compute_status(
         started = s.all_time.add(e, when, s.teacher_price)
         bucket = s.hourly.setdefault(int(when.timestamp()) // HOUR, [0, 0, 0.0])
         bucket[0] += started
-        bucket[1] += e.outcome == "accepted" and e.role == "student"
+        bucket[1] += e.outcome == "accepted" and e.role in ("student", "tier")
         bucket[2] += e.cost_usd or 0.0
         if since < when <= until:
             s.recent.add(e, when, s.teacher_price)

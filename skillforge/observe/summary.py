@@ -33,6 +33,8 @@ def summary_rows(s: SkillStatus) -> list[tuple[str, str, str]]:
     ]
     if a.by_classifier:
         rows.append(("  of which by the classifier tier", str(a.by_classifier), str(r.by_classifier)))
+    if a.by_tiers:
+        rows.append(("  of which by model tiers behind the student", str(a.by_tiers), str(r.by_tiers)))
     ea, er = a.escalations, r.escalations
     rows += [(f"escalated: {reason.replace('_', ' ')}", str(ea[reason]), str(er[reason])) for reason in REASONS]
     rows += [

@@ -6,6 +6,10 @@ student ask (its line with ``reask`` 0). An ask ends ``accepted`` (the student a
 escalation: ``low_confidence``, ``refused`` and ``error`` lines each end one, and the asks that ended
 none of those ways ended ``invalid`` after their re-asks. Ledgers written before ``reask`` was
 recorded count every re-ask as an input of its own (an ``invalid`` escalation).
+
+With model tiers behind the student (role ``tier``), an input the student passed on may still be
+answered before the teacher: its ``accepted`` tier line counts it as answered (:attr:`Tally.by_tiers`),
+while the escalation counts stay the student's hand-offs by reason (to the tiers, then the teacher).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class Tally:
     #: Inputs answered before the teacher: by the classifier tier or the student.
     answered: int = 0
     by_classifier: int = 0
+    #: Inputs the student passed on that a model tier then answered.
+    by_tiers: int = 0
     student_asks: int = 0
     student_accepted: int = 0
     #: Asks ended by a ``low_confidence``, ``refused`` or ``error`` line (``invalid``: see :attr:`escalations`).
@@ -88,6 +94,11 @@ class Tally:
                 hist = self.latency[e.model_id] = LatencyHistogram()
             hist.add(e.latency_s)
         if e.role == "second_opinion":  # evidence for a student answer: its cost counts, never an input
+            return 0
+        if e.role == "tier":  # a later rung of an input the student's ask already counted
+            if e.outcome == "accepted":
+                self.answered += 1
+                self.by_tiers += 1
             return 0
         if e.role == "teacher":
             if e.reask == 0:

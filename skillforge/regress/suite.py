@@ -271,7 +271,8 @@ def _summarize(
         pass_k=None if pass_k is None else round(pass_k, 4),
         student_share=round(sum(r.output is not None and not r.escalated for r in flat) / total, 4),
         escalations=sum(r.escalated for r in flat), refusals=sum(r.refusals for r in flat),
-        tiers={t: n for t in ("classifier", "student", "teacher") if (n := sum(r.tier == t for r in flat))},
+        tiers={t: n for t in dict.fromkeys(["classifier", "student", *(r.tier for r in flat if r.tier), "teacher"])
+               if (n := sum(r.tier == t for r in flat))},
         cost_usd=None if cost is None else round(cost, 8),
         tokens=sum(r.tokens for r in flat), failures=_failures(skill, runs), field_score=round(field_score, 4),
         ok=meets(pass_rate, common["min_pass_rate"]) and meets(field_score, common["min_field_score"]), **common,

@@ -24,6 +24,7 @@ from skillforge.run.ask import Outcome, Scorer, ask, summarize
 from skillforge.run.classifier import TextClassifier
 from skillforge.run.confidence import with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
+from skillforge.run.model_tiers import TierModels, ask_tier
 from skillforge.run.prompt import assemble, build_request, demo_messages, system_text
 from skillforge.run.retrieval import DemoIndex, DemoRouter, neighbour_vote
 from skillforge.run.second_opinion import consult, second_request, second_signals
@@ -41,7 +42,7 @@ class RunResult(StrictModel):
     attempts: list[Attempt]
     usage: dict[str, Usage] = Field(default_factory=dict)
     cost_usd: float | None = 0.0
-    #: The tier that answered: ``classifier``, ``student`` or ``teacher``.
+    #: The tier that answered: ``classifier``, ``student``, a model tier's model id, or ``teacher``.
     tier: str = "student"
     #: The signals measured on the student's answer (what its confidence was computed from).
     signals: dict[str, float] = Field(default_factory=dict)
@@ -71,6 +72,8 @@ class Runner:
     depth (default :data:`~skillforge.spec.DEFAULT_LIMITS`: 1 MB of JSON, 64 levels).
     ``second_opinion`` overrides the model of the skill's second opinion
     (``settings.confidence.second_opinion``; default: its ``model``, else the student's own model).
+    ``tiers`` maps the model id of any of the skill's model tiers (``settings.model_tiers``) to the model
+    (or id) to ask instead.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class Runner:
         escalation_log: Path | None = None,
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
+        tiers: Mapping[str, str | Model] | None = None,
     ) -> None:
         prov = skill.manifest.provenance
         self.skill = skill
@@ -111,8 +115,10 @@ class Runner:
         self._pairs = [(d.input, d.output) for d in skill.demos]
         self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
         confidence = skill.settings.confidence
-        # The neighbours' vote costs a BM25 query per input: computed only where the confidence reads it.
-        reads_vote = confidence.combiner is not None and "neighbour_vote" in confidence.combiner.signals
+        self.tier_models = TierModels(skill.settings.model_tiers, tiers)
+        # The neighbours' vote costs a BM25 query per input: computed only where a confidence reads it.
+        reads_vote = any(c.combiner is not None and "neighbour_vote" in c.combiner.signals
+                         for c in [confidence, *(t.confidence for t in skill.settings.model_tiers)])
         self.neighbours = (neighbour_vote(skill.demos, skill.manifest.output_schema, self._demo_index())
                            if reads_vote and skill.demos else None)
         # Class probabilities are asked for only where the confidence uses them (they cost a little
@@ -263,9 +269,13 @@ class Runner:
         instructions and the input only, in the skill's rendering. The demos are there to teach a small
         student the format and label conventions; sending them to the teacher on every escalation would
         multiply the cost of the calls that dominate the bill."""
-        s = self.skill.settings
-        if s.escalation_prompt == "student":
+        if self.skill.settings.escalation_prompt == "student":
             return self.request_for(input)
+        return self.lean_request_for(input)
+
+    def lean_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
+        """The instructions and ``input`` only, in the skill's rendering (no demos)."""
+        s = self.skill.settings
         return build_request(instructions=self.skill.instructions, output_schema=self.skill.manifest.output_schema,
                              demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature,
                              input_format=s.input_format, input_schema=self.skill.manifest.input_schema,
@@ -286,18 +296,25 @@ class Runner:
         threshold = s.threshold if self.escalate else None
         student, consulted = await self.ask_student(value, threshold=threshold, phase=self.phase)
         last = student.attempts[-1].verdict if student.attempts else "error"
-        self.drift.observe(SHARE if student.accepted else last)
         if student.accepted:
+            self.drift.observe(SHARE)
             return _result(student.output, False, self.student.model_id, student.confidence,
                            consulted + student.attempts, tier="student", signals=student.signals)
         if not self.escalate:
+            self.drift.observe(last)
             raise EscalationFailed(
                 f"skill {skill.name!r}: the student gave no valid answer and escalation is off",
                 attempts=student.attempts, input=value,
             )
+        passed = consulted + student.attempts
+        tiered = await self.ask_model_tiers(value, student.output, passed)
+        # Drift compares the share answered before the teacher (tiers included) with the compiled one.
+        self.drift.observe(SHARE if tiered is not None else last)
+        if tiered is not None:
+            return tiered
         teacher = await ask(self.teacher, "teacher", self.teacher_request_for(value), schema=schema, threshold=None,
                             max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
-        attempts = consulted + student.attempts + teacher.attempts
+        attempts = passed + teacher.attempts
         if not teacher.accepted or teacher.output is None:
             raise EscalationFailed(
                 f"skill {skill.name!r}: neither the student ({self.student.model_id}) nor the teacher "
@@ -307,6 +324,27 @@ class Runner:
         self._log_escalation(value, teacher.output, student)
         return _result(teacher.output, True, self.teacher.model_id, teacher.confidence, attempts, tier="teacher",
                        signals=student.signals)
+
+    async def ask_model_tiers(self, value: dict[str, Any], student_output: dict[str, Any] | None,
+                              passed: list[Attempt]) -> RunResult | None:
+        """The answer of the first model tier (``settings.model_tiers``) sure of its answer to ``value``
+        (``student_output``: what the student passed on), else ``None``; every tier's attempts are
+        appended to ``passed``, and the result's attempts are ``passed``."""
+        skill, s = self.skill, self.skill.settings
+        for tier in s.model_tiers:
+            if tier.threshold is None:
+                continue
+            model = self.tier_models.model(tier)
+            request = self.request_for(value) if tier.prompt == "student" else self.lean_request_for(value)
+            out = await ask_tier(model, tier, request, input=value, student_output=student_output,
+                                 schema=skill.manifest.output_schema, comparators=s.comparators,
+                                 classifier=self.classifier, neighbours=self.neighbours, max_reasks=s.max_reasks,
+                                 ledger=self.ledger, skill=skill.name, phase=self.phase)
+            passed += out.attempts
+            if out.accepted:
+                return _result(out.output, False, model.model_id, out.confidence, passed, tier=model.model_id,
+                               signals=out.signals)
+        return None
 
     def _log_escalation(self, input: dict[str, Any], output: dict[str, Any], student: Outcome) -> None:
         if self.escalation_log is None:

@@ -1,0 +1,75 @@
+"""Model tiers behind the student (``settings.model_tiers``): what the student passes on goes to each
+in order, and only what none of them is sure of reaches the teacher.
+
+A tier answers with the student's prompt (or the lean one: instructions and input), is verified and
+re-asked like the student, and its answer is accepted when its own confidence (``tier.confidence``,
+fitted at compile time) reaches ``tier.threshold``. Besides its own probabilities, the signals include
+``student_agreement``: the field score of the student's passed-on answer against the tier's (0 when
+the student gave none). For a model without probabilities (Claude) that agreement, the classifier's
+view and the neighbours' vote are what its confidence is made of. An answer whose confidence cannot be
+computed (the signal it reads is missing) is passed on, never accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from skillforge.errors import SpecError
+from skillforge.format import ModelTier
+from skillforge.ledger import Ledger, Phase
+from skillforge.models.base import Model, ModelRequest, ModelResponse
+from skillforge.models.registry import resolve_model
+from skillforge.run.ask import Outcome, ask
+from skillforge.run.classifier import TextClassifier
+from skillforge.run.retrieval import NeighbourVote
+from skillforge.run.signals import Signals, confidence, signals_of
+from skillforge.spec import Comparator, compare
+
+
+def student_agreement(student_output: Mapping[str, Any] | None, output: Mapping[str, Any],
+                      comparators: Mapping[str, Comparator]) -> float:
+    """The field score of the student's answer against a tier's (0 when the student gave none)."""
+    return 0.0 if student_output is None else compare(dict(student_output), dict(output), comparators).score
+
+
+class TierModels:
+    """The models of a skill's tiers, each resolved on first use (a run the student answers never
+    builds a tier's client). ``overrides`` maps a tier's model id to the model (or id) to use instead."""
+
+    def __init__(self, tiers: list[ModelTier], overrides: Mapping[str, str | Model] | None) -> None:
+        unknown = sorted(set(overrides or {}) - {t.model for t in tiers})
+        if unknown:
+            raise SpecError(f"tiers given for models that are not tiers of this skill: {unknown} "
+                            f"(its tiers: {[t.model for t in tiers]})", field="tiers")
+        self._overrides = dict(overrides or {})
+        self._models: dict[str, Model] = {}
+
+    def model(self, tier: ModelTier) -> Model:
+        if tier.model not in self._models:
+            self._models[tier.model] = resolve_model(self._overrides.get(tier.model), tier.model, role="tier")
+        return self._models[tier.model]
+
+
+async def ask_tier(
+    model: Model, tier: ModelTier, request: ModelRequest, *, input: Mapping[str, Any],
+    student_output: Mapping[str, Any] | None, schema: Mapping[str, Any], comparators: Mapping[str, Comparator],
+    classifier: TextClassifier | None, neighbours: NeighbourVote | None, max_reasks: int, ledger: Ledger,
+    skill: str, phase: Phase,
+) -> Outcome:
+    """One tier's ask for ``input`` (role ``tier`` in the ledger), gated at its threshold. Class
+    probabilities are asked for where its confidence reads them and the model gives them."""
+    wants_scores = model.supports_choice_scores and tier.confidence.method in ("distribution", "combined")
+    request = request.model_copy(update={"choice_scores": wants_scores})
+
+    async def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+        signals = signals_of(response, output, input=input, reasks=reasks, classifier=classifier,
+                             neighbours=neighbours)
+        signals["student_agreement"] = student_agreement(student_output, output, comparators)
+        # Unlike the student's, a tier's answer without a confidence is never accepted: its threshold was
+        # certified on answers that had one (a model swapped for one without logprobs must not pass all).
+        value = confidence(tier.confidence, signals)
+        return (0.0 if value is None else value), signals
+
+    return await ask(model, "tier", request, schema=schema, threshold=tier.threshold, max_reasks=max_reasks,
+                     ledger=ledger, skill=skill, phase=phase, scorer=score)
