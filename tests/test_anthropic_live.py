@@ -162,3 +162,32 @@ def test_compile_and_run_a_small_skill(tmp_path: Path) -> None:
     assert key
     leaked = [p for p in tmp_path.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
     assert leaked == []
+
+
+def test_claude_haiku_answers_as_a_model_tier_behind_the_student(tmp_path: Path) -> None:
+    from skillforge import Example, Ledger, SkillSpec, compile_skill
+    from skillforge.format import Combiner, ConfidenceSettings, ModelTier
+    from skillforge.run import Runner
+    from skillforge.testing import FunctionModel
+
+    spec = SkillSpec(name="capital", description="Name the capital of the country.",
+                     input_schema={"type": "object", "properties": {"country": {"type": "string"}},
+                                   "required": ["country"]},
+                     output_schema={"type": "object", "properties": {"capital": {"type": "string"}},
+                                    "required": ["capital"], "additionalProperties": False})
+    examples = [Example(input={"country": c}, expected={"capital": k}) for c, k in
+                [("France", "Paris"), ("Spain", "Madrid"), ("Italy", "Rome"), ("Peru", "Lima")]]
+    oracle = FunctionModel(lambda r: {"capital": "Paris"} if r.output_schema else "Name the capital.")
+    skill = compile_skill(spec, examples=examples, teacher=oracle, student=oracle, ledger=Ledger(None))
+    # The tier is trusted where it says what the student said (no logprobs from Claude).
+    agreement = Combiner(signals=("student_agreement",), mean=(0.5,), scale=(0.5,), weights=(5.0,), bias=0.0)
+    skill.settings.model_tiers = [ModelTier(model=CLAUDE_STUDENT, threshold=0.9,
+                                            confidence=ConfidenceSettings(method="combined", combiner=agreement))]
+    skill.settings.threshold = 1.0  # the student (value_prob 0.95) passes every answer on
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    runner = Runner(skill, student=FunctionModel(lambda r: {"capital": "Oslo"}, model_id="test:student"),
+                    teacher=oracle, ledger=ledger)
+    result = asyncio.run(runner.arun({"country": "Norway"}))
+    assert result.tier == CLAUDE_STUDENT and not result.escalated and "oslo" in result.output["capital"].lower()
+    assert [a.role for a in result.attempts] == ["student", "tier"] and result.signals["student_agreement"] == 1.0
+    assert [e.role for e in ledger.read()] == ["student", "tier"]
