@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill, get_model, load_skill
@@ -101,3 +102,53 @@ def test_intent_classes_that_share_a_first_token_are_told_apart() -> None:
     dist = response.choices["intent"]  # type: ignore[index]
     assert len(dist) == 3 and sum(dist.values()) == pytest.approx(1.0)
     assert all(0.0 <= p <= 1.0 for p in dist.values())
+
+
+def _token_by_token(llm, prompt: list[int], lead: str, keys: list[str], tail: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Each value's probability from a fresh context, one token evaluated at a time (how generation
+    itself reads logits): the reference the scorer's batched decodes must agree with."""
+    logprobs = {}
+    for key in keys:
+        tokens = llm.tokenize((lead + key + tail).encode(), add_bos=False, special=False)
+        llm.reset()
+        llm.eval(prompt)
+        total = 0.0
+        for tok in tokens:
+            row = np.asarray(llm.answer_logits[llm.n_tokens - 1], dtype=np.float64)
+            total += row[tok] - (row.max() + np.log(np.exp(row - row.max()).sum()))
+            llm.eval([tok])
+        logprobs[key] = total
+    weights = {k: np.exp(v - max(logprobs.values())) for k, v in logprobs.items()}
+    return {k: w / sum(weights.values()) for k, w in weights.items()}
+
+
+def test_class_probabilities_agree_with_token_by_token_scoring_in_one_decode_per_value(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from skillforge.models import local, local_scoring
+
+    enum = ["add_to_playlist", "book_restaurant", "get_weather", "play_music"]
+    schema = {"type": "object", "properties": {"intent": {"type": "string", "enum": enum}}, "required": ["intent"]}
+    request = build_request(instructions="Classify the intent.", output_schema=schema, demos=[],
+                            input={"text": "book a table for two at an italian restaurant tonight"}, max_tokens=32)
+    decodes, real = [], local_scoring.eval_rows
+    monkeypatch.setattr(local_scoring, "eval_rows", lambda *args: decodes.append(args) or real(*args))
+    model = get_model("local:smollm2-135m")
+    response = model.request_sync(request.model_copy(update={"choice_scores": True}))
+    # Every value but the answer's own (whose rows generation kept) costs one decode at most.
+    assert 1 <= len(decodes) <= len(enum) - 1
+    # A value scored after another (here the answer's: not first in the enum) is scored on its own
+    # rows: the token-at-a-time scorer overwrote rows generation kept for the answer with a rival's.
+    answer = json.loads(response.text)["intent"]
+    assert enum.index(answer) > 0
+    llm, _ = local._load(model.path, model.n_ctx)
+    key_at = response.text.index(":") + 1  # the prompt plus the answer's tokens up to the value
+    context, text = [int(t) for t in llm.input_ids[: response.usage.input_tokens]], ""
+    while len(text) < key_at:
+        context.append(int(llm.input_ids[len(context)]))
+        text += llm.detokenize([context[-1]]).decode()
+    start = response.text.index('"', key_at)
+    reference = _token_by_token(llm, context, response.text[key_at:start], [json.dumps(v) for v in enum],
+                                response.text[start + len(json.dumps(answer)):][:1])
+    got = response.choices["intent"]  # type: ignore[index]
+    # Batched and one-token decodes differ in the last digits (quantised weights); the old scorer
+    # gave the answer's own class 1e-15 here against 0.07.
+    assert all(0.5 < got[k] / p < 2.0 for k, p in reference.items() if p > 1e-4)

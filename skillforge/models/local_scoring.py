@@ -4,8 +4,9 @@ probability of every allowed value of an enum or boolean field (a distribution o
 Generation keeps the logits row each generated token was sampled from (``answer_logits``, see
 :mod:`skillforge.models.local`). The value-token log-probability sums those rows' entries for the
 tokens that spell a JSON value. The class distribution scores each allowed value's continuation from
-the point where the answer's value begins (the KV cache up to there is reused; the shared token
-prefixes of the values are evaluated once) and normalises: a real probability over the classes.
+the point where the answer's value begins (the KV cache up to there is reused, the rows generation
+kept are reused, and each other value's tokens are evaluated in one decode that returns every
+position's logits) and normalises: a real probability over the classes.
 """
 
 from __future__ import annotations
@@ -122,30 +123,64 @@ def _log_softmax(row: Any) -> Any:
     return row - (peak + np.log(np.exp(row - peak).sum()))
 
 
+def eval_rows(llm: Any, base: int, tokens: Sequence[int]) -> list[Any]:
+    """Evaluate ``tokens`` at positions ``base``, ``base + 1``, ... of ``llm``'s context (dropping
+    whatever followed ``base``) and return the raw logits row after each of them: one decode per
+    ``n_batch`` tokens.
+
+    llama-cpp-python's ``eval`` keeps only the last token's logits, so scoring a continuation that
+    way takes one decode per token; a batch that asks llama.cpp for every position's logits costs
+    about as much as one of them. (``eval`` also goes through the subclass that records
+    ``answer_logits``: it would overwrite the rows generation kept.)"""
+    from llama_cpp import llama_cpp
+
+    rows: list[Any] = []
+    llm._ctx.kv_cache_seq_rm(-1, base, -1)
+    ctx, vocab, step = llm._ctx.ctx, llm.n_vocab(), max(1, int(llm.n_batch))
+    for start in range(0, len(tokens), step):
+        chunk = [int(t) for t in tokens[start : start + step]]
+        llm._batch.set_batch(batch=chunk, n_past=base + start, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[base + start : base + start + len(chunk)] = chunk
+        llm.n_tokens = base + start + len(chunk)
+        rows += [np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(vocab,)).copy()
+                 for i in range(len(chunk))]
+    return rows
+
+
 class _Scorer:
     """Scores token continuations from position ``base`` of the context, reusing the generated
-    tokens' rows and evaluating every other shared prefix once."""
+    tokens' rows and evaluating each continuation's other rows in one decode."""
 
     def __init__(self, llm: Any, base: int, generated: Sequence[int]) -> None:
         self.llm, self.base, self.generated = llm, base, list(generated)
         self.rows: dict[tuple[int, ...], Any] = {}
 
-    def row(self, path: tuple[int, ...]) -> Any:
+    def _kept(self, path: tuple[int, ...]) -> Any | None:
+        """The row generation kept after ``path``, when ``path`` is a prefix of the answer."""
+        at = self.base + len(path) - 1
+        if list(path) == self.generated[: len(path)] and at in self.llm.answer_logits:
+            return self.llm.answer_logits[at]
+        return None
+
+    def row(self, path: tuple[int, ...], ahead: Sequence[int] = ()) -> Any:
+        """The log-softmax row after ``path``; when it must be evaluated, the rows after each token
+        of ``ahead`` (the path's continuation) are evaluated in the same decode."""
         if path not in self.rows:
-            kept = self.llm.answer_logits
-            if list(path) == self.generated[: len(path)] and (self.base + len(path) - 1) in kept:
-                raw = kept[self.base + len(path) - 1]
-            else:
-                self.llm.n_tokens = self.base
-                self.llm.eval(list(path))
-                raw = self.llm.answer_logits[self.base + len(path) - 1]
-            self.rows[path] = _log_softmax(raw)
+            if (kept := self._kept(path)) is not None:
+                self.rows[path] = _log_softmax(kept)
+                return self.rows[path]
+            full = (*path, *ahead)
+            for i, raw in enumerate(eval_rows(self.llm, self.base, full)):
+                prefix = full[: i + 1]
+                if prefix not in self.rows and self._kept(prefix) is None:
+                    self.rows[prefix] = _log_softmax(raw)
         return self.rows[path]
 
     def score(self, tokens: Sequence[int], floor: float) -> float:
         total = 0.0
         for d, tok in enumerate(tokens):
-            total += float(self.row(tuple(tokens[:d]))[tok])
+            total += float(self.row(tuple(tokens[:d]), tokens[d:-1])[tok])
             if total < floor:
                 break
         return total
