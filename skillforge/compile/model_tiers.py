@@ -33,8 +33,9 @@ from skillforge.format import ConfidenceSettings, LadderOption, ModelTier
 from skillforge.models.base import Model
 from skillforge.models.pricing import REFERENCE_STUDENT
 from skillforge.models.registry import resolve_model
+from skillforge.run.model_tiers import student_agreement
 from skillforge.run.retrieval import NeighbourVote
-from skillforge.spec import Comparator, compare
+from skillforge.spec import Comparator
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,10 @@ def tier_model(state: CompileState, name: str) -> Model:
 
 def agreement_signals(cases: Sequence[CaseResult], student: Sequence[CaseResult],
                       comparators: Mapping[str, Comparator]) -> None:
-    """Add ``student_agreement`` to each tier answer: the field score of the student's answer against
-    it (0 where the student gave none)."""
+    """Add ``student_agreement`` to each tier answer, as the run time computes it."""
     for case, own in zip(cases, student, strict=True):
         if case.output is not None:
-            case.signals["student_agreement"] = (0.0 if own.output is None
-                                                 else compare(own.output, case.output, comparators).score)
+            case.signals["student_agreement"] = student_agreement(own.output, case.output, comparators)
 
 
 def free_signals(cases: Sequence[CaseResult], inputs: Sequence[Mapping[str, Any]], fit: ClassifierFit | None,
@@ -105,21 +104,6 @@ async def measure_model_tiers(
     return out
 
 
-def reaching(plan: TierPlan, student_scores: Sequence[float | None], student: Sequence[CaseResult],
-             inputs: Sequence[Mapping[str, Any]], fit: ClassifierFit | None) -> list[int]:
-    """Calibration inputs the chosen classifier/student ladder passes on (the ones a tier behind it sees)."""
-    out = []
-    for i, (case, x) in enumerate(zip(student, inputs, strict=True)):
-        if plan.tier is not None and fit is not None and plan.tier.threshold is not None:
-            p = fit.predict(x)
-            if p is not None and p[1] >= plan.tier.threshold:
-                continue
-        t, score = plan.calibration.threshold, student_scores[i]
-        if not (case.output is not None and (t is None or (score is not None and score >= t))):
-            out.append(i)
-    return out
-
-
 @dataclass(frozen=True)
 class _Rung:
     measured: TierMeasurement
@@ -136,9 +120,9 @@ def _walk(tiers: Sequence[TierMeasurement], left: list[int], n: int, *, target_p
         scores = [t.choice.scores[i] for i in left]
         cal = choose_threshold(scores, [t.cases[i].correct for i in left], target_precision=target_precision,
                                confidence_level=confidence_level)
-        if cal.threshold is None:  # no signal varies: the tier's answers cannot be gated, so it answers none
-            cal = Calibration(1.0, 0.0, None)
-        cut = cal.threshold if cal.threshold is not None else 1.0
+        cut = cal.threshold
+        if cut is None:  # no answer has a confidence: the tier's answers cannot be gated, so it answers none
+            cut, cal = 1.0, Calibration(1.0, 0.0, None)
         took = {i for i, s in zip(left, scores, strict=True)
                 if t.cases[i].output is not None and s is not None and s >= cut}
         rungs.append(_Rung(t, cal, len(left) / n, len(took) / n))
@@ -197,10 +181,9 @@ async def add_model_tiers(
     (whose student answers are ``state.calibration_cases``) and keep the cheapest ladder behind the
     student in ``state.plan``. Nothing is called when no tier is configured."""
     o = state.options
-    if not o.model_tiers or state.confidence is None:
+    if not o.model_tiers:
         return
     plan, student = state.the_plan(), state.calibration_cases
     measured = await measure_model_tiers(state, cand, calibration, student, fit, vote, prompt_tokens)
-    left = reaching(plan, state.confidence.scores, student, [c.input for c in calibration], fit)
-    state.plan = plan_model_tiers(plan, left, len(student), measured, costs, target_precision=o.target_precision,
-                                  confidence_level=o.confidence_level)
+    state.plan = plan_model_tiers(plan, plan.passed_on, len(student), measured, costs,
+                                  target_precision=o.target_precision, confidence_level=o.confidence_level)

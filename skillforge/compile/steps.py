@@ -27,7 +27,7 @@ from skillforge.compile.cascade import LadderCosts, train_classifier
 from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence, keep_second_opinion
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
-from skillforge.compile.model_tiers import add_model_tiers
+from skillforge.compile.model_tiers import add_model_tiers, free_signals
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.second_opinion import measure_second_opinion
 from skillforge.compile.selection import (
@@ -305,16 +305,9 @@ async def calibrate(state: CompileState) -> None:
                                                                  for c in state.dev],
                                target_precision=o.target_precision, confidence_level=o.confidence_level, seed=o.seed)
     cases = state.calibration_cases
-    if fit is not None:  # the classifier's view of each student answer: a free signal for any student
-        for case, x in zip(cases, inputs, strict=True):
-            field_name = fit.weights.field
-            if case.output is not None and (p := fit.probability_of(x, case.output.get(field_name))) is not None:
-                case.signals["classifier_prob"] = p
-    if (vote := neighbour_vote(cand.demos, spec.output_schema)) is not None:
-        # Leave-one-out: a calibration case drawn from the pool must not get its own label's vote.
-        for case, x in zip(cases, inputs, strict=True):
-            if case.output is not None:
-                case.signals["neighbour_vote"] = vote.agreement(x, case.output, leave_out=True)
+    # The classifier's view of each student answer and the neighbours' vote: free signals for any student.
+    vote = neighbour_vote(cand.demos, spec.output_schema)
+    free_signals(cases, inputs, fit, vote)
     second = None
     if o.signal_search and o.second_opinion is not None:
         second = await measure_second_opinion(state, cand, cases, inputs)

@@ -27,6 +27,8 @@ class TierPlan:
     #: combiner when that reads ``classifier_prob``.
     classifier: ClassifierWeights | None
     ladders: list[LadderOption]
+    #: Calibration inputs (by position) the ladder passes on to what comes behind the student.
+    passed_on: list[int] = field(default_factory=list)
     #: Models behind the student, before the teacher (see :mod:`skillforge.compile.model_tiers`).
     model_tiers: list[ModelTier] = field(default_factory=list)
 
@@ -45,6 +47,15 @@ def cheaper(a: LadderOption, b: LadderOption) -> bool:
     return b.student_share > a.student_share + 1e-12
 
 
+def _passed_on(cal: Calibration, scores: Sequence[float | None], cases: Sequence[CaseResult],
+               among: Sequence[int]) -> list[int]:
+    """The inputs of ``among`` the student does not answer at ``cal``'s threshold (without one: the
+    invalid answers only)."""
+    t = cal.threshold
+    return [i for i in among
+            if cases[i].output is None or (t is not None and ((s := scores[i]) is None or s < t))]
+
+
 def plan_tiers(
     cases: Sequence[CaseResult], inputs: Sequence[Mapping[str, Any]], choice: ConfidenceChoice,
     fit: ClassifierFit | None, costs: LadderCosts, *, target_precision: float, confidence_level: float | None,
@@ -61,7 +72,8 @@ def plan_tiers(
     combiner = choice.settings.combiner
     signal_only = fit.weights if fit is not None and combiner is not None and "classifier_prob" in combiner.signals \
         else None
-    plan = TierPlan(alone, share, None, signal_only, options)
+    plan = TierPlan(alone, share, None, signal_only, options,
+                    passed_on=_passed_on(alone, choice.scores, cases, range(len(cases))))
     cal_c = None if fit is None else fit.calibration
     if fit is None or cal_c is None or cal_c.threshold is None or cal_c.precision is None:
         options[0] = options[0].model_copy(update={"chosen": True})
@@ -80,6 +92,7 @@ def plan_tiers(
     if cheaper(options[0], options[1]):
         options[1] = options[1].model_copy(update={"chosen": True})
         tier = TierSettings(threshold=cal_c.threshold, expected_share=round(share_c, 4))
-        return TierPlan(behind, share_c + share_s, tier, fit.weights, options)
+        return TierPlan(behind, share_c + share_s, tier, fit.weights, options,
+                        passed_on=_passed_on(behind, choice.scores, cases, rest))
     options[0] = options[0].model_copy(update={"chosen": True})
     return plan

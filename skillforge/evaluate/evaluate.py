@@ -87,7 +87,8 @@ async def _model_tiers(runner: Runner, case: EvalCase) -> bool:
     if not runner.skill.settings.model_tiers:
         return False
     attempts: list[Attempt] = []
-    answered = await runner.ask_model_tiers(runner.skill.spec.check_input(case.input), case.output, attempts)
+    # case.input was checked when the student answered it.
+    answered = await runner.ask_model_tiers(case.input, case.output, attempts)
     case.tier_cost = total_cost([a.cost_usd for a in attempts])
     if answered is None:
         return False
