@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Ledger, compile_skill, load_skill
-from skillforge.compile import Candidate, CaseResult, Measurement, clearly_better
+from skillforge.compile import Candidate, CaseResult, Measurement, clearly_better, screening
 from skillforge.compile import steps as compile_steps
 from skillforge.compile.measure import DevCase, measure
-from skillforge.compile.selection import can_clearly_beat, stop_when_beaten
+from skillforge.compile.selection import can_clearly_beat, can_escape, paired_gain, stop_when_beaten
 from skillforge.format import dump_manifest
 from skillforge.progress import NullProgress
 from skillforge.testing import FunctionModel
@@ -148,3 +148,73 @@ def test_the_skill_records_calls_and_time_per_compile_step(tmp_path: Any) -> Non
     assert sum(c.calls for c in costs) == len(ledger.read()) and all(c.calls > 0 for c in costs)
     loaded = load_skill(skill.save(tmp_path / "s"))
     assert loaded.manifest.metrics.compile_steps == costs
+
+
+# -- screening the zero-shot candidates ---------------------------------------------------------------
+
+
+def test_the_escape_check_is_exact_for_right_or_wrong_answers_against_a_mean_over_draws() -> None:
+    """``can_escape`` says "some completion is not clearly beaten" exactly when brute force finds one,
+    against a yardstick whose case scores are means over three draws and which has a spread."""
+    rng = random.Random(11)
+    for _ in range(80):
+        n = rng.randint(2, 7)
+        top = [rng.choice([0.0, 1 / 3, 2 / 3, 1.0, 1.0]) for _ in range(n)]
+        new = [float(rng.random() < 0.4) for _ in range(n)]
+        z, spread = rng.choice([0.0, 1.0, 1.5]), rng.choice([0.0, 0.05, 0.2])
+        for done in range(n + 1):
+            partial = new[:done]
+            brute = any(not _clear_with_spread(top, partial + list(rest), z, spread)
+                        for rest in itertools.product([0.0, 1.0], repeat=n - done))
+            assert can_escape(partial, top, z, spread) == brute, (partial, top, z, spread)
+    assert can_escape([0.5], [1.0, 1.0], 1.0)  # partial credit: never ruled out
+
+
+def _clear_with_spread(top: list[float], new: list[float], z: float, spread: float) -> bool:
+    gain, se = paired_gain(_m(top), _m(new))
+    return gain > 1e-12 and gain > z * (se**2 + spread**2) ** 0.5 * (1 + 1e-9)
+
+
+def _demo_student() -> FunctionModel:
+    """Right on every input when shown demos; zero-shot it always answers 'negative' (half right)."""
+
+    def answer(request: Any) -> Any:
+        return keyword_answer(request) if len(request.messages) > 1 else {"sentiment": "negative"}
+
+    return FunctionModel(answer, model_id="test:student")
+
+
+def _screen_compile(student: FunctionModel, monkeypatch: pytest.MonkeyPatch | None = None) -> Any:
+    if monkeypatch is not None:  # every zero-shot candidate measured on all of dev
+        monkeypatch.setattr(screening, "MIN_SCREEN", 10_000)
+    examples = sentiment_examples(160)
+    return compile_skill(sentiment_spec(), examples[60:], dev_examples=examples[:60], student=student,
+                         teacher=refine_teacher(GOOD), options=CompileOptions(ks=[2], retrieval=False,
+                                                                                refine_rounds=0))
+
+
+def test_zero_shot_candidates_the_choice_cannot_need_are_measured_on_a_third_of_dev(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    student = _demo_student()
+    skill = _screen_compile(student)
+    m = skill.manifest.metrics
+    baseline, *zero_shot = [c for c in m.candidates if c.k == 0]
+    assert baseline.cases_measured is None and zero_shot
+    assert all(c.cases_measured == 20 for c in zero_shot)  # clearly beaten by the demos whatever the rest
+    assert all(c.cases_measured is None for c in m.candidates if c.k > 0)
+    # The choice measuring every zero-shot candidate in full makes, for 40 fewer calls per candidate.
+    full_student = _demo_student()
+    full = _screen_compile(full_student, monkeypatch).manifest.metrics
+    assert all(c.cases_measured is None for c in full.candidates)
+    assert (full.chosen, full.dev_score, full.selection) == (m.chosen, m.dev_score, m.selection)
+    assert len(full_student.requests) - len(student.requests) == 40 * len(zero_shot)
+
+
+def test_a_zero_shot_candidate_that_could_be_chosen_is_measured_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    student = FunctionModel(keyword_answer, model_id="test:student")  # right with any prompt
+    m = _screen_compile(student).manifest.metrics
+    assert all(c.cases_measured is None for c in m.candidates)
+    full_student = FunctionModel(keyword_answer, model_id="test:student")
+    full = _screen_compile(full_student, monkeypatch).manifest.metrics
+    assert (full.chosen, full.selection, len(full_student.requests)) == (m.chosen, m.selection, len(student.requests))
+    assert m.chosen == m.baseline  # nothing beats the plain prompt: the screened ones could have tied it

@@ -73,6 +73,22 @@ def test_prefill_stores_the_prefix_so_a_later_call_restores_it() -> None:
 
 
 @pytest.mark.local_model
+def test_a_demo_set_with_one_demo_left_out_restores_the_start_it_shares_with_the_stored_set() -> None:
+    # Calibration measures a demo pool's own inputs with their demo left out of their group: the prompt
+    # shares everything before the omitted demo with the group's stored state.
+    warm, plain = model(1024 + 80), model(1024 + 96, prefix_cache_bytes=0)
+    states = context(1024 + 80).prefix_states
+    warm.prefill_sync(request_for(DEMOS, "ignored"))
+    warm.request_sync(request_for(DEMOS[5:], "Unrelated"))  # the live context now shares only the system text
+    left_out = request_for(DEMOS[:4] + DEMOS[5:], "Broke in a day")
+    cached = warm.request_sync(left_out)
+    assert (states.partial, states.hits) == (1, 0)
+    assert len(states) == 3  # the shortened set is stored in its own right
+    context(1024 + 96).reset()
+    assert answer(cached) == answer(plain.request_sync(left_out))
+
+
+@pytest.mark.local_model
 def test_stored_states_are_evicted_least_recently_used_to_stay_within_the_byte_budget() -> None:
     probe = model(1024 + 64)
     states = context(1024 + 64).prefix_states

@@ -38,7 +38,7 @@ def _candidates_table(skill: SkillDefinition) -> Table:
         rendering = f"{c.input_format}{'+schema' if c.schema_in_prompt else ''}"
         spread = "-" if c.spread is None else f"{c.spread:.3f}" + (f" ({len(c.draw_scores)})" if c.draw_scores else "")
         vs = "-" if base is None or c is base else f"{c.dev_score - base.dev_score:+.3f}"
-        score = f"{c.dev_score:.3f}" + ("" if c.cases_measured is None else f" (stopped after {c.cases_measured})")
+        score = f"{c.dev_score:.3f}" + ("" if c.cases_measured is None else f" (on {c.cases_measured} cases)")
         cands.add_row(c.name + mark, c.instructions_source, rendering, str(c.k), score, spread, vs,
                       f"{c.dev_accuracy:.3f}", conf)
     return cands

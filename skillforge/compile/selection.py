@@ -9,8 +9,10 @@ draws is scored by its mean over them, so one lucky draw does not carry it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -72,9 +74,10 @@ def _simplicity(index: int, sc: Scored) -> tuple[int, int, int, int]:
     return (c.k, sharing, _SOURCE_RANK.get(c.instructions_source, 3), index)
 
 
-def best(scored: Sequence[Scored]) -> Scored:
-    """Highest (mean) dev score; ties go to the simpler candidate."""
-    ranked = sorted(enumerate(scored), key=lambda ie: (-round(ie[1].score, 9), *_simplicity(*ie)))
+def best(scored: Sequence[Scored], score: Callable[[Scored], float] | None = None) -> Scored:
+    """Highest (mean) dev score (or ``score``); ties go to the simpler candidate."""
+    value = score or (lambda sc: sc.score)
+    ranked = sorted(enumerate(scored), key=lambda ie: (-round(value(ie[1]), 9), *_simplicity(*ie)))
     return ranked[0][1]
 
 
@@ -139,6 +142,36 @@ def can_clearly_beat(partial: Sequence[float], base: Sequence[float], z: float) 
     return any(_clear(*_mean_se(diffs + [1.0] * m + [0.0] * (len(rest) - m)), z) for m in range(ups + 1))
 
 
+def can_escape(partial: Sequence[float], top: Sequence[float], z: float, spread: float = 0.0,
+               limit: int = 200_000) -> bool:
+    """Whether a single-draw measurement whose first cases scored ``partial`` can still end up *not*
+    :func:`clearly_better`-beaten by ``top`` (all its case scores known, in the same case order; its
+    spread over demo draws ``spread``) once its remaining cases are measured.
+
+    Exact when ``partial`` is right-or-wrong (0/1): a remaining case's score is 0 or 1, and cases on
+    which ``top`` scored alike are interchangeable, so every count of right answers per distinct
+    ``top`` score is tried (at most ``limit`` completions; beyond that, and with partial credit, the
+    answer is a conservative yes)."""
+    if not all(x in (0.0, 1.0) for x in partial):
+        return True
+    n = len(top)
+    fixed = [t - x for t, x in zip(top, partial, strict=False)]
+    groups = Counter(top[len(partial):])
+    if math.prod(c + 1 for c in groups.values()) > limit:
+        return True
+    s0, q0 = sum(fixed), sum(d * d for d in fixed)
+    for rights in itertools.product(*(range(c + 1) for c in groups.values())):
+        s1, q1 = s0, q0
+        for (t, c), m in zip(groups.items(), rights, strict=True):
+            s1 += m * (t - 1.0) + (c - m) * t
+            q1 += m * (t - 1.0) ** 2 + (c - m) * t * t
+        mean = s1 / n
+        se2 = max(0.0, q1 - n * mean * mean) / (n - 1) / n if n > 1 else 0.0
+        if not _clear(mean, math.sqrt(se2 + spread * spread), z):
+            return True
+    return False
+
+
 def _errors(z: float) -> str:
     return "one standard error" if z == 1 else f"{z:g} standard errors"
 
@@ -146,6 +179,21 @@ def _errors(z: float) -> str:
 def _vs(new: Scored, base: Scored) -> str:
     gain, _ = paired_gain(new, base)
     return f"{gain:+.3f} \u00b1 {margin(new, base):.3f} over {base.candidate.name}"
+
+
+def _eligible(scored: Sequence[Scored], z: float, need_spread: bool) -> list[Scored]:
+    base = scored[0]
+    return [base] + [sc for sc in scored[1:] if (sc.spread is not None or not need_spread)
+                     and clearly_better(sc, base, z)]
+
+
+def yardstick(scored: Sequence[Scored], *, z: float, need_spread: bool = False) -> Scored:
+    """The candidate :func:`choose` measures the others against: the best-scoring one, or the best of
+    those that clearly beat the baseline when it does not. A candidate that this one clearly beats is
+    never chosen (nor can it become the yardstick: it scores lower)."""
+    top = best(scored)
+    eligible = _eligible(scored, z, need_spread)
+    return top if top in eligible else best(eligible)
 
 
 def choose(scored: Sequence[Scored], *, z: float, need_spread: bool = False) -> tuple[Scored, str]:
@@ -161,8 +209,7 @@ def choose(scored: Sequence[Scored], *, z: float, need_spread: bool = False) -> 
     and of the demos drawn (measured here: a candidate chosen on 83% dev fell to 77% out of sample,
     below the plain prompt's 89%). Complexity has to earn its place by more than the noise."""
     base = scored[0]
-    eligible = [base] + [sc for sc in scored[1:] if (sc.spread is not None or not need_spread)
-                         and clearly_better(sc, base, z)]
+    eligible = _eligible(scored, z, need_spread)
     top = best(scored)
     if top not in eligible:
         why = "not measured over several demo draws" if need_spread and top.spread is None else \

@@ -29,6 +29,7 @@ from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
 from skillforge.compile.model_tiers import add_model_tiers, free_signals
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
+from skillforge.compile.screening import complete_screened, measure_screened, on_screen, screen_cases, screened
 from skillforge.compile.second_opinion import measure_second_opinion
 from skillforge.compile.selection import (
     Scored,
@@ -213,12 +214,15 @@ async def select(state: CompileState) -> None:
     contenders."""
     o, pool, schema = state.options, state.pool, state.spec.output_schema
     baseline, renderings = _renderings(state)
-    scored = await _measure_all(state, zero_shot_candidates(
-        plain_text=state.plain_text, template_text=state.template_text, renderings=renderings, baseline=baseline))
-    rendering = best(scored).candidate.rendering
+    plain, *others = zero_shot_candidates(plain_text=state.plain_text, template_text=state.template_text,
+                                          renderings=renderings, baseline=baseline)
+    # The baseline in full; the other zero-shot candidates on a screening share of dev, ranked there.
+    idx = screen_cases(len(state.dev), o.seed)
+    scored = await _measure_all(state, [plain]) + await measure_screened(state, others, idx)
+    rendering = best(scored, score=lambda sc: on_screen(sc, idx)).candidate.rendering
     if state.teacher_text:
-        scored += await _measure_all(state, [candidate("teacher", state.teacher_text, [], rendering)])
-    ranked = sorted(scored, key=lambda sc: -sc.score)
+        scored += await measure_screened(state, [candidate("teacher", state.teacher_text, [], rendering)], idx)
+    ranked = sorted(scored, key=lambda sc: -on_screen(sc, idx))
     texts = list(dict.fromkeys((sc.candidate.instructions_source, sc.candidate.instructions) for sc in ranked))[:2]
     scored += await _measure_all(state, build_candidates(texts=texts, pool=pool, output_schema=schema, ks=o.ks,
                                                          seed=o.seed, rendering=rendering))
@@ -229,14 +233,14 @@ async def select(state: CompileState) -> None:
                 for e in state.train[o.max_demo_pool:] if e.expected is not None]
     retrieval_pool = without_inputs(pool + labelled, [c.input for c in state.dev])[: o.max_retrieval_pool]
     if o.retrieval and retrieval_pool:
-        lead = best(scored).candidate
+        lead = best([sc for sc in scored if not screened(sc)]).candidate
         scored += await _measure_all(state, retrieval_candidates(
             source=lead.instructions_source, instructions=lead.instructions, pool=retrieval_pool, output_schema=schema,
             ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks, rendering=rendering))
     await _clustered(state, scored)
     await _redraw(state, scored)
     state.scored = scored
-    choice, state.why = choose(scored, z=o.selection_z, need_spread=o.draws > 1)
+    choice, state.why = choose(await complete_screened(state, scored, idx), z=o.selection_z, need_spread=o.draws > 1)
     state.chosen = choice.committed
 
 

@@ -156,8 +156,9 @@ class CandidateResult(StrictModel):
     #: Standard deviation of the dev score over the draws (0 without demos: nothing is drawn;
     #: ``None``: one draw of demos only, spread not measured).
     spread: float | None = None
-    #: Dev cases measured when the candidate was stopped early, once it could no longer win (its scores
-    #: are over these cases; ``None``: measured on every dev case).
+    #: Dev cases measured when the candidate was stopped early, once it could no longer win, or was
+    #: screened on part of dev and could not be chosen (its scores are over these cases; ``None``:
+    #: measured on every dev case).
     cases_measured: int | None = None
 
 
