@@ -9,10 +9,8 @@ draws is scored by its mean over them, so one lucky draw does not carry it.
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -142,31 +140,29 @@ def can_clearly_beat(partial: Sequence[float], base: Sequence[float], z: float) 
     return any(_clear(*_mean_se(diffs + [1.0] * m + [0.0] * (len(rest) - m)), z) for m in range(ups + 1))
 
 
-def can_escape(partial: Sequence[float], top: Sequence[float], z: float, spread: float = 0.0,
-               limit: int = 200_000) -> bool:
+def can_escape(partial: Sequence[float], top: Sequence[float], z: float, spread: float = 0.0) -> bool:
     """Whether a single-draw measurement whose first cases scored ``partial`` can still end up *not*
-    :func:`clearly_better`-beaten by ``top`` (all its case scores known, in the same case order; its
-    spread over demo draws ``spread``) once its remaining cases are measured.
+    :func:`clearly_better`-beaten by ``top`` (all its case scores known, in the same case order, any
+    values; its spread over demo draws ``spread``) once its remaining cases are measured.
 
-    Exact when ``partial`` is right-or-wrong (0/1): a remaining case's score is 0 or 1, and cases on
-    which ``top`` scored alike are interchangeable, so every count of right answers per distinct
-    ``top`` score is tried (at most ``limit`` completions; beyond that, and with partial credit, the
-    answer is a conservative yes)."""
+    Exact when ``partial`` is right-or-wrong (0/1), so that each remaining case scores 0 or 1: for a
+    given number ``m`` of remaining cases answered right the mean gain is fixed, and its standard error
+    is largest when they are the ``m`` on which ``top`` scored lowest (each right answer adds
+    ``1 - 2t`` to the sum of squared gains); a larger error only makes the gain less clear, so those
+    ``len(top) - len(partial) + 1`` completions decide. With partial credit the answer is a
+    conservative yes."""
     if not all(x in (0.0, 1.0) for x in partial):
         return True
     n = len(top)
     fixed = [t - x for t, x in zip(top, partial, strict=False)]
-    groups = Counter(top[len(partial):])
-    if math.prod(c + 1 for c in groups.values()) > limit:
-        return True
-    s0, q0 = sum(fixed), sum(d * d for d in fixed)
-    for rights in itertools.product(*(range(c + 1) for c in groups.values())):
-        s1, q1 = s0, q0
-        for (t, c), m in zip(groups.items(), rights, strict=True):
-            s1 += m * (t - 1.0) + (c - m) * t
-            q1 += m * (t - 1.0) ** 2 + (c - m) * t * t
-        mean = s1 / n
-        se2 = max(0.0, q1 - n * mean * mean) / (n - 1) / n if n > 1 else 0.0
+    rest = sorted(top[len(partial):])
+    total, squares = sum(fixed) + sum(rest), sum(d * d for d in fixed) + sum(t * t for t in rest)
+    for m in range(len(rest) + 1):
+        if m:
+            total -= 1.0
+            squares += 1.0 - 2.0 * rest[m - 1]
+        mean = total / n
+        se2 = max(0.0, squares - n * mean * mean) / ((n - 1) * n) if n > 1 else 0.0
         if not _clear(mean, math.sqrt(se2 + spread * spread), z):
             return True
     return False

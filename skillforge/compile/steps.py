@@ -29,7 +29,14 @@ from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
 from skillforge.compile.model_tiers import add_model_tiers, free_signals
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
-from skillforge.compile.screening import complete_screened, measure_screened, on_screen, screen_cases, screened
+from skillforge.compile.screening import (
+    complete_screened,
+    lean_rendering,
+    measure_screened,
+    on_screen,
+    screen_cases,
+    screened,
+)
 from skillforge.compile.second_opinion import measure_second_opinion
 from skillforge.compile.selection import (
     Scored,
@@ -219,7 +226,7 @@ async def select(state: CompileState) -> None:
     # The baseline in full; the other zero-shot candidates on a screening share of dev, ranked there.
     idx = screen_cases(len(state.dev), o.seed)
     scored = await _measure_all(state, [plain]) + await measure_screened(state, others, idx)
-    rendering = best(scored, score=lambda sc: on_screen(sc, idx)).candidate.rendering
+    rendering = lean_rendering(scored, idx, o.selection_z)
     if state.teacher_text:
         scored += await measure_screened(state, [candidate("teacher", state.teacher_text, [], rendering)], idx)
     ranked = sorted(scored, key=lambda sc: -on_screen(sc, idx))
