@@ -5,8 +5,9 @@ the rendering and the instruction texts the demo candidates are built with, and 
 itself, when demos do not help. The first needs a ranking, not six full measurements; on intent-router
 they scored 0.18-0.28 against 0.88 with demos, and measuring all of dev took a quarter of the compile.
 
-So each is measured on a seeded share of dev first (:func:`screen_cases`), and the rendering and texts
-are ranked on those cases (the baseline, measured in full, on the same ones). Once every other
+So each is measured on a seeded share of dev first (:func:`screen_cases`), and the rendering
+(:func:`lean_rendering`) and texts are chosen on those cases (the baseline, measured in full, on the
+same ones). Once every other
 candidate is measured, a screened one is completed on the rest of dev unless it provably cannot
 matter: whatever its remaining answers, the :func:`~skillforge.compile.selection.yardstick` the choice
 measures candidates against would clearly beat it (:func:`~skillforge.compile.selection.can_escape`,

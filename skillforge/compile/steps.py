@@ -216,9 +216,10 @@ async def _clustered(state: CompileState, scored: list[Scored]) -> None:
 async def select(state: CompileState) -> None:
     """Measure the candidates on dev and choose (see :func:`~skillforge.compile.selection.choose`).
     Zero-shot: the plain prompt (the baseline), the template text in each rendering, the teacher's text
-    in the best one. Then fixed demos with the two best texts, retrieved demos with the best text, each
-    in the best zero-shot rendering (demo inputs rendered like the input), and more demo draws of the
-    contenders."""
+    in the leanest rendering the best does not clearly beat; all but the baseline screened on part of
+    dev (:mod:`~skillforge.compile.screening`). Then fixed demos with the two best texts, retrieved
+    demos with the best text, each in that rendering (demo inputs rendered like the input), and more
+    demo draws of the contenders; screened candidates the choice could need are completed."""
     o, pool, schema = state.options, state.pool, state.spec.output_schema
     baseline, renderings = _renderings(state)
     plain, *others = zero_shot_candidates(plain_text=state.plain_text, template_text=state.template_text,
