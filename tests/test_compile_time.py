@@ -13,10 +13,8 @@ import pytest
 from skillforge import CompileOptions, Ledger, compile_skill, load_skill
 from skillforge.compile import Candidate, CaseResult, Measurement, clearly_better, screening
 from skillforge.compile import steps as compile_steps
-from skillforge.compile.candidates import Rendering
 from skillforge.compile.measure import DevCase, measure
-from skillforge.compile.screening import lean_rendering
-from skillforge.compile.selection import Scored, can_clearly_beat, can_escape, paired_gain, stop_when_beaten
+from skillforge.compile.selection import can_clearly_beat, can_escape, paired_gain, stop_when_beaten
 from skillforge.format import dump_manifest
 from skillforge.progress import NullProgress
 from skillforge.testing import FunctionModel
@@ -220,20 +218,3 @@ def test_a_zero_shot_candidate_that_could_be_chosen_is_measured_in_full(monkeypa
     full = _screen_compile(full_student, monkeypatch).manifest.metrics
     assert (full.chosen, full.selection, len(full_student.requests)) == (m.chosen, m.selection, len(student.requests))
     assert m.chosen == m.baseline  # nothing beats the plain prompt: the screened ones could have tied it
-
-
-def _zero_shot(name: str, rendering: str, scores: list[float], tokens: int) -> Scored:
-    cand = Candidate(name, "template", "x", [], rendering=Rendering.named(rendering))  # type: ignore[arg-type]
-    return Scored([Measurement(cand, [CaseResult({}, s, s == 1.0, None, prompt_tokens=tokens) for s in scores])])
-
-
-def test_demos_get_the_shortest_rendering_the_best_zero_shot_candidate_does_not_clearly_beat() -> None:
-    idx = list(range(20))
-    short = _zero_shot("short", "plain", [1.0] * 5 + [0.0] * 15, tokens=40)
-    longer = _zero_shot("longer", "json+schema", [1.0] * 6 + [0.0] * 14, tokens=120)
-    # One case apart: within the noise, so the shorter prompt is kept.
-    assert lean_rendering([short, longer], idx, 1.0) == Rendering.named("plain")
-    clear = _zero_shot("clear", "json+schema", [1.0] * 15 + [0.0] * 5, tokens=120)
-    assert lean_rendering([short, clear], idx, 1.0) == Rendering.named("json+schema")
-    # Only the screening cases count.
-    assert lean_rendering([short, clear], list(range(3)), 1.0) == Rendering.named("plain")

@@ -5,9 +5,8 @@ the rendering and the instruction texts the demo candidates are built with, and 
 itself, when demos do not help. The first needs a ranking, not six full measurements; on intent-router
 they scored 0.18-0.28 against 0.88 with demos, and measuring all of dev took a quarter of the compile.
 
-So each is measured on a seeded share of dev first (:func:`screen_cases`), and the rendering
-(:func:`lean_rendering`) and texts are chosen on those cases (the baseline, measured in full, on the
-same ones). Once every other
+So each is measured on a seeded share of dev first (:func:`screen_cases`), and the rendering and texts
+are ranked on those cases (the baseline, measured in full, on the same ones). Once every other
 candidate is measured, a screened one is completed on the rest of dev unless it provably cannot
 matter: whatever its remaining answers, the :func:`~skillforge.compile.selection.yardstick` the choice
 measures candidates against would clearly beat it (:func:`~skillforge.compile.selection.can_escape`,
@@ -20,9 +19,9 @@ import math
 import random
 from collections.abc import Sequence
 
-from skillforge.compile.candidates import Candidate, Rendering
+from skillforge.compile.candidates import Candidate
 from skillforge.compile.measure import Measurement
-from skillforge.compile.selection import Scored, best, can_escape, clearly_better, yardstick
+from skillforge.compile.selection import Scored, can_escape, yardstick
 from skillforge.compile.state import CompileState
 
 #: Dev sets up to this size are measured in full; larger ones are screened on a third, at least this many.
@@ -49,30 +48,6 @@ def on_screen(sc: Scored, idx: Sequence[int]) -> float:
     if screened(sc) or not idx:
         return m.score
     return sum(m.cases[i].score for i in idx) / len(idx)
-
-
-def _screen_view(sc: Scored, idx: Sequence[int]) -> Measurement:
-    m = sc.draws[0]
-    return m if screened(sc) else Measurement(m.candidate, [m.cases[i] for i in idx])
-
-
-def _prompt_tokens(m: Measurement) -> float:
-    tokens = [c.prompt_tokens for c in m.cases if c.prompt_tokens]
-    return sum(tokens) / len(tokens) if tokens else 0.0
-
-
-def lean_rendering(scored: Sequence[Scored], idx: Sequence[int], z: float) -> Rendering:
-    """The rendering the demo candidates are built in: that of the zero-shot candidate with the
-    shortest prompts (fewest input tokens) that the best one on the screening cases does not clearly
-    beat there (:func:`~skillforge.compile.selection.clearly_better`, paired on the same cases). A
-    longer prompt has to earn its place, as a candidate has to in the choice: zero-shot scores within
-    the noise of each other say nothing about which rendering is best, and every later call pays for
-    the longer one."""
-    views = [_screen_view(sc, idx) for sc in scored]
-    top = views[scored.index(best(scored, score=lambda sc: on_screen(sc, idx)))]
-    lean = min((v for v in views if v is top or not clearly_better(top, v, z)),
-               key=lambda v: (_prompt_tokens(v), views.index(v)))
-    return lean.candidate.rendering
 
 
 async def measure_screened(state: CompileState, cands: Sequence[Candidate], idx: Sequence[int]) -> list[Scored]:

@@ -31,7 +31,6 @@ from skillforge.compile.model_tiers import add_model_tiers, free_signals
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.screening import (
     complete_screened,
-    lean_rendering,
     measure_screened,
     on_screen,
     screen_cases,
@@ -216,10 +215,10 @@ async def _clustered(state: CompileState, scored: list[Scored]) -> None:
 async def select(state: CompileState) -> None:
     """Measure the candidates on dev and choose (see :func:`~skillforge.compile.selection.choose`).
     Zero-shot: the plain prompt (the baseline), the template text in each rendering, the teacher's text
-    in the leanest rendering the best does not clearly beat; all but the baseline screened on part of
-    dev (:mod:`~skillforge.compile.screening`). Then fixed demos with the two best texts, retrieved
-    demos with the best text, each in that rendering (demo inputs rendered like the input), and more
-    demo draws of the contenders; screened candidates the choice could need are completed."""
+    in the best one; all but the baseline screened on part of dev (:mod:`~skillforge.compile.screening`).
+    Then fixed demos with the two best texts, retrieved demos with the best text, each in the best
+    zero-shot rendering (demo inputs rendered like the input), and more demo draws of the contenders;
+    screened candidates the choice could need are completed."""
     o, pool, schema = state.options, state.pool, state.spec.output_schema
     baseline, renderings = _renderings(state)
     plain, *others = zero_shot_candidates(plain_text=state.plain_text, template_text=state.template_text,
@@ -227,7 +226,7 @@ async def select(state: CompileState) -> None:
     # The baseline in full; the other zero-shot candidates on a screening share of dev, ranked there.
     idx = screen_cases(len(state.dev), o.seed)
     scored = await _measure_all(state, [plain]) + await measure_screened(state, others, idx)
-    rendering = lean_rendering(scored, idx, o.selection_z)
+    rendering = best(scored, score=lambda sc: on_screen(sc, idx)).candidate.rendering
     if state.teacher_text:
         scored += await measure_screened(state, [candidate("teacher", state.teacher_text, [], rendering)], idx)
     ranked = sorted(scored, key=lambda sc: -on_screen(sc, idx))
