@@ -24,13 +24,14 @@ from skillforge.compile.measure import Measurement
 from skillforge.compile.selection import Scored, can_escape, yardstick
 from skillforge.compile.state import CompileState
 
-#: Dev sets up to this size are measured in full; larger ones are screened on a third, at least this many.
+#: The fewest cases a zero-shot candidate is screened on, and the fewest left aside for completing it.
 MIN_SCREEN = 20
 
 
 def screen_cases(n: int, seed: int) -> list[int]:
     """The dev indices (in dev order) zero-shot candidates are screened on: a seeded third of ``n``,
-    at least :data:`MIN_SCREEN`; every index when that leaves no fewer than ``MIN_SCREEN`` aside."""
+    at least :data:`MIN_SCREEN`; every index when fewer than ``MIN_SCREEN`` would be left aside (dev
+    sets under 40 cases are measured in full)."""
     size = max(MIN_SCREEN, math.ceil(n / 3))
     if n - size < MIN_SCREEN:
         return list(range(n))
