@@ -55,19 +55,13 @@ async def measure_screened(state: CompileState, cands: Sequence[Candidate], idx:
     """Each candidate measured on the screening cases ``idx`` only (planned on all of dev)."""
     out = []
     part = [state.dev[i] for i in idx]
+    what = "dev" if len(idx) == len(state.dev) else f"dev (screening: {len(idx)} of {len(state.dev)} cases)"
     for cand in cands:
-        what = "dev" if len(idx) == len(state.dev) else f"dev (screening: {len(idx)} of {len(state.dev)} cases)"
         m = await state.measure(cand, part, what)
         m.planned = len(state.dev)
         state.measurements.append(m)
         out.append(Scored([m]))
     return out
-
-
-def _in_screen_order(scores: Sequence[float], idx: Sequence[int]) -> list[float]:
-    """Full-dev case scores reordered: the screening cases first, then the rest (each in dev order)."""
-    inside = set(idx)
-    return [scores[i] for i in idx] + [s for i, s in enumerate(scores) if i not in inside]
 
 
 async def complete_screened(state: CompileState, scored: list[Scored], idx: Sequence[int]) -> list[Scored]:
@@ -76,11 +70,13 @@ async def complete_screened(state: CompileState, scored: list[Scored], idx: Sequ
     in their order in ``scored``. The others stay in ``scored`` (and in the report) as measured."""
     o = state.options
     need_spread = o.draws > 1
-    rest = [i for i in range(len(state.dev)) if i not in set(idx)]
+    inside = set(idx)
+    rest = [i for i in range(len(state.dev)) if i not in inside]
     while True:
         full = [sc for sc in scored if not screened(sc)]
         top = yardstick(full, z=o.selection_z, need_spread=need_spread)
-        ordered = _in_screen_order(top.case_scores, idx)
+        # The yardstick's case scores in a screened measurement's order: the screening cases first.
+        ordered = [top.case_scores[i] for i in (*idx, *rest)]
         open_ = [sc for sc in scored if screened(sc)
                  and can_escape(sc.draws[0].case_scores, ordered, o.selection_z, top.spread or 0.0)]
         if not open_:

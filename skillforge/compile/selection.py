@@ -153,17 +153,11 @@ def can_escape(partial: Sequence[float], top: Sequence[float], z: float, spread:
     conservative yes."""
     if not all(x in (0.0, 1.0) for x in partial):
         return True
-    n = len(top)
     fixed = [t - x for t, x in zip(top, partial, strict=False)]
     rest = sorted(top[len(partial):])
-    total, squares = sum(fixed) + sum(rest), sum(d * d for d in fixed) + sum(t * t for t in rest)
     for m in range(len(rest) + 1):
-        if m:
-            total -= 1.0
-            squares += 1.0 - 2.0 * rest[m - 1]
-        mean = total / n
-        se2 = max(0.0, squares - n * mean * mean) / ((n - 1) * n) if n > 1 else 0.0
-        if not _clear(mean, math.sqrt(se2 + spread * spread), z):
+        mean, se = _mean_se(fixed + [t - 1.0 for t in rest[:m]] + rest[m:])
+        if not _clear(mean, math.hypot(se, spread), z):
             return True
     return False
 
