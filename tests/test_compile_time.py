@@ -218,3 +218,52 @@ def test_a_zero_shot_candidate_that_could_be_chosen_is_measured_in_full(monkeypa
     full = _screen_compile(full_student, monkeypatch).manifest.metrics
     assert (full.chosen, full.selection, len(full_student.requests)) == (m.chosen, m.selection, len(student.requests))
     assert m.chosen == m.baseline  # nothing beats the plain prompt: the screened ones could have tied it
+
+
+# -- retrieved demos against their clustered twin -----------------------------------------------------
+
+
+def _retrieval_compile(student: FunctionModel, monkeypatch: pytest.MonkeyPatch | None = None) -> Any:
+    if monkeypatch is not None:  # the full measurement: a stop rule that never stops
+        monkeypatch.setattr(compile_steps, "stop_when_beaten", lambda base, z: lambda done: False)
+    examples = sentiment_examples(160)
+    return compile_skill(sentiment_spec(), examples[60:], dev_examples=examples[:60], student=student,
+                         teacher=refine_teacher(GOOD),
+                         options=CompileOptions(ks=[2], retrieval_ks=[2], refine_rounds=0, draws=1))
+
+
+def _retrieved(request: Any) -> bool:
+    return len(request.messages) > 1 and request.static_messages == 0
+
+
+def test_retrieved_demos_that_cannot_clearly_beat_their_clustered_twin_stop_early(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The twin is measured first; per-input retrieval, right exactly where the twin is, can never
+    clearly beat it, so it stops at once -- and the choice is the one a full measurement makes."""
+    student = _demo_student()
+    m = _retrieval_compile(student).manifest.metrics
+    names = [c.name for c in m.candidates]
+    (twin,), (retrieved,) = ([i for i, n in enumerate(names) if kind in n] for kind in ("+clustered2", "+retrieved2"))
+    assert twin < retrieved  # measured in that order
+    assert m.candidates[retrieved].cases_measured is not None and m.candidates[retrieved].cases_measured < 60
+    assert m.candidates[twin].cases_measured is None
+    sent = len([r for r in student.requests if _retrieved(r)])
+    assert sent == m.candidates[retrieved].cases_measured
+    full_student = _demo_student()
+    full = _retrieval_compile(full_student, monkeypatch).manifest.metrics
+    assert len([r for r in full_student.requests if _retrieved(r)]) == 60
+    assert (full.chosen, full.dev_score, full.selection) == (m.chosen, m.dev_score, m.selection)
+
+
+def test_retrieved_demos_are_measured_in_full_when_the_twin_does_not_beat_the_baseline() -> None:
+    """A twin no better than the plain prompt is no yardstick: retrieval, right only with its own
+    demos, is measured on every case and chosen."""
+
+    def answer(request: Any) -> Any:
+        return keyword_answer(request) if _retrieved(request) else {"sentiment": "negative"}
+
+    student = FunctionModel(answer, model_id="test:student")
+    m = _retrieval_compile(student).manifest.metrics
+    assert all(c.cases_measured is None for c in m.candidates if c.k > 0)
+    assert len([r for r in student.requests if _retrieved(r)]) >= 60
+    assert "+retrieved2" in m.chosen

@@ -153,3 +153,32 @@ def test_a_chat_handler_that_cannot_render_the_prefix_means_no_prefix_cache() ->
     llm = TemplateDouble(fails=True)
     assert PrefixStates().prefix_tokens(llm, "key", [{"role": "system", "content": "x"}]) is None
     assert not llm.capture_prompt
+
+
+def test_the_default_budget_is_a_share_of_the_memory_the_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skillforge.models import local
+
+    gib = 2**30
+    for memory, budget in [(23 * gib, 23 * gib // 16), (8 * gib, gib // 2), (2 * gib, 256 * 2**20),
+                           (64 * gib, 2 * gib), (None, gib // 2)]:
+        monkeypatch.setattr(local, "_memory_bytes", lambda m=memory: m)
+        assert local.default_prefix_cache_bytes() == budget, memory
+        assert local.LocalModel(local.embedded_model_path()).prefix_cache_bytes == budget
+    assert local.LocalModel(local.embedded_model_path(), prefix_cache_bytes=0).prefix_cache_bytes == 0
+
+
+def test_a_container_memory_limit_below_the_machine_s_memory_sizes_the_budget(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from skillforge.models import local
+
+    monkeypatch.setattr(local, "_CGROUP_LIMITS", ())
+    physical = local._memory_bytes()
+    assert physical is not None and physical > 0  # Linux reports it
+    limit = Path(str(tmp_path)) / "memory.max"
+    limit.write_text(f"{physical // 4}\n")
+    monkeypatch.setattr(local, "_CGROUP_LIMITS", (str(limit),))
+    assert local._memory_bytes() == physical // 4
+    limit.write_text("max\n")  # no limit
+    assert local._memory_bytes() == physical

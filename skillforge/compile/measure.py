@@ -55,6 +55,9 @@ class Measurement:
     cases: list[CaseResult] = field(default_factory=list)
     #: Cases the measurement was planned on (0: as many as it has).
     planned: int = 0
+    #: Measured on the zero-shot screening cases only (:mod:`~skillforge.compile.screening`), to be
+    #: completed if the choice could need it -- rather than stopped once it could no longer win.
+    screening: bool = False
 
     @property
     def stopped(self) -> bool:

@@ -40,7 +40,7 @@ def screen_cases(n: int, seed: int) -> list[int]:
 
 def screened(sc: Scored) -> bool:
     """Measured on the screening cases only (not all of dev)."""
-    return sc.draws[0].stopped
+    return sc.draws[0].screening
 
 
 def on_screen(sc: Scored, idx: Sequence[int]) -> float:
@@ -58,7 +58,7 @@ async def measure_screened(state: CompileState, cands: Sequence[Candidate], idx:
     what = "dev" if len(idx) == len(state.dev) else f"dev (screening: {len(idx)} of {len(state.dev)} cases)"
     for cand in cands:
         m = await state.measure(cand, part, what)
-        m.planned = len(state.dev)
+        m.planned, m.screening = len(state.dev), len(idx) < len(state.dev)
         state.measurements.append(m)
         out.append(Scored([m]))
     return out
@@ -67,13 +67,14 @@ async def measure_screened(state: CompileState, cands: Sequence[Candidate], idx:
 async def complete_screened(state: CompileState, scored: list[Scored], idx: Sequence[int]) -> list[Scored]:
     """Complete, on the rest of dev, each screened candidate that could still matter to the choice
     (the yardstick might not clearly beat it), until none could; returns the fully measured candidates,
-    in their order in ``scored``. The others stay in ``scored`` (and in the report) as measured."""
+    in their order in ``scored`` (candidates stopped once they could no longer win left out). The
+    others stay in ``scored`` (and in the report) as measured."""
     o = state.options
     need_spread = o.draws > 1
     inside = set(idx)
     rest = [i for i in range(len(state.dev)) if i not in inside]
     while True:
-        full = [sc for sc in scored if not screened(sc)]
+        full = [sc for sc in scored if not any(m.stopped for m in sc.draws)]
         top = yardstick(full, z=o.selection_z, need_spread=need_spread)
         # The yardstick's case scores in a screened measurement's order: the screening cases first.
         ordered = [top.case_scores[i] for i in (*idx, *rest)]

@@ -190,7 +190,8 @@ async def _redraw(state: CompileState, scored: list[Scored]) -> None:
     o, base = state.options, scored[0]
     if o.draws < 2:
         return
-    contenders = [sc for sc in scored if sc.candidate.k > 0 and clearly_better(sc, base, o.selection_z)]
+    contenders = [sc for sc in scored if sc.candidate.k > 0 and not sc.draws[0].stopped
+                  and clearly_better(sc, base, o.selection_z)]
     for sc in worth_redrawing(scored, contenders, o.selection_z, o.redraw_top):
         for d in range(1, o.draws):
             cand = redraw(sc.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
@@ -199,26 +200,35 @@ async def _redraw(state: CompileState, scored: list[Scored]) -> None:
             sc.draws.append(m)
 
 
-async def _clustered(state: CompileState, scored: list[Scored]) -> None:
-    """The best retrieval candidate's clustered twin: its pool grouped into fixed demo sets (cacheable
-    prefixes), measured on one draw like the others. Redrawn in retrieval's place when retrieval does
-    not clearly beat it (:func:`_redraw`); the choice then keeps it unless retrieval clearly does."""
-    o = state.options
-    retrieved = [sc for sc in scored if sc.candidate.demo_strategy == "retrieved"]
-    if not (o.clustered and retrieved):
-        return
-    lead = best(retrieved).candidate
-    if len(lead.demos) > lead.k:
-        scored += await _measure_all(state, [clustered_twin(lead)])
+async def _retrieval(state: CompileState, cands: Sequence[Candidate], base: Scored) -> list[Scored]:
+    """Each retrieved-demo candidate, after its clustered twin when clustering is on and its pool holds
+    more than ``k`` demos: the pool grouped into fixed demo sets (one cacheable prefix per group),
+    measured in full. The choice keeps the simpler twin unless retrieval clearly beats it, so once the
+    twin clearly beats the baseline (a contender), the retrieval candidate stops as soon as it can no
+    longer clearly beat the twin (:func:`~skillforge.compile.selection.stop_when_beaten`): it is out of
+    the running, and each of its calls evaluates all its demos afresh."""
+    o, out = state.options, []
+    for cand in cands:
+        stop = None
+        if o.clustered and len(cand.demos) > cand.k:
+            twin = (await _measure_all(state, [clustered_twin(cand)]))[0]
+            out.append(twin)
+            if clearly_better(twin, base, o.selection_z):
+                stop = stop_when_beaten(twin.case_scores, o.selection_z)
+        m = await state.measure(cand, state.dev, "dev", stop=stop)
+        state.measurements.append(m)
+        out.append(Scored([m]))
+    return out
 
 
 async def select(state: CompileState) -> None:
     """Measure the candidates on dev and choose (see :func:`~skillforge.compile.selection.choose`).
     Zero-shot: the plain prompt (the baseline), the template text in each rendering, the teacher's text
     in the best one; all but the baseline screened on part of dev (:mod:`~skillforge.compile.screening`).
-    Then fixed demos with the two best texts, retrieved demos with the best text, each in the best
-    zero-shot rendering (demo inputs rendered like the input), and more demo draws of the contenders;
-    screened candidates the choice could need are completed."""
+    Then fixed demos with the two best texts, retrieved demos with the best text (each after its
+    clustered twin, :func:`_retrieval`), each in the best zero-shot rendering (demo inputs rendered like
+    the input), and more demo draws of the contenders; screened candidates the choice could need are
+    completed."""
     o, pool, schema = state.options, state.pool, state.spec.output_schema
     baseline, renderings = _renderings(state)
     plain, *others = zero_shot_candidates(plain_text=state.plain_text, template_text=state.template_text,
@@ -241,10 +251,9 @@ async def select(state: CompileState) -> None:
     retrieval_pool = without_inputs(pool + labelled, [c.input for c in state.dev])[: o.max_retrieval_pool]
     if o.retrieval and retrieval_pool:
         lead = best([sc for sc in scored if not screened(sc)]).candidate
-        scored += await _measure_all(state, retrieval_candidates(
+        scored += await _retrieval(state, retrieval_candidates(
             source=lead.instructions_source, instructions=lead.instructions, pool=retrieval_pool, output_schema=schema,
-            ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks, rendering=rendering))
-    await _clustered(state, scored)
+            ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks, rendering=rendering), scored[0])
     await _redraw(state, scored)
     state.scored = scored
     choice, state.why = choose(await complete_screened(state, scored, idx), z=o.selection_z, need_spread=o.draws > 1)

@@ -31,9 +31,15 @@ from skillforge.models.local_scoring import answer_logprob, choice_distributions
 EMBEDDED_NAME = "smollm2-135m"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_N_CTX = 4096
-#: Default byte budget of stored prefix KV states per loaded context (SmolLM2-135M: ~23 KB per token,
-#: so ~50 prefixes of 450 tokens).
-DEFAULT_PREFIX_CACHE_BYTES = 512 * 2**20
+#: The default byte budget of stored prefix KV states per loaded context is this share of the memory
+#: the process may use (see :func:`default_prefix_cache_bytes`), within the bounds below.
+PREFIX_CACHE_SHARE = 1 / 16
+PREFIX_CACHE_MIN_BYTES = 256 * 2**20
+PREFIX_CACHE_MAX_BYTES = 2 * 2**30
+#: What the budget is sized from when the machine's memory cannot be read.
+_ASSUMED_MEMORY = 8 * 2**30
+#: A container's memory limit (cgroup v2, then v1): "max" or a byte count.
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 _LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _LOAD_LOCK = threading.Lock()
@@ -63,6 +69,32 @@ def _usable_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _memory_bytes() -> int | None:
+    """The memory this process may use: physical memory, or a container's lower cgroup limit."""
+    try:
+        total = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not a POSIX system that reports it
+        return None
+    for limit_file in _CGROUP_LIMITS:
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total if total > 0 else None
+
+
+def default_prefix_cache_bytes() -> int:
+    """The default :class:`LocalModel` prefix-state budget: :data:`PREFIX_CACHE_SHARE` of the memory
+    the process may use, between 256 MiB and 2 GiB (1.4 GiB on a 23 GiB machine, 512 MiB on an 8 GiB
+    one). A compile stores every demo group of every draw it measures (SmolLM2-135M: ~10 MB per
+    440-token group, ~90 groups for three draws of 22 groups and a refinement) and measures the chosen
+    draw again for its class probabilities: a budget that holds them saves re-evaluating them."""
+    memory = _memory_bytes() or _ASSUMED_MEMORY
+    return int(min(PREFIX_CACHE_MAX_BYTES, max(PREFIX_CACHE_MIN_BYTES, memory * PREFIX_CACHE_SHARE)))
 
 
 def _answer_logits_llama() -> Any:
@@ -151,14 +183,17 @@ class LocalModel(Model):
     is_local = True
 
     def __init__(self, path: str | Path, *, model_id: str | None = None, n_ctx: int = DEFAULT_N_CTX,
-                 prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES) -> None:
+                 prefix_cache_bytes: int | None = None) -> None:
         """``prefix_cache_bytes``: at most this many bytes of static-prefix KV states are kept for
         the loaded weights' context (shared by every instance on the same weights and ``n_ctx``;
         a store evicts least recently used states down to the storing instance's budget); 0 turns
-        the prefix cache off (llama.cpp still reuses the prefix shared with the previous call)."""
+        the prefix cache off (llama.cpp still reuses the prefix shared with the previous call).
+        Default: :func:`default_prefix_cache_bytes`, sized from the machine's memory."""
         self.path = Path(path)
         if not self.path.is_file():
             raise ConfigurationError(f"no GGUF model file at {self.path}")
+        if prefix_cache_bytes is None:
+            prefix_cache_bytes = default_prefix_cache_bytes()
         if prefix_cache_bytes < 0:
             raise ConfigurationError(f"prefix_cache_bytes must be >= 0, got {prefix_cache_bytes}")
         self.model_id = model_id or f"local:{self.path.name}"
