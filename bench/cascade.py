@@ -5,6 +5,7 @@ target precision, out of sample.
     .venv/bin/python bench/cascade.py --more-train 2000 --calibration-extra 600 \
         --out bench/results/cascade_more_data review-sentiment
     .venv/bin/python bench/cascade.py --tier anthropic:claude-haiku-5-5 intent-router   (needs ANTHROPIC_API_KEY)
+    .venv/bin/python bench/cascade.py --target-precision 0.97 --calibration-extra 200 intent-router
 
 With ``--more-train N`` up to N further labelled rows the splits leave unused join the training
 examples (the classifier tier is trained, and its threshold certified, on all of them; the student's
@@ -60,7 +61,7 @@ STUDENT = "local:smollm2-135m"
 
 async def run_task(name: str, limit: int | None, more_train: int = 0,
                    calibration_extra: int | None = None, second_opinion: str | None = None,
-                   tiers: tuple[str, ...] = ()) -> dict[str, Any]:
+                   tiers: tuple[str, ...] = (), target_precision: float | None = None) -> dict[str, Any]:
     task = TASKS[name]()
     train, dev, test = task.splits()
     train = train + task.unused()[:more_train]
@@ -71,6 +72,8 @@ async def run_task(name: str, limit: int | None, more_train: int = 0,
         options = options.model_copy(update={"second_opinion": second_opinion})
     if tiers:
         options = options.model_copy(update={"model_tiers": tiers})
+    if target_precision is not None:
+        options = options.model_copy(update={"target_precision": target_precision})
     test = test[:limit] if limit else test
     committed = load_skill(ROOT / "skills" / name)
     s = committed.settings
@@ -96,6 +99,7 @@ async def run_task(name: str, limit: int | None, more_train: int = 0,
                     and c.signals.get("value_prob", -1.0) >= old.threshold]
     return {
         "task": name, "test_cases": result.n, "train_examples": len(train),
+        "target_precision": options.target_precision,
         "calibration_cases": len(cal), "seconds_calibrate": round(compile_s, 1),
         "seconds_total": round(time.perf_counter() - start, 1),
         "confidence_method": skill.settings.confidence.method,
@@ -126,7 +130,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         ts = r["tier_shares"]
         old = r["old_setting"]
-        out.append(f"| {r['task']} ({r['test_cases']} test, {r.get('train_examples', '-')} train) | "
+        target = f", target {r['target_precision']}" if "target_precision" in r else ""
+        out.append(f"| {r['task']} ({r['test_cases']} test, {r.get('train_examples', '-')} train{target}) | "
                    f"{r['confidence_method']} | {' > '.join(r['tiers'])} | "
                    f"{ts.get('classifier', 0):.1%} / {ts.get('student', 0):.1%}"
                    + "".join(f" / {k} {v:.1%}" for k, v in ts.items() if k not in ("classifier", "student", "teacher"))
@@ -160,10 +165,12 @@ def main() -> None:
                         help="measure a second opinion: 'student' (the student under the plain prompt) or a model id")
     parser.add_argument("--tier", action="append", default=[],
                         help="a model to measure behind the student (repeatable; e.g. anthropic:claude-haiku-5-5)")
+    parser.add_argument("--target-precision", type=float, default=None,
+                        help="the precision accepted answers must reach (default: the build option, 0.95)")
     parser.add_argument("--out", default=str(RESULTS / "cascade"), help="output path without extension")
     args = parser.parse_args()
     rows = [asyncio.run(run_task(n, args.limit, args.more_train, args.calibration_extra, args.second_opinion,
-                                 tuple(args.tier)))
+                                 tuple(args.tier), args.target_precision))
             for n in args.names]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -105,8 +105,8 @@ class CompileOptions(UserConfig):
     #: Retrieved-demo counts to try (default: as ``ks``). Retrieved demos are not cacheable, so large
     #: counts cost prompt processing on every call.
     retrieval_ks: tuple[int, ...] | None = None
-    #: Also try the best retrieved-demo candidate's pool grouped into fixed demo sets (``clustered``): one
-    #: cacheable prompt prefix per group, kept unless per-input retrieval clearly scores higher.
+    #: Also try each retrieved-demo candidate's pool grouped into fixed demo sets (``clustered``), measured
+    #: first: one cacheable prompt prefix per group, kept unless per-input retrieval clearly scores higher.
     clustered: bool = True
     #: Retrieved demos are drawn from at most this many examples.
     max_retrieval_pool: int = Field(default=200, ge=1)

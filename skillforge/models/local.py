@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
 import importlib.util
 import json
+import math
 import os
 import threading
 import time
@@ -44,6 +46,9 @@ _CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.lim
 _LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _LOAD_LOCK = threading.Lock()
 _GRAMMARS: dict[str, Any] = {}
+#: How many of the most likely tokens greedy decoding checks against a grammar, in turn, before the
+#: whole vocabulary is (see ``AnswerLogitsLlama._greedy_shortcut``).
+_SHORTCUT_SIZES = (1, 32, 1024)
 
 
 def embedded_model_path() -> Path:
@@ -114,6 +119,8 @@ def _answer_logits_llama() -> Any:
             self.answer_logits: dict[int, Any] = {}
             self.prefix_states = PrefixStates()
             self.capture_prompt = False
+            #: Greedy decoding checks the grammar against the top token only (see ``_greedy_shortcut``).
+            self.greedy_shortcut = True
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
             if self.capture_prompt:
@@ -125,6 +132,53 @@ def _answer_logits_llama() -> Any:
             if self.n_tokens > 0:
                 ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, -1)
                 self.answer_logits[self.n_tokens - 1] = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+        def sample(self, *args: Any, **kwargs: Any) -> Any:
+            token = self._greedy_shortcut(kwargs) if not args and self.greedy_shortcut else None
+            return super().sample(*args, **kwargs) if token is None else token
+
+        def _greedy_shortcut(self, kw: dict[str, Any]) -> int | None:
+            """Greedy decoding under a grammar, the chain's pick at a fraction of its cost: the most
+            likely token the grammar accepts. The sampler chain (penalties off, grammar, greedy) checks
+            the grammar against all 49,152 tokens of the vocabulary for every token generated (~6 ms
+            here, a sixth of a short answer's time); this checks the most likely token, then the 32 and
+            the 1,024 most likely, and stops at the first set holding an accepted token that beats every
+            token outside it (on equal logits the chain takes the lowest token id, and so does this).
+            ``None``: the chain decides (nothing accepted among those, or the settings are not
+            greedy-under-a-grammar)."""
+            sampler = self._sampler
+            if (kw.get("temp") != 0.0 or kw.get("grammar") is None or kw.get("logits_processor") is not None
+                    or kw.get("repeat_penalty", 1.0) != 1.0 or kw.get("frequency_penalty", 0.0) != 0.0
+                    or kw.get("presence_penalty", 0.0) != 0.0 or sampler is None or sampler.custom_samplers):
+                return None
+            idx = kw.get("idx")
+            row = self.answer_logits.get(idx) if idx == self.n_tokens - 1 else None
+            grammar = _grammar_sampler(sampler.sampler)
+            if row is None or grammar is None:
+                return None
+            for k in _SHORTCUT_SIZES:
+                if k >= len(row):
+                    return None
+                top = np.argpartition(-row, k - 1)[:k] if k > 1 else np.array([int(np.argmax(row))])
+                top = top[np.lexsort((top, -row[top]))]  # most likely first; equal logits: lower id first
+                cells = (llama_cpp.llama_token_data * k)(
+                    *(llama_cpp.llama_token_data(int(t), float(row[t]), 0.0) for t in top))
+                candidates = llama_cpp.llama_token_data_array(cells, k, -1, False)
+                llama_cpp.llama_sampler_apply(grammar, ctypes.byref(candidates))
+                accepted = next((c for c in cells if math.isfinite(c.logit)), None)
+                # A token outside the set can equal the set's lowest logit (and have a lower id).
+                if accepted is not None and (k == 1 or accepted.logit > float(row[top[-1]])):
+                    token = int(accepted.id)
+                    llama_cpp.llama_sampler_accept(sampler.sampler, token)  # advances the grammar, as the chain does
+                    return token
+            return None
+
+    def _grammar_sampler(chain: Any) -> Any:
+        for i in range(llama_cpp.llama_sampler_chain_n(chain)):
+            member = llama_cpp.llama_sampler_chain_get(chain, i)
+            if llama_cpp.llama_sampler_name(member) == b"grammar":
+                return member
+        return None
 
     return AnswerLogitsLlama
 
