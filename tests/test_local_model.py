@@ -152,3 +152,45 @@ def test_class_probabilities_agree_with_token_by_token_scoring_in_one_decode_per
     # Batched and one-token decodes differ in the last digits (quantised weights); the old scorer
     # gave the answer's own class 1e-15 here against 0.07.
     assert all(0.5 < got[k] / p < 2.0 for k, p in reference.items() if p > 1e-4)
+
+
+def test_greedy_decoding_checks_few_tokens_against_the_grammar_and_answers_exactly_as_the_sampler_chain(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shortcut (the most likely tokens checked against the grammar first) changes no token, log
+    probability or class probability -- on short enum answers and on a free-text field where the
+    model's favourite token is often outside the grammar."""
+    from skillforge.models import local
+
+    address = {"type": "object", "additionalProperties": False, "required": ["street", "city", "zip"],
+               "properties": {"street": {"type": "string"}, "city": {"type": "string"},
+                              "zip": {"type": "string", "pattern": "^[0-9]{5}$"}}}
+    requests = [request_for(t, [({"text": "Lovely"}, {"sentiment": "positive"})] if i % 2 else None)
+                .model_copy(update={"choice_scores": True})
+                for i, t in enumerate(["Terrible.", "Great fun", "meh", "Would buy again!"])]
+    requests += [build_request(instructions="Parse the US address into its parts.", output_schema=address, demos=[],
+                               input={"text": t}, max_tokens=64)
+                 for t in ["12 Main St, Springfield, IL 62701", "PO Box 7, Austin TX 73301"]]
+    model = get_model("local:smollm2-135m")
+    llm = local._load(model.path, model.n_ctx)[0]
+    shortcut, picked = type(llm)._greedy_shortcut, []
+
+    def counted(self: object, kw: dict[str, object]) -> int | None:
+        token = shortcut(self, kw)
+        picked.append(token is not None)
+        return token
+
+    monkeypatch.setattr(type(llm), "_greedy_shortcut", counted)
+
+    def answers() -> list[tuple[object, ...]]:
+        return [(r.text, r.logprob_sum, r.choices, r.usage.output_tokens)
+                for r in map(model.request_sync, requests)]
+
+    try:
+        llm.greedy_shortcut = False
+        chain = answers()
+        llm.greedy_shortcut = True
+        assert answers() == chain
+    finally:
+        llm.greedy_shortcut = True
+    assert all(json.loads(text) for text, *_ in chain)
+    assert picked and all(picked)  # every token of these answers was picked without the chain
