@@ -119,7 +119,7 @@ def _answer_logits_llama() -> Any:
             self.answer_logits: dict[int, Any] = {}
             self.prefix_states = PrefixStates()
             self.capture_prompt = False
-            #: Greedy decoding checks the grammar against the top token only (see ``_greedy_shortcut``).
+            #: Greedy decoding checks the grammar against the most likely tokens first (``_greedy_shortcut``).
             self.greedy_shortcut = True
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
