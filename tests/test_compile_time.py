@@ -13,7 +13,7 @@ import pytest
 from skillforge import CompileOptions, Ledger, compile_skill, load_skill
 from skillforge.compile import Candidate, CaseResult, Measurement, clearly_better, screening
 from skillforge.compile import steps as compile_steps
-from skillforge.compile.measure import DevCase, measure
+from skillforge.compile.measure import DevCase, Stop, measure
 from skillforge.compile.selection import can_clearly_beat, can_escape, paired_gain, stop_when_beaten
 from skillforge.format import dump_manifest
 from skillforge.progress import NullProgress
@@ -67,12 +67,58 @@ def test_a_candidate_that_cannot_win_stops_and_one_that_could_is_measured_fully(
         return m, student
 
     loser, loser_model = asyncio.run(run("negative"))
-    # Wrong on every case: after its first case it is one behind, and fixing the 4 base failures at the
-    # end could not make up for the cases lost since: it stops long before the end.
-    assert loser.stopped and len(loser.cases) < 20 and loser.planned == 20
-    assert len(loser_model.requests) == len(loser.cases)
+    # The base's 4 misses are measured first: only there could a candidate gain. Wrong on 3 of them,
+    # a gain on the last one could not be clear, whatever it answers on the other 16: it stops there.
+    assert loser.stopped and len(loser.cases) == 3 and loser.planned == 20
+    assert [r.messages[-1].content for r in loser_model.requests] == [
+        r.messages[-1].content for r in _asked(dev[16:19])]
     winner, winner_model = asyncio.run(run("positive"))
     assert not winner.stopped and len(winner.cases) == 20 == len(winner_model.requests)
+
+
+def _asked(cases: list[DevCase]) -> list[Any]:
+    student = FunctionModel(lambda r: {"sentiment": "positive"})
+    asyncio.run(measure(Candidate("c", "template", "Answer.", []), cases, student=student,
+                        output_schema=sentiment_spec().output_schema, comparators={}, max_tokens=16,
+                        max_reasks=0, ledger=Ledger(None), skill="s", concurrency=1, progress=NullProgress()))
+    return list(student.requests)
+
+
+def test_a_measurement_in_a_stop_rules_order_keeps_its_results_in_case_order() -> None:
+    """The base's misses are measured first, ties in case order; a measurement that runs to the end
+    reports its cases in their own order, as one without a stop rule would."""
+    dev = [DevCase({"text": f"case {i}"}, {"sentiment": "positive" if i % 3 else "negative"}) for i in range(9)]
+    base = [1.0, 0.0, 1.0, 0.5, 1.0, 0.0, 1.0, 1.0, 1.0]
+    rule = stop_when_beaten(base, 1.0)
+    assert rule.order == (1, 5, 3, 0, 2, 4, 6, 7, 8)
+
+    def answer(r: Any) -> dict[str, str]:
+        return {"sentiment": "negative" if int(r.messages[-1].content.split()[-1].strip('"}')) % 3 == 0 else "positive"}
+
+    async def run(stop: Stop | None) -> tuple[Measurement, FunctionModel]:
+        student = FunctionModel(answer)
+        m = await measure(Candidate("c", "template", "Answer.", []), dev, student=student,
+                          output_schema=sentiment_spec().output_schema, comparators={}, max_tokens=16,
+                          max_reasks=0, ledger=Ledger(None), skill="s", concurrency=1, progress=NullProgress(),
+                          stop=stop)
+        return m, student
+
+    ordered, ordered_model = asyncio.run(run(rule))
+    plain, _ = asyncio.run(run(None))
+    assert not ordered.stopped
+    assert [c.output for c in ordered.cases] == [c.output for c in plain.cases]
+    assert [c.correct for c in ordered.cases] == [True] * 9
+    asked = [r.messages[-1].content for r in ordered_model.requests]
+    assert asked == [r.messages[-1].content for r in _asked([dev[i] for i in rule.order])]
+
+
+def test_a_stop_rule_whose_order_is_not_a_permutation_of_the_cases_is_refused() -> None:
+    dev = [DevCase({"text": "a"}, {"sentiment": "positive"}), DevCase({"text": "b"}, {"sentiment": "positive"})]
+    with pytest.raises(ValueError, match="permutation of the 2 cases"):
+        asyncio.run(measure(Candidate("c", "template", "Answer.", []), dev, student=FunctionModel(
+            lambda r: {"sentiment": "positive"}), output_schema=sentiment_spec().output_schema, comparators={},
+            max_tokens=16, max_reasks=0, ledger=Ledger(None), skill="s", concurrency=1, progress=NullProgress(),
+            stop=Stop(lambda done: False, (0, 0))))
 
 
 # -- in the compile -----------------------------------------------------------------------------------
@@ -80,7 +126,7 @@ def test_a_candidate_that_cannot_win_stops_and_one_that_could_is_measured_fully(
 
 def _revision_compile(monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[Any, FunctionModel]:
     if monkeypatch is not None:  # the full measurement: a stop rule that never stops
-        monkeypatch.setattr(compile_steps, "stop_when_beaten", lambda base, z: lambda done: False)
+        monkeypatch.setattr(compile_steps, "stop_when_beaten", lambda base, z: Stop(lambda done: False))
     student = student_that_needs("GOOD")
     skill = compile_skill(sentiment_spec(), sentiment_examples(40), student=student,
                           teacher=refine_teacher("1. Think harder, then answer."),
@@ -225,7 +271,7 @@ def test_a_zero_shot_candidate_that_could_be_chosen_is_measured_in_full(monkeypa
 
 def _retrieval_compile(student: FunctionModel, monkeypatch: pytest.MonkeyPatch | None = None) -> Any:
     if monkeypatch is not None:  # the full measurement: a stop rule that never stops
-        monkeypatch.setattr(compile_steps, "stop_when_beaten", lambda base, z: lambda done: False)
+        monkeypatch.setattr(compile_steps, "stop_when_beaten", lambda base, z: Stop(lambda done: False))
     examples = sentiment_examples(160)
     return compile_skill(sentiment_spec(), examples[60:], dev_examples=examples[:60], student=student,
                          teacher=refine_teacher(GOOD),

@@ -115,7 +115,8 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
     for r in m.refinement:
         after = "no usable revision" if r.dev_score_after is None else f"dev {r.dev_score_after:.3f}"
         if r.cases_measured is not None:
-            after += f" on the first {r.cases_measured} cases (stopped: it could no longer clearly win)"
+            after += (f" on {r.cases_measured} of {m.dev_size} cases, the choice's misses first"
+                      " (stopped: it could no longer clearly win)")
         console.print(f"refinement round {r.round}: {r.failures_shown} failures shown, dev {r.dev_score_before:.3f} "
                       f"-> {after}, {'kept' if r.kept else 'discarded'}")
     if m.compile_steps:

@@ -1,10 +1,11 @@
 """Measuring a candidate: the student answers every case with the candidate's prompt, each answer scored.
 
 Every candidate is run by the student on the dev cases, in order, so a local model's KV cache keeps
-the candidate's static prefix warm. A ``stop`` rule, checked after each case (after each batch of
-``concurrency`` cases), ends a measurement early once the candidate can no longer win (sequential
+the candidate's static prefix warm. A :class:`Stop` rule, checked after each case (after each batch
+of ``concurrency`` cases), ends a measurement early once the candidate can no longer win (sequential
 testing, see :func:`~skillforge.compile.selection.can_clearly_beat`); the measurement then records how
-many of the planned cases it measured. A ``memo`` shares answers between candidates: a request asked
+many of the planned cases it measured. A rule may measure the cases in its own order: the ones that
+decide soonest whether the candidate can still win first. A ``memo`` shares answers between candidates: a request asked
 before (a later demo draw that retrieves the same demos for an input) is not sent again -- at
 temperature 0 the student would answer it the same.
 """
@@ -47,11 +48,23 @@ class CaseResult:
     prompt_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class Stop:
+    """When to end a measurement early (sequential testing), and the order to measure its cases in."""
+
+    #: True once the results so far (in the order measured) say the candidate can no longer win.
+    done: Callable[[Sequence[CaseResult]], bool]
+    #: The case indices in the order to measure them (a permutation of the cases); ``None``: in order.
+    order: tuple[int, ...] | None = None
+
+
 @dataclass
 class Measurement:
     """A candidate's answers to a list of cases, each scored against its reference."""
 
     candidate: Candidate
+    #: One result per case, in the cases' order; a measurement stopped early holds the cases it
+    #: measured, in the order it measured them (:attr:`Stop.order`).
     cases: list[CaseResult] = field(default_factory=list)
     #: Cases the measurement was planned on (0: as many as it has).
     planned: int = 0
@@ -97,15 +110,15 @@ async def measure(
     concurrency: int,
     progress: Progress,
     choice_scores: bool = False,
-    stop: Callable[[Sequence[CaseResult]], bool] | None = None,
+    stop: Stop | None = None,
     memo: dict[str, Answer] | None = None,
     role: Role = "student",
 ) -> Measurement:
     """Run the student on every case with this candidate and score it. A retrieval (or clustered)
     candidate never shows a demo whose input equals the case's own (leave-one-out), so cases drawn from
     the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
-    probability of every allowed enum value (the ``class_prob`` signal). ``stop`` sees the results so far
-and ends the measurement early when true; ``memo`` (request -> answer) reuses identical requests'
+    probability of every allowed enum value (the ``class_prob`` signal). ``stop`` orders the cases and ends the
+measurement early once its rule is true of the results so far; ``memo`` (request -> answer) reuses identical requests'
 answers."""
     pairs = [(d.input, d.output) for d in candidate.demos]
     pooled = candidate.retrieve_k is not None
@@ -153,10 +166,14 @@ answers."""
 
     # One at a time, strictly in order (keeps a local KV cache warm); concurrent without a stop rule,
     # else in batches of ``concurrency`` with the rule checked between them.
+    order = list(range(len(dev))) if stop is None or stop.order is None else list(stop.order)
+    if sorted(order) != list(range(len(dev))):
+        raise ValueError(f"a stop rule's order must be a permutation of the {len(dev)} cases' indices")
     cases: list[CaseResult] = []
     step = max(1, concurrency) if stop is not None or concurrency <= 1 else len(dev) or 1
     for start in range(0, len(dev), step):
-        cases += await asyncio.gather(*(one(c) for c in dev[start : start + step]))
-        if stop is not None and len(cases) < len(dev) and stop(cases):
-            break
-    return Measurement(candidate, cases, planned=len(dev))
+        cases += await asyncio.gather(*(one(dev[i]) for i in order[start : start + step]))
+        if stop is not None and len(cases) < len(dev) and stop.done(cases):
+            return Measurement(candidate, cases, planned=len(dev))
+    by_index = dict(zip(order, cases, strict=True))
+    return Measurement(candidate, [by_index[i] for i in range(len(dev))], planned=len(dev))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from skillforge.compile.candidates import Candidate
-from skillforge.compile.measure import CaseResult, Measurement
+from skillforge.compile.measure import Measurement, Stop
 
 _SOURCE_RANK = {"plain": 0, "template": 1, "teacher": 2}
 
@@ -239,7 +239,15 @@ def worth_redrawing(scored: Sequence[Scored], contenders: Sequence[Scored], z: f
     return picked
 
 
-def stop_when_beaten(base: Sequence[float], z: float) -> Callable[[Sequence[CaseResult]], bool]:
+def stop_when_beaten(base: Sequence[float], z: float) -> Stop:
     """A measurement's stop rule: true once its results so far can no longer end up clearly better
-    than ``base``'s case scores (:func:`can_clearly_beat`)."""
-    return lambda done: not can_clearly_beat([c.score for c in done], base, z)
+    than ``base``'s case scores (:func:`can_clearly_beat`).
+
+    The cases are measured in the order of ``base``'s scores, lowest first (dev order among equals):
+    only there can the candidate gain. Once they are measured, the rest can only keep its gain or
+    lower it, so a candidate that is not clearly ahead by then stops at once, where in dev order it
+    would run on until too few of ``base``'s misses were left to make up the difference. A candidate
+    that can win is measured on every case either way, and its results are kept in dev order."""
+    order = tuple(sorted(range(len(base)), key=lambda i: (base[i], i)))
+    ordered = [base[i] for i in order]
+    return Stop(lambda done: not can_clearly_beat([c.score for c in done], ordered, z), order)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
-from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, measure
+from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, Stop, measure
 from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost
@@ -109,7 +108,7 @@ class CompileState:
 
     async def measure(
         self, candidate: Candidate, cases: list[DevCase], what: str, *, choice_scores: bool = False,
-        stop: Callable[[Sequence[CaseResult]], bool] | None = None,
+        stop: Stop | None = None,
     ) -> Measurement:
         """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage.
         ``stop`` ends it early (sequential testing). A request asked before is answered from
