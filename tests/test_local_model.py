@@ -35,10 +35,12 @@ def test_output_is_constrained_to_the_schema_and_carries_a_confidence() -> None:
 def test_the_weights_are_loaded_once_and_shared() -> None:
     from skillforge.models import local
 
-    get_model("local:smollm2-135m").request_sync(request_for("ok"))
-    loaded = dict(local._LOADED)
-    get_model("local:smollm2-135m").request_sync(request_for("ok"))
-    assert loaded == local._LOADED and len(loaded) == 1
+    first, second = get_model("local:smollm2-135m"), get_model("local:smollm2-135m")
+    first.request_sync(request_for("ok"))
+    loaded = dict(local._LOADED)  # other tests may have loaded contexts of other sizes: not counted
+    second.request_sync(request_for("ok"))
+    assert loaded == local._LOADED  # the second model loaded nothing
+    assert local._load(first.path, first.n_ctx)[0] is local._load(second.path, second.n_ctx)[0]
 
 
 def test_free_text_requests_work_for_the_teacher_role() -> None:
