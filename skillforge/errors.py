@@ -15,9 +15,11 @@ The hierarchy::
         │   ├── ModelAuthError         -- 401/402/403: never retried, never escalated away
         │   └── ModelRequestRejected   -- 400/404/413: the request itself was refused
         ├── EscalationFailed           -- student and teacher both failed; carries every attempt
-        └── ReplayMissError            -- replay mode met a request with no recording
+        ├── ReplayMissError            -- replay mode met a request with no recording
+        └── LedgerWriteError           -- ledger entries still cannot be written when flushed
 
-Warnings: ``SkillIntegrityWarning`` (a changed file, non-strict mode) and ``UnknownPriceWarning``.
+Warnings: ``SkillIntegrityWarning`` (a changed file, non-strict mode), ``UnknownPriceWarning`` and
+``LedgerWriteWarning`` (a ledger line could not be written; the entry is kept and written later).
 """
 
 from __future__ import annotations
@@ -145,6 +147,22 @@ class ReplayMissError(RunError):
         self.model_id = model_id
         self.key = key
         super().__init__(message)
+
+
+class LedgerWriteError(RunError):
+    """Ledger entries could not be written to the ledger file when :meth:`~skillforge.Ledger.flush`
+    was asked to write them. They stay in memory (``Ledger.entries``) and a later flush retries;
+    ``unwritten`` counts them, ``path`` is the file and ``__cause__`` the ``OSError``."""
+
+    def __init__(self, message: str, *, path: Path, unwritten: int) -> None:
+        self.path = path
+        self.unwritten = unwritten
+        super().__init__(message)
+
+
+class LedgerWriteWarning(UserWarning):
+    """A ledger line could not be written (disk full, permissions, ...). The call it records was made
+    and its answer is returned; the entry is kept in memory and written before the next one."""
 
 
 class SkillIntegrityWarning(UserWarning):

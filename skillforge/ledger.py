@@ -4,11 +4,18 @@ Each entry is appended as one complete line (looping over short writes until eve
 or raising), so a crash can at worst leave a torn *last* line; :meth:`Ledger.read` skips such a line --
 even one torn inside a multi-byte character -- and never loses earlier ones, and the next entry starts
 on a new line. The default path is ``.skillforge/ledger.jsonl`` (``SKILLFORGE_LEDGER`` overrides it).
+
+A line that cannot be written (a full disk, a revoked permission) does not fail the call it records:
+that call was made, maybe paid for, and its answer matters more than its log line. The entry is kept
+in memory, a :class:`~skillforge.errors.LedgerWriteWarning` says so, and the kept lines are written, in
+order, before the next entry; :meth:`Ledger.flush` writes them or raises
+:class:`~skillforge.errors.LedgerWriteError`.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +23,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from skillforge.errors import ConfigurationError, LedgerWriteError, LedgerWriteWarning
 from skillforge.jsonl import StrictModel, dumps_line, intact_records
 from skillforge.models.base import Role, Usage
 from skillforge.models.pricing import total_cost
@@ -58,9 +66,17 @@ class Ledger:
 
     def __init__(self, path: str | Path | None, *, clock: Clock = utc_now) -> None:
         self.path = Path(path) if path is not None else None
+        if self.path is not None and self.path.is_dir():
+            raise ConfigurationError(f"the ledger path {self.path} is a directory; give a file path")
         self.clock = clock
         self.entries: list[LedgerEntry] = []
         self._lock = threading.Lock()
+        self._unwritten: list[str] = []  # lines not yet in the file, oldest first
+
+    @property
+    def unwritten(self) -> int:
+        """Entries recorded but not yet written to the file (a write failed; see :meth:`flush`)."""
+        return len(self._unwritten)
 
     def record(
         self,
@@ -88,11 +104,42 @@ class Ledger:
         with self._lock:
             self.entries.append(entry)
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._unwritten.append(line)
+                failure = self._write()
+                if failure is not None:
+                    warnings.warn(LedgerWriteWarning(
+                        f"cannot append to the ledger {self.path} ({failure.strerror or failure}); "
+                        f"{len(self._unwritten)} entries are kept in memory and written before the next "
+                        "one (Ledger.flush() retries now)"), stacklevel=2)
+        return entry
+
+    def flush(self) -> None:
+        """Write the entries a failed write left in memory; :class:`~skillforge.errors.LedgerWriteError`
+        (with the ``OSError`` as its cause) if they still cannot be written. Nothing to do otherwise."""
+        with self._lock:
+            if self.path is None or not self._unwritten:
+                return
+            failure = self._write()
+            if failure is not None:
+                raise LedgerWriteError(
+                    f"cannot append to the ledger {self.path} ({failure.strerror or failure}); "
+                    f"{len(self._unwritten)} entries are still unwritten", path=self.path,
+                    unwritten=len(self._unwritten)) from failure
+
+    def _write(self) -> OSError | None:
+        """Append the unwritten lines, oldest first, each removed once written; the failure that
+        stopped it, if any. The caller holds the lock."""
+        assert self.path is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            while self._unwritten:
                 # O_APPEND: each whole-line write lands at the end even with other writers; a torn last
                 # line from an earlier crash gets a newline first, so it cannot swallow this entry.
-                append_line(self.path, line)
-        return entry
+                append_line(self.path, self._unwritten[0])
+                del self._unwritten[0]
+        except OSError as exc:
+            return exc
+        return None
 
     def read(self) -> list[LedgerEntry]:
         """Every complete entry in the file (a torn or foreign line is skipped)."""

@@ -7,12 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from skillforge import Comparator, Ledger
+from skillforge import (
+    Comparator,
+    CompileOptions,
+    ConfigurationError,
+    Ledger,
+    LedgerWriteError,
+    LedgerWriteWarning,
+    compile_skill,
+)
+from skillforge import ledger as ledger_module
 from skillforge.models.base import Usage
 from skillforge.run.verify import check_answer, extract_json
 from skillforge.spec.scoring import compare
 
-from helpers import SENTIMENT_OUT
+from helpers import SENTIMENT_OUT, keyword_model, sentiment_examples, sentiment_spec
 
 
 def test_json_is_found_in_plain_fenced_or_chatty_answers() -> None:
@@ -84,3 +93,39 @@ def test_ledger_totals_per_role_and_model() -> None:
     totals = ledger.totals()
     assert totals[("teacher", "t")] == (Usage(output_tokens=4), 0.75)
     assert totals[("student", "x")][1] is None
+
+
+def test_a_ledger_line_that_cannot_be_written_loses_neither_the_answer_nor_the_entry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk after a paid call: the call's answer is returned, the entry is kept in memory with a
+    warning, and it is written, in order, before the next entry once the disk has room again."""
+    model = keyword_model("fake:keyword")
+    skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
+                          options=CompileOptions(ks=[2]))
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    written = ledger_module.append_line
+
+    def disk_full(p: Path, line: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ledger_module, "append_line", disk_full)
+    with pytest.warns(LedgerWriteWarning, match="No space left on device"):
+        result = skill.run({"text": "a good film"}, student=model, teacher=model, ledger=ledger)
+    assert result.output == {"sentiment": "positive"}
+    assert ledger.unwritten == len(ledger.entries) > 0 and not path.exists()
+    with pytest.raises(LedgerWriteError, match="still unwritten") as failed:
+        ledger.flush()
+    assert failed.value.path == path and failed.value.unwritten == ledger.unwritten
+    assert isinstance(failed.value.__cause__, OSError)
+
+    monkeypatch.setattr(ledger_module, "append_line", written)
+    skill.run({"text": "a bad film"}, student=model, teacher=model, ledger=ledger)
+    assert ledger.unwritten == 0
+    assert Ledger(path).read() == ledger.entries  # every entry, in the order recorded
+    ledger.flush()  # nothing left to write
+
+
+def test_a_ledger_path_that_is_a_directory_is_refused_up_front(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="is a directory"):
+        Ledger(tmp_path)
