@@ -155,3 +155,25 @@ def test_report_names_a_bad_tests_file(tmp_path: Path) -> None:
                                    str(tmp_path / "results.json"), "-o", str(tmp_path / "r.html")])
     assert out.exit_code != 0 and str(out.exception).startswith("--tests: ")
     assert "skillforge test --json" in str(out.exception) and not (tmp_path / "r.html").exists()
+
+
+def test_report_refuses_a_destination_it_cannot_write_before_reading_the_ledger(tmp_path: Path) -> None:
+    write_fixture(tmp_path / "ledger.jsonl")
+    args = ["report", "--ledger", str(tmp_path / "ledger.jsonl"), "-o"]
+    out = CliRunner().invoke(app, [*args, str(tmp_path)])
+    assert out.exit_code != 0 and "is a directory; give a file path" in str(out.exception)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = CliRunner().invoke(app, [*args, str(blocker / "sub" / "r.html")])
+    assert out.exit_code != 0 and f"{blocker} is not a writable directory" in str(out.exception)
+    assert blocker.read_text() == "not a directory"
+
+
+def test_a_report_replaces_the_previous_one_whole(tmp_path: Path) -> None:
+    write_fixture(tmp_path / "ledger.jsonl")
+    target = tmp_path / "reports" / "r.html"
+    for _ in range(2):
+        out = CliRunner().invoke(app, ["report", "--ledger", str(tmp_path / "ledger.jsonl"), "-o", str(target)])
+        assert out.exit_code == 0, out.output
+    assert target.read_text().startswith("<!DOCTYPE html") and sorted(p.name for p in target.parent.iterdir()) == [
+        "r.html"]

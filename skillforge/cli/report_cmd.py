@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from skillforge.cli.status_cmd import LedgerOpt, NowOpt, SkillsArg, WindowOpt, load_statuses
 from skillforge.errors import ConfigurationError
-from skillforge.observe.report import write_report
+from skillforge.observe.report import check_report_destination, write_report
 from skillforge.regress import load_report
 
 
@@ -27,6 +27,7 @@ def report(
     """Write one HTML file (opens offline) with, per skill: traffic and student share over time, cost vs
     teacher-only, escalation reasons, latency, drift, and the compile metrics' risk-coverage curve and
     candidates; with --tests, the regression results."""
+    check_report_destination(out)  # before the ledger is read
     try:
         results = load_report(tests).skills if tests is not None else None
     except ConfigurationError as exc:  # its message speaks of a baseline

@@ -9,15 +9,18 @@ Regression results (``skillforge test --json``) add a table and a pass-rate char
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from skillforge.errors import ConfigurationError
 from skillforge.observe.charts import BLUE, GREEN, GREY, ORANGE, RED, Chart, Series, page, table
 from skillforge.observe.drift import REASONS
 from skillforge.observe.status import HOUR, SkillStatus
 from skillforge.observe.summary import break_even_line, drift_lines, latency_rows, summary_rows
+from skillforge.textfiles import write_atomic
 
 #: Beyond this many hours of traffic the time charts use days.
 DAILY_AFTER_HOURS = 72
@@ -160,9 +163,31 @@ def render_report(statuses: Sequence[SkillStatus], *, tests: Sequence[Mapping[st
     return page("skillforge report", blocks)
 
 
-def write_report(path: str | Path, statuses: Sequence[SkillStatus], **kw: Any) -> Path:
-    """Write :func:`render_report` to ``path`` (directories created)."""
+def check_report_destination(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if a report can be written there, else
+    :class:`~skillforge.errors.ConfigurationError` naming what is wrong: it is a directory, or its
+    nearest existing parent is not a writable directory. Checked before the ledger is read."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(statuses, **kw), encoding="utf-8")
+    if out.is_dir():
+        raise ConfigurationError(f"cannot write the report to {out}: it is a directory; give a file path, "
+                                 f"e.g. {out / 'report.html'}")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"cannot write the report to {out}: {parent} is not a writable directory")
+    return out
+
+
+def write_report(path: str | Path, statuses: Sequence[SkillStatus], **kw: Any) -> Path:
+    """Write :func:`render_report` to ``path`` (directories created), replacing it whole: a failed
+    write leaves the previous report as it was. :class:`~skillforge.errors.ConfigurationError` when it
+    cannot be written (see :func:`check_report_destination`; the ``OSError`` is its cause)."""
+    out = check_report_destination(path)
+    text = render_report(statuses, **kw)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, text)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
     return out
