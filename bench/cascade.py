@@ -14,8 +14,8 @@ With ``--tier MODEL`` that model is measured as a model tier behind the student 
 that model; see docs/confidence.md#model-tiers-behind-the-student) and answers what the student passes
 on in the test run when the compile keeps it.
 
-For each task the committed skill's chosen prompt (instructions, demos, demo strategy) is kept as it
-is; the compiler's calibrate step then runs on the task's train/dev splits (examples/tasks.py) with
+For each task the committed skill's chosen prompt (instructions, demos, demo strategy, rendering) is
+kept as it is; the compiler's calibrate step then runs on the task's train/dev splits (examples/tasks.py) with
 its build options: every free confidence signal measured on dev plus held-out training examples, the
 confidence method chosen (value-token probability, class probability, or a cross-fitted logistic
 combination), a text-classifier tier trained on the training examples, and the cheaper ladder at the
@@ -47,6 +47,7 @@ from examples.tasks import ROOT, TASKS
 from skillforge import Ledger, get_model, load_skill
 from skillforge.compile import Candidate, choose_threshold
 from skillforge.compile.assemble import assemble
+from skillforge.compile.candidates import Rendering
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.measure import DevCase
 from skillforge.compile.pipeline import initial_state
@@ -77,8 +78,12 @@ async def run_task(name: str, limit: int | None, more_train: int = 0,
     test = test[:limit] if limit else test
     committed = load_skill(ROOT / "skills" / name)
     s = committed.settings
+    # The committed prompt as the skill runs it: its demo strategy and its rendering (input format,
+    # schema text). Runs before this line existed measured every skill in the JSON rendering.
+    pooled = s.demo_strategy in ("retrieved", "clustered")
     cand = Candidate(committed.manifest.metrics.chosen, s.instructions_source, committed.instructions,
-                     list(committed.demos), s.k if s.demo_strategy == "retrieved" else None)
+                     list(committed.demos), s.k if pooled else None,
+                     rendering=Rendering(s.input_format, s.schema_in_prompt), clustered=s.demo_strategy == "clustered")
     model = get_model(STUDENT)
     start = time.perf_counter()
     state = initial_state(task.spec, train, options, dev, model, model, Ledger(None), utc_now, None)
