@@ -13,7 +13,7 @@ temperature 0 the student would answer it the same.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,8 +164,14 @@ answers."""
             memo[key] = (outcome.output, outcome.confidence, dict(outcome.signals), tokens)
         return CaseResult(outcome.output, cs.score, cs.correct, outcome.confidence, outcome.signals, tokens)
 
-    # One at a time, strictly in order (keeps a local KV cache warm); concurrent without a stop rule,
-    # else in batches of ``concurrency`` with the rule checked between them.
+    return Measurement(candidate, await _run(one, dev, stop, concurrency), planned=len(dev))
+
+
+async def _run(one: Callable[[DevCase], Awaitable[CaseResult]], dev: Sequence[DevCase], stop: Stop | None,
+               concurrency: int) -> list[CaseResult]:
+    """Every case's result in case order, or when ``stop`` ends it early, the results so far in the
+    order measured. One at a time, strictly in order (keeps a local KV cache warm); concurrent without
+    a stop rule, else in batches of ``concurrency`` with the rule checked between them."""
     order = list(range(len(dev))) if stop is None or stop.order is None else list(stop.order)
     if sorted(order) != list(range(len(dev))):
         raise ValueError(f"a stop rule's order must be a permutation of the {len(dev)} cases' indices")
@@ -174,6 +180,6 @@ answers."""
     for start in range(0, len(dev), step):
         cases += await asyncio.gather(*(one(dev[i]) for i in order[start : start + step]))
         if stop is not None and len(cases) < len(dev) and stop.done(cases):
-            return Measurement(candidate, cases, planned=len(dev))
+            return cases
     by_index = dict(zip(order, cases, strict=True))
-    return Measurement(candidate, [by_index[i] for i in range(len(dev))], planned=len(dev))
+    return [by_index[i] for i in range(len(dev))]
