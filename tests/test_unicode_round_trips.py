@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from skillforge import Ledger, Skill, load_skill
+from skillforge import Ledger, LedgerWriteWarning, Skill, load_skill
 from skillforge.format import Demo, Manifest, Metrics, Provenance, RegressionCase, Settings
 from skillforge.models.base import Message, ModelRequest, ModelResponse, Usage
 from skillforge.regress.cassette import Cassette
@@ -157,9 +157,15 @@ def test_short_writes_are_continued_until_the_whole_line_is_written(
     assert [e.skill for e in Ledger(tmp_path / "ledger.jsonl").read()] == ["a", "b — ü", "c"]
 
 
-def test_a_write_that_makes_no_progress_is_an_error_not_a_lost_entry(
+def test_a_write_that_makes_no_progress_warns_and_keeps_the_entry_for_the_next_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    written = os.write
     monkeypatch.setattr("skillforge.textfiles.os.write", lambda fd, data: 0)
-    with pytest.raises(OSError, match="short write"):
-        entry(Ledger(tmp_path / "ledger.jsonl"), "x")
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    with pytest.warns(LedgerWriteWarning, match="short write"):
+        entry(ledger, "x")
+    assert ledger.unwritten == 1  # kept, not lost
+    monkeypatch.setattr("skillforge.textfiles.os.write", written)
+    entry(ledger, "y")
+    assert [e.skill for e in Ledger(tmp_path / "ledger.jsonl").read()] == ["x", "y"]
