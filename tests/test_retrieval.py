@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,21 @@ def test_ties_break_by_pool_order_so_prompts_are_deterministic() -> None:
     index = DemoIndex([{"text": "alpha"}, {"text": "beta"}, {"text": "gamma"}])
     assert index.top({"text": "nothing in common"}, 3) == [0, 1, 2]
     assert index.top({"text": "zzz"}, 2) == index.top({"text": "zzz"}, 2)
+
+
+def test_equal_scores_keep_pool_order_whatever_the_pool() -> None:
+    """The nearest demos are exactly the pool sorted by score, highest first, equal scores in pool
+    order -- with duplicated inputs (equal scores) anywhere in the pool."""
+    rng = random.Random(3)
+    words = ["rain", "play", "jazz", "book", "table", "paris", "song", "movie"]
+    pool = [{"text": " ".join(rng.sample(words, rng.randint(1, 3)))} for _ in range(60)]
+    pool += [dict(pool[rng.randrange(60)]) for _ in range(40)]  # duplicates: ties
+    index = DemoIndex(pool)
+    for _ in range(30):
+        query = {"text": " ".join(rng.sample(words, 2))}
+        scores = index.scores(query)
+        k = rng.randint(1, 12)
+        assert index.top(query, k) == sorted(range(len(pool)), key=lambda i: (-scores[i], i))[:k]
 
 
 def test_retrieved_demos_end_with_the_closest_one() -> None:

@@ -90,8 +90,10 @@ class DemoIndex:
         ``query`` is skipped (measuring on inputs drawn from the pool itself, whose own demo would give
         the answer away)."""
         scores = self.scores(query)
-        # A partial selection (heap) instead of sorting the whole pool: the same order, key for key.
-        top = heapq.nsmallest(max(0, k) + leave_out, range(len(scores)), key=lambda i: (-scores[i], i))
+        # A partial selection instead of sorting the whole pool. ``nlargest`` keeps equal scores in pool
+        # order (it is documented equal to a stable reverse sort), and its C key takes half the time of
+        # a Python key building (-score, position) tuples.
+        top = heapq.nlargest(max(0, k) + leave_out, range(len(scores)), key=scores.__getitem__)
         if leave_out:
             if self._rendered is None:
                 self._rendered = [render_input(v) for v in self._inputs]
