@@ -91,8 +91,8 @@ class DemoIndex:
         the answer away)."""
         scores = self.scores(query)
         # A partial selection instead of sorting the whole pool. ``nlargest`` keeps equal scores in pool
-        # order (it is documented equal to a stable reverse sort), and its C key takes half the time of
-        # a Python key building (-score, position) tuples.
+        # order (it is documented equal to a stable reverse sort), and its key is a C method, not a
+        # Python function building a (-score, position) tuple per pool member.
         top = heapq.nlargest(max(0, k) + leave_out, range(len(scores)), key=scores.__getitem__)
         if leave_out:
             if self._rendered is None:
