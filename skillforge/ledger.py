@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,7 +72,7 @@ class Ledger:
         self.clock = clock
         self.entries: list[LedgerEntry] = []
         self._lock = threading.Lock()
-        self._unwritten: list[str] = []  # lines not yet in the file, oldest first
+        self._unwritten: deque[str] = deque()  # lines not yet in the file, oldest first
 
     @property
     def unwritten(self) -> int:
@@ -136,7 +137,7 @@ class Ledger:
                 # O_APPEND: each whole-line write lands at the end even with other writers; a torn last
                 # line from an earlier crash gets a newline first, so it cannot swallow this entry.
                 append_line(self.path, self._unwritten[0])
-                del self._unwritten[0]
+                self._unwritten.popleft()
         except OSError as exc:
             return exc
         return None
