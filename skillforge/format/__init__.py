@@ -39,7 +39,7 @@ from skillforge.format.options import (
     SecondOpinion,
     Signal,
 )
-from skillforge.format.safety import check_destination, check_links, inside, read_skill_file
+from skillforge.format.safety import check_creatable, check_destination, check_links, inside, read_skill_file
 
 __all__ = [
     "CLASSIFIER",
@@ -76,6 +76,7 @@ __all__ = [
     "SkillDefinition",
     "StepCost",
     "TierSettings",
+    "check_creatable",
     "check_destination",
     "check_links",
     "content_hash",

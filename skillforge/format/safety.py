@@ -82,10 +82,14 @@ def check_destination(path: Path) -> None:
             if target.is_dir() and not target.is_symlink():
                 raise ConfigurationError(f"cannot write a skill to {path}: its {name} is a directory")
         return
+    check_creatable(path, "a skill")
+
+
+def check_creatable(path: Path, what: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``path`` can be created: its nearest existing ancestor
+    is a writable directory. ``what`` names the thing in the message ("a skill", "the report")."""
     parent = path.parent
-    while not parent.exists():
-        if parent == parent.parent:
-            break
+    while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"cannot write a skill to {path}: {parent} is not a writable directory")
+        raise ConfigurationError(f"cannot write {what} to {path}: {parent} is not a writable directory")

@@ -9,13 +9,13 @@ Regression results (``skillforge test --json``) add a table and a pass-rate char
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from skillforge.errors import ConfigurationError
+from skillforge.format import check_creatable
 from skillforge.observe.charts import BLUE, GREEN, GREY, ORANGE, RED, Chart, Series, page, table
 from skillforge.observe.drift import REASONS
 from skillforge.observe.status import HOUR, SkillStatus
@@ -171,11 +171,7 @@ def check_report_destination(path: str | Path) -> Path:
     if out.is_dir():
         raise ConfigurationError(f"cannot write the report to {out}: it is a directory; give a file path, "
                                  f"e.g. {out / 'report.html'}")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"cannot write the report to {out}: {parent} is not a writable directory")
+    check_creatable(out, "the report")
     return out
 
 
