@@ -4,10 +4,10 @@ Every candidate is run by the student on the dev cases, in order, so a local mod
 the candidate's static prefix warm. A :class:`Stop` rule, checked after each case (after each batch
 of ``concurrency`` cases), ends a measurement early once the candidate can no longer win (sequential
 testing, see :func:`~skillforge.compile.selection.can_clearly_beat`); the measurement then records how
-many of the planned cases it measured. A rule may measure the cases in its own order: the ones that
-decide soonest whether the candidate can still win first. A ``memo`` shares answers between candidates: a request asked
-before (a later demo draw that retrieves the same demos for an input) is not sent again -- at
-temperature 0 the student would answer it the same.
+many of the planned cases it measured. A rule may measure the cases in its own order: first the ones
+that decide soonest whether the candidate can still win. A ``memo`` shares answers between candidates:
+a request asked before (a later demo draw that retrieves the same demos for an input) is not sent
+again -- at temperature 0 the student would answer it the same.
 """
 
 from __future__ import annotations
@@ -117,9 +117,9 @@ async def measure(
     """Run the student on every case with this candidate and score it. A retrieval (or clustered)
     candidate never shows a demo whose input equals the case's own (leave-one-out), so cases drawn from
     the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
-    probability of every allowed enum value (the ``class_prob`` signal). ``stop`` orders the cases and ends the
-measurement early once its rule is true of the results so far; ``memo`` (request -> answer) reuses identical requests'
-answers."""
+    probability of every allowed enum value (the ``class_prob`` signal). ``stop`` orders the cases and
+    ends the measurement early once its rule is true of the results so far; ``memo`` (request -> answer)
+    reuses identical requests' answers."""
     pairs = [(d.input, d.output) for d in candidate.demos]
     pooled = candidate.retrieve_k is not None
     index = DemoIndex([d.input for d in candidate.demos]) if pooled else None

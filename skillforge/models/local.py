@@ -156,10 +156,11 @@ def _answer_logits_llama() -> Any:
             grammar = _grammar_sampler(sampler.sampler)
             if row is None or grammar is None:
                 return None
+            neg = -row  # once per token, not once per set size
             for k in _SHORTCUT_SIZES:
                 if k >= len(row):
                     return None
-                top = np.argpartition(-row, k - 1)[:k] if k > 1 else np.array([int(np.argmax(row))])
+                top = np.argpartition(neg, k - 1)[:k] if k > 1 else np.array([int(np.argmax(row))])
                 top = top[np.lexsort((top, -row[top]))]  # most likely first; equal logits: lower id first
                 cells = (llama_cpp.llama_token_data * k)(
                     *(llama_cpp.llama_token_data(int(t), float(row[t]), 0.0) for t in top))
