@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,32 +28,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.local import variant
 from examples.tasks import ROOT, TASKS
 from skillforge import Ledger, get_model, load_skill
 from skillforge.evaluate import EvalResult, aevaluate_skill
-from skillforge.run import demo_groups
-from skillforge.skill import Skill
 
 STUDENT = "local:smollm2-135m"
 OUT = ROOT / "bench" / "results" / "clustered_quality"
 
 
-def clustered_twin(skill: Skill) -> Skill:
-    """``skill`` with its demo pool grouped into fixed sets of ``k`` (what the compiler's twin is)."""
-    s, demos = skill.settings, skill.demos
-    groups = demo_groups([d.input for d in demos], s.k, [d.output for d in demos])
-    settings = s.model_copy(update={"demo_strategy": "clustered", "demo_groups": groups})
-    manifest = skill.manifest.model_copy(update={"settings": settings})
-    return Skill(manifest, skill.instructions, demos, skill.tests, path=None)
-
-
 def paired(a: EvalResult, b: EvalResult) -> tuple[float, float]:
     """Mean and standard error of the per-case difference in correctness (b - a)."""
     diffs = [float(y.correct) - float(x.correct) for x, y in zip(a.cases, b.cases, strict=True)]
-    n = len(diffs)
-    mean = sum(diffs) / n
-    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
-    return mean, math.sqrt(var / n)
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else 0.0
+    return statistics.fmean(diffs), se
 
 
 def main() -> None:
@@ -68,7 +57,8 @@ def main() -> None:
     student = get_model(STUDENT)
     results: dict[str, EvalResult] = {}
     seconds: dict[str, float] = {}
-    for label, sk in (("retrieved (committed)", skill), ("clustered twin", clustered_twin(skill))):
+    twin = variant(skill, "clustered", skill.settings.k, skill.demos)  # the compiler's clustered twin
+    for label, sk in (("retrieved (committed)", skill), ("clustered twin", twin)):
         start = time.perf_counter()
         results[label] = asyncio.run(aevaluate_skill(sk, test, student=student, escalate=False, ledger=Ledger(None)))
         seconds[label] = round(time.perf_counter() - start, 1)

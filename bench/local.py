@@ -56,7 +56,8 @@ WARM: dict[str, Any] = {}
 Call = Callable[[dict[str, Any]], tuple[dict[str, Any], float, int]]
 
 
-def _variant(skill: Skill, strategy: str, k: int, demos: list[Demo]) -> Skill:
+def variant(skill: Skill, strategy: str, k: int, demos: list[Demo]) -> Skill:
+    """``skill`` with another demo strategy, ``k`` and demos (``clustered``: grouped as the compiler does)."""
     groups = demo_groups([d.input for d in demos], k, [d.output for d in demos]) if strategy == "clustered" else None
     settings = skill.settings.model_copy(update={"demo_strategy": strategy, "k": k, "demo_groups": groups})
     manifest = skill.manifest.model_copy(update={"settings": settings})
@@ -122,11 +123,11 @@ def contenders(parity: bool = False) -> dict[str, Call]:
     committed = load_skill(SKILL)
     assert committed.settings.demo_strategy == "retrieved" and committed.settings.k == 7
     shapes = {
-        "zero-shot": _variant(committed, "none", 0, []),
+        "zero-shot": variant(committed, "none", 0, []),
         "7 retrieved (committed)": committed,
-        "3 retrieved": _variant(committed, "retrieved", 3, committed.demos),
-        "7 fixed": _variant(committed, "fixed", 7, _one_per_label(list(committed.demos), 7)),
-        "7 clustered": _variant(committed, "clustered", 7, committed.demos),
+        "3 retrieved": variant(committed, "retrieved", 3, committed.demos),
+        "7 fixed": variant(committed, "fixed", 7, _one_per_label(list(committed.demos), 7)),
+        "7 clustered": variant(committed, "clustered", 7, committed.demos),
     }
     if parity:
         shapes = {n: shapes[n] for n in ("zero-shot", "7 retrieved (committed)")}
