@@ -49,6 +49,7 @@ class Skill(SkillDefinition):
         student: Model | None = None,
         teacher: Model | None = None,
         tiers: Mapping[str, Model] | None = None,
+        embedder: Model | None = None,
     ) -> None:
         super().__init__(manifest, instructions, demos, tests, classifier)
         #: Directory the skill was loaded from or saved to (escalations are logged there).
@@ -57,6 +58,8 @@ class Skill(SkillDefinition):
         self.default_teacher = teacher
         #: Model instances for model tiers' ids (``settings.model_tiers``), used when a run gives none.
         self.default_tiers: dict[str, Model] = dict(tiers or {})
+        #: The model that embeds inputs for the classifier (when it reads embeddings), used when a run gives none.
+        self.default_embedder = embedder
         # Runners reused across run() calls: models, clients, the demo index and the ledger are built
         # once per (student, teacher, ledger, escalate), not per input.
         self._runners: dict[tuple[object, ...], Runner] = {}
@@ -84,23 +87,27 @@ class Skill(SkillDefinition):
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
         tiers: Mapping[str, str | Model] | None = None,
+        embedder: str | Model | None = None,
     ) -> Runner:
         """A :class:`~skillforge.run.Runner` for this skill, reused for the same models, ledger and
         escalation setting (a default ledger is keyed by its path, read from the environment).
         ``second_opinion`` overrides the model of the skill's second opinion, if it has one; ``tiers``
-        the models of its model tiers, by model id."""
+        the models of its model tiers, by model id; ``embedder`` the model that embeds inputs for its
+        classifier, if that reads embeddings."""
         student, teacher = student or self.default_student, teacher or self.default_teacher
+        embedder = embedder or self.default_embedder
         own = {t.model for t in self.settings.model_tiers}
         # The compiler hands over every tier it measured; only those the skill kept apply.
         tiers = {**{k: v for k, v in self.default_tiers.items() if k in own}, **(tiers or {})}
         ledger_key: object = ledger if ledger is not None else str(read_env().ledger_path)
         key = (_identity(student), _identity(teacher), _identity(ledger_key), escalate, self.escalation_log, limits,
-               _identity(second_opinion), tuple(sorted((k, _identity(v)) for k, v in tiers.items())))
+               _identity(second_opinion), tuple(sorted((k, _identity(v)) for k, v in tiers.items())),
+               _identity(embedder))
         runner = self._runners.get(key)
         if runner is None:
             runner = Runner(self, student=student, teacher=teacher, ledger=ledger, escalate=escalate,
                             escalation_log=self.escalation_log, limits=limits, second_opinion=second_opinion,
-                            tiers=tiers)
+                            tiers=tiers, embedder=embedder)
             self._runners[key] = runner
         return runner
 
@@ -115,6 +122,7 @@ class Skill(SkillDefinition):
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
         tiers: Mapping[str, str | Model] | None = None,
+        embedder: str | Model | None = None,
     ) -> RunResult:
         """Answer one input: the student answers, the verifier checks, the teacher takes over when the
         answer is invalid or not confident. ``student``/``teacher`` default to the models the skill
@@ -123,9 +131,10 @@ class Skill(SkillDefinition):
         and nothing is called for one that fails (:class:`~skillforge.errors.InputValidationError`).
         ``second_opinion`` overrides the model of the skill's second opinion
         (``settings.confidence.second_opinion``), if it has one; ``tiers`` the models of its model tiers
-        (``settings.model_tiers``), by model id."""
+        (``settings.model_tiers``), by model id; ``embedder`` the model that embeds inputs for its
+        classifier, when that reads embeddings (default: the model its weights name)."""
         runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits,
-                             second_opinion=second_opinion, tiers=tiers)
+                             second_opinion=second_opinion, tiers=tiers, embedder=embedder)
         return await runner.arun(input)
 
     run = blocking(arun)
@@ -142,13 +151,14 @@ class Skill(SkillDefinition):
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
         tiers: Mapping[str, str | Model] | None = None,
+        embedder: str | Model | None = None,
     ) -> list[ItemResult[int]]:
         """Answer many inputs on one reused runner, at most ``concurrency`` at once. Returns one
         :class:`~skillforge.run.ItemResult` per input, in input order: its ``result``, or the ``error``
         that input met (an invalid input, a failed escalation, a provider error) -- a failure is a
         value, never raised out of the middle of the batch. ``item.unwrap()`` raises it."""
         runner = self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate, limits=limits,
-                             second_opinion=second_opinion, tiers=tiers)
+                             second_opinion=second_opinion, tiers=tiers, embedder=embedder)
         return await run_many(runner, inputs, concurrency=concurrency)
 
     run_many = blocking(arun_many)

@@ -3,6 +3,9 @@
 - :class:`QueuedModel` answers from a queue of canned responses, in order, and records every request.
 - :class:`FunctionModel` answers by calling a function of the request.
 
+Either embeds texts when given ``embed`` (a function of one text giving its vector), like a local
+model does for a skill's classifier tier.
+
 Both count tokens roughly (whitespace words) so ledgers and reports have numbers to show.
 """
 
@@ -10,12 +13,13 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
 
 Answer = str | dict[str, Any] | ModelResponse | BaseException
+Embed = Callable[[str], Sequence[float]]
 
 
 def _words(text: str) -> int:
@@ -34,8 +38,13 @@ class _DoubleBase(Model):
         logprob: float | None,
         structured: bool,
         price_per_token: float | None,
+        embed: Embed | None = None,
     ) -> None:
         self.model_id = model_id
+        self.embed_fn = embed
+        self.supports_embeddings = embed is not None
+        #: Every text embedded, in order.
+        self.embedded: list[str] = []
         self.default_logprob = logprob
         self.supports_logprobs = logprob is not None
         self.supports_structured_output = structured
@@ -58,6 +67,12 @@ class _DoubleBase(Model):
             stop_reason="end_turn",
         )
 
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if self.embed_fn is None:
+            return await super().embed(texts)
+        self.embedded += texts
+        return [[float(v) for v in self.embed_fn(t)] for t in texts]
+
     def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         if self.price_per_token is None:
             return None
@@ -77,8 +92,10 @@ class QueuedModel(_DoubleBase):
         logprob: float | None = -0.05,
         structured: bool = True,
         price_per_token: float | None = 0.0,
+        embed: Embed | None = None,
     ) -> None:
-        super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token)
+        super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token,
+                         embed=embed)
         self.queue: list[Answer] = list(answers)
 
     def push(self, *answers: Answer) -> None:
@@ -103,8 +120,10 @@ class FunctionModel(_DoubleBase):
         logprob: float | None = -0.05,
         structured: bool = True,
         price_per_token: float | None = 0.0,
+        embed: Embed | None = None,
     ) -> None:
-        super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token)
+        super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token,
+                         embed=embed)
         self.fn = fn
 
     async def request(self, request: ModelRequest) -> ModelResponse:

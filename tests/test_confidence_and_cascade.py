@@ -36,7 +36,7 @@ def test_signals_read_the_class_distribution_the_margin_and_the_classifier() -> 
     out = {"sentiment": "positive"}
     dist = {"sentiment": {'"positive"': 0.8, '"negative"': 0.2}}
     signals = signals_of(_response(json.dumps(out), logprob=-0.5, choices=dist), out, input={"text": "good"},
-                         reasks=1, classifier=TextClassifier(weights))
+                         reasks=1, classification=TextClassifier(weights).classify({"text": "good"}))
     assert signals["class_prob"] == pytest.approx(0.8)
     assert signals["class_margin"] == pytest.approx(0.6)
     assert signals["value_prob"] == pytest.approx(0.6065, abs=1e-4)

@@ -196,3 +196,15 @@ def test_greedy_decoding_checks_few_tokens_against_the_grammar_and_answers_exact
         llm.greedy_shortcut = True
     assert all(json.loads(text) for text, *_ in chain)
     assert picked and all(picked)  # every token of these answers was picked without the chain
+
+
+def test_embeddings_are_one_vector_per_text_whatever_they_are_sent_with() -> None:
+    import asyncio
+
+    model = get_model("local:smollm2-135m")
+    assert model.supports_embeddings
+    alone = asyncio.run(model.embed(["The battery died in a day."]))
+    together = asyncio.run(model.embed(["Great sound.", "The battery died in a day.", ""]))
+    assert len(alone[0]) == 576 and [len(v) for v in together] == [576, 576, 576]
+    assert np.allclose(alone[0], together[1])
+    assert not np.allclose(together[0], together[1])

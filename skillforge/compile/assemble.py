@@ -139,4 +139,4 @@ def assemble(state: CompileState) -> Skill:
     classifier = state.the_plan().classifier
     hashed = SkillDefinition(manifest, cand.instructions, cand.demos, tests, classifier).hashed_manifest()
     return Skill(hashed, cand.instructions, cand.demos, tests, classifier=classifier, student=state.student,
-                 teacher=state.plain_teacher(), tiers=state.tier_models)
+                 teacher=state.plain_teacher(), tiers=state.tier_models, embedder=state.embedder)

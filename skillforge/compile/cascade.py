@@ -1,7 +1,8 @@
 """The cascade: a text-classifier tier before the student, when it lowers the expected cost per call.
 
 For outputs that are one enum field, a multinomial logistic regression over the inputs' retrieval
-features is trained on the labelled training examples (no model call). Its threshold is calibrated
+features -- and, when a model that gives embeddings is at hand (the embedded local model does), each
+input text's embedding -- is trained on the labelled training examples (no generation). Its threshold is calibrated
 like the student's, on cross-fitted predictions (each training example predicted by a model trained
 without its fold) plus the dev cases; the student's threshold is then calibrated on the calibration
 cases the classifier would *not* answer, since those are the inputs the student will see behind it.
@@ -20,15 +21,20 @@ import numpy as np
 
 from skillforge.compile.calibrate import Calibration, choose_threshold
 from skillforge.compile.fitting import fit_multinomial, folds
-from skillforge.format import ClassifierWeights, LadderOption
+from skillforge.format import ClassifierWeights, EmbeddingWeights, LadderOption
 from skillforge.models.base import Model, Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
-from skillforge.run.classifier import TextClassifier, features, fitted_features, single_enum_field
+from skillforge.progress import Progress
+from skillforge.run.classifier import HALF, embedding_text, features, fitted_features, single_enum_field
 from skillforge.run.prompt import render_input
 from skillforge.spec import Example
 
 K_FOLDS = 5
 MIN_TRAIN = 20
+#: The regularisation of a classifier on words alone.
+L2_WORDS = 1e-2
+#: The regularisations tried for a classifier that also reads embeddings.
+L2_GRID = (1e-3, 3e-3, 1e-2)
 
 
 @dataclass
@@ -66,18 +72,102 @@ def _matrix(rows: Sequence[Mapping[str, Any]], vocab: Mapping[str, int]) -> Any:
     return x
 
 
-def _weights(field_name: str, classes: list[Any], vocab: Mapping[str, int], w: Any, b: Any) -> ClassifierWeights:
-    table = {f: [float(v) for v in w[j]] for f, j in vocab.items() if float(np.abs(w[j]).max()) > 1e-6}
-    return ClassifierWeights(field=field_name, classes=classes, bias=[float(v) for v in b], weights=table)
+@dataclass(frozen=True)
+class Embeddings:
+    """Input vectors by ``model``, keyed by rendered input (:func:`embed_inputs`)."""
+
+    model: str
+    vectors: dict[str, list[float]]
+
+    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> Any:
+        return np.asarray([self.vectors[render_input(r)] for r in rows], dtype=np.float64)
+
+
+async def embed_inputs(model: Model, inputs: Sequence[Mapping[str, Any]], progress: Progress | None = None,
+                       chunk: int = 32) -> Embeddings:
+    """Every distinct input's text embedded by ``model``, as the classifier reads it at run time."""
+    found: dict[str, str] = {}
+    for value in inputs:
+        found.setdefault(render_input(value), embedding_text(value))
+    keys, texts = list(found), list(found.values())
+    if progress is not None:
+        progress.stage(f"{model.model_id}: embedding inputs for the classifier", len(texts))
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), chunk):
+        vectors += await model.embed(texts[start:start + chunk])
+        if progress is not None:
+            progress.advance(len(texts[start:start + chunk]))
+    if len(vectors) != len(texts) or len({len(v) for v in vectors}) > 1:
+        raise ValueError(f"{model.model_id} gave {len(vectors)} embeddings of lengths "
+                         f"{sorted({len(v) for v in vectors})} for {len(texts)} texts")
+    return Embeddings(model.model_id, dict(zip(keys, vectors, strict=True)))
+
+
+@dataclass(frozen=True)
+class _Design:
+    """How inputs become the classifier's feature rows: the words' vocabulary and, with embeddings,
+    the center and scale that standardise them (rounded as ``classifier.json`` stores them)."""
+
+    vocab: dict[str, int]
+    embeddings: Embeddings | None = None
+    center: Any = None
+    scale: Any = None
+
+    def rows(self, inputs: Sequence[Mapping[str, Any]]) -> Any:
+        words = _matrix(inputs, self.vocab)
+        if self.embeddings is None:
+            return words
+        z = (self.embeddings.matrix(inputs) - self.center) / self.scale
+        norm = np.linalg.norm(z, axis=1, keepdims=True)
+        dense = np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
+        return np.hstack([words * HALF, dense * HALF])
+
+    def weights(self, field_name: str, classes: list[Any], w: Any, b: Any) -> ClassifierWeights:
+        n = len(self.vocab)
+        table = {f: [float(v) for v in w[j]] for f, j in self.vocab.items() if float(np.abs(w[j]).max()) > 1e-6}
+        dense = None
+        if self.embeddings is not None:
+            dense = EmbeddingWeights(model=self.embeddings.model, center=[float(v) for v in self.center],
+                                     scale=[float(v) for v in self.scale],
+                                     weights=[[float(v) for v in row] for row in w[n:]])
+        return ClassifierWeights(field=field_name, classes=classes, bias=[float(v) for v in b], weights=table,
+                                 embedding=dense)
+
+
+def _design(rows: Sequence[Mapping[str, Any]], embeddings: Embeddings | None) -> _Design:
+    vocab = {f: j for j, f in enumerate(fitted_features(rows))}
+    if embeddings is None:
+        return _Design(vocab)
+    raw = embeddings.matrix(rows)
+    center = np.round(raw.mean(axis=0), 6)
+    scale = np.round(np.maximum(raw.std(axis=0), 1e-4), 6)
+    return _Design(vocab, embeddings, center, scale)
+
+
+def _softmax(logits: Any) -> Any:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _cross_fitted(x: Any, y: Sequence[int], n_classes: int, held_out: Sequence[Any], l2: float) -> Any:
+    """Each row's class probabilities from a model fitted without its fold."""
+    probs = np.zeros((len(y), n_classes))
+    for held in held_out:
+        keep = np.setdiff1d(np.arange(len(y)), held)
+        w, b = fit_multinomial(x[keep], [y[i] for i in keep], n_classes, l2=l2)
+        probs[held] = _softmax(x[held] @ w + b)
+    return probs
 
 
 def train_classifier(
     schema: Mapping[str, Any], train: Sequence[Example], others: Sequence[Example], *, target_precision: float,
-    confidence_level: float | None, seed: int,
+    confidence_level: float | None, seed: int, embeddings: Embeddings | None = None,
 ) -> ClassifierFit | None:
     """The classifier tier for a single-enum output (``None`` when the output is not one, or too few
     labelled examples). ``others`` (dev cases) are predicted by the full model and join the
-    calibration of its threshold."""
+    calibration of its threshold. With ``embeddings`` (of every input of ``train`` and ``others``) the
+    classifier also reads each input's vector; its regularisation is then chosen among
+    :data:`L2_GRID` by the cross-fitted log-loss (dense features need less of it than sparse words)."""
     found = single_enum_field(schema)
     if found is None:
         return None
@@ -86,18 +176,20 @@ def train_classifier(
             if e.expected is not None and e.expected.get(name) in classes]
     if len(rows) < MIN_TRAIN or len({y for _, y in rows}) < 2:
         return None
-    vocab = {f: j for j, f in enumerate(fitted_features([x for x, _ in rows]))}
-    x, y = _matrix([r for r, _ in rows], vocab), [c for _, c in rows]
-    fit = ClassifierFit(_weights(name, classes, vocab, *fit_multinomial(x, y, len(classes))))
-    for held in folds(len(rows), K_FOLDS, seed):
-        keep = np.setdiff1d(np.arange(len(rows)), held)
-        part = TextClassifier(_weights(name, classes, vocab, *fit_multinomial(x[keep], [y[i] for i in keep],
-                                                                                len(classes))))
-        for i in held:
-            fit.predictions[render_input(rows[int(i)][0])] = part.probabilities(rows[int(i)][0])
-    full = TextClassifier(fit.weights)
-    for e in others:
-        fit.predictions.setdefault(render_input(e.input), full.probabilities(e.input))
+    design = _design([r for r, _ in rows], embeddings)
+    x, y = design.rows([r for r, _ in rows]), [c for _, c in rows]
+    held_out = folds(len(rows), K_FOLDS, seed)
+    grid = L2_GRID if embeddings is not None else (L2_WORDS,)
+    crossed = {l2: _cross_fitted(x, y, len(classes), held_out, l2) for l2 in grid}
+    l2 = min(grid, key=lambda v: -float(np.log(np.maximum(crossed[v][np.arange(len(y)), y], 1e-12)).mean()))
+    w, b = fit_multinomial(x, y, len(classes), l2=l2)
+    fit = ClassifierFit(design.weights(name, classes, w, b))
+    for (row, _), probs in zip(rows, crossed[l2], strict=True):
+        fit.predictions[render_input(row)] = [float(p) for p in probs]
+    rest = [e for e in others if render_input(e.input) not in fit.predictions]
+    if rest:
+        for e, probs in zip(rest, _softmax(design.rows([e.input for e in rest]) @ w + b), strict=True):
+            fit.predictions.setdefault(render_input(e.input), [float(p) for p in probs])
     scored = [(p, e.expected.get(name)) for e in [*train, *others]
               if e.expected is not None and (p := fit.predict(e.input)) is not None]
     fit.calibration = choose_threshold([p for (_, p), _ in scored], [label == want for (label, _), want in scored],

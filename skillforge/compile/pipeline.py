@@ -35,6 +35,7 @@ from skillforge.models.batching import BatchingModel
 from skillforge.models.registry import resolve_model
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import plain_instructions, template_instructions, with_confidence
+from skillforge.run.classifier import single_enum_field
 from skillforge.skill import Skill
 from skillforge.spec import Example, SkillSpec, check_examples, spec_from_mapping
 
@@ -79,6 +80,7 @@ def initial_state(
             raise SpecError(f"teacher_batch needs a teacher with a batch API (e.g. anthropic:...); "
                             f"{teacher_m.model_id} has none", field="teacher_batch")
         teacher_m = BatchingModel(teacher_m, state_dir=env.batch_state_dir)
+    embedder = _classifier_embedder(options, spec, student_m)
     train, dev_ex = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.dev_fraction,
                                   max_dev=options.max_dev)
     return CompileState(
@@ -88,8 +90,23 @@ def initial_state(
         ledger=ledger if ledger is not None else Ledger(env.ledger_path, clock=clock),
         progress=progress or NullProgress(), clock=clock, train=train, dev_examples=dev_ex,
         template_text=template_instructions(spec.description, spec.output_schema),
-        plain_text=plain_instructions(spec.description), tier_models=dict(tier_models or {}),
+        plain_text=plain_instructions(spec.description), tier_models=dict(tier_models or {}), embedder=embedder,
     )
+
+
+def _classifier_embedder(options: CompileOptions, spec: SkillSpec, student: Model) -> Model | None:
+    """The model that embeds inputs for the classifier (``options.classifier_embeddings``), checked
+    before any call: ``None`` when there is no classifier to train or the student gives no embeddings."""
+    choice = options.classifier_embeddings
+    if choice is None or not options.cascade or single_enum_field(spec.output_schema) is None:
+        return None
+    if choice == "student":
+        return student if student.supports_embeddings else None
+    model = resolve_model(choice, choice)
+    if not model.supports_embeddings:
+        raise SpecError(f"classifier_embeddings: {model.model_id} gives no embeddings (the embedded local model "
+                        "does: local:smollm2-135m)", field="classifier_embeddings")
+    return model
 
 
 def _check_tiers(options: CompileOptions, injected: Mapping[str, Model]) -> None:

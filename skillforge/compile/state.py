@@ -66,6 +66,8 @@ class CompileState:
     answers: dict[str, Answer] = field(default_factory=dict)
     #: Models injected for ``options.model_tiers`` ids (the rest are resolved from the registry).
     tier_models: dict[str, Model] = field(default_factory=dict)
+    #: calibrate: the model that embedded the inputs for the classifier (``None``: it reads words only).
+    embedder: Model | None = None
 
     @property
     def name(self) -> str:

@@ -23,7 +23,7 @@ from skillforge.compile.candidates import (
     retrieval_candidates,
     zero_shot_candidates,
 )
-from skillforge.compile.cascade import LadderCosts, train_classifier
+from skillforge.compile.cascade import ClassifierFit, LadderCosts, embed_inputs, train_classifier
 from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence, keep_second_opinion
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
@@ -298,6 +298,18 @@ async def refine(state: CompileState) -> None:
         state.chosen = ev
 
 
+async def fit_classifier(state: CompileState) -> ClassifierFit | None:
+    """The classifier tier trained on the training examples, reading each input's embedding when the
+    compile has an embedder (:attr:`CompileState.embedder`); ``None`` when the output is no single enum."""
+    o = state.options
+    others = [Example(input=c.input, expected=c.expected) for c in state.dev]
+    embeddings = None
+    if state.embedder is not None:
+        embeddings = await embed_inputs(state.embedder, [e.input for e in [*state.train, *others]], state.progress)
+    return train_classifier(state.spec.output_schema, state.train, others, target_precision=o.target_precision,
+                            confidence_level=o.confidence_level, seed=o.seed, embeddings=embeddings)
+
+
 async def calibrate(state: CompileState) -> None:
     """Calibrate on dev plus held-out training examples the chosen prompt does not show (retrieval
     leaves each case's own input out): 60 dev cases alone cannot certify 95% by a lower bound. Every free
@@ -319,11 +331,7 @@ async def calibrate(state: CompileState) -> None:
     extra_cases = (await state.measure(cand, extra, "calibration cases", choice_scores=scores)).cases if extra else []
     state.calibration_cases = list(dev_cases) + list(extra_cases)
     inputs = [c.input for c in state.dev] + [c.input for c in extra]
-    fit = None
-    if o.cascade:
-        fit = train_classifier(spec.output_schema, state.train, [Example(input=c.input, expected=c.expected)
-                                                                 for c in state.dev],
-                               target_precision=o.target_precision, confidence_level=o.confidence_level, seed=o.seed)
+    fit = await fit_classifier(state) if o.cascade else None
     cases = state.calibration_cases
     # The classifier's view of each student answer and the neighbours' vote: free signals for any student.
     vote = neighbour_vote(cand.demos, spec.output_schema)

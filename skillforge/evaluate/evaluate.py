@@ -66,7 +66,7 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
                     accepted, usage, got.correct, got.score,
                     student_cost=total_cost([a.cost_usd for a in consulted + out.attempts]), signals=dict(out.signals),
                     refused=any(a.verdict == "refused" for a in out.attempts))
-    tiered = runner.classifier_answer(value)
+    tiered = await runner.classifier_answer(value)
     if tiered is not None:
         label = compare(tiered.output, ex.expected, s.comparators)
         case.tier, case.accepted, case.final_correct, case.final_score = "classifier", True, label.correct, label.score

@@ -1,7 +1,7 @@
 """The skill on disk: the files' models (:class:`Manifest`, :class:`Settings`, :class:`Demo`, ...),
 the options a skill is compiled with, and reading and writing a skill directory."""
 
-from skillforge.format.classifier import ClassifierWeights
+from skillforge.format.classifier import ClassifierWeights, EmbeddingWeights
 from skillforge.format.files import SkillDefinition, content_hash, dump_manifest, read_definition, write_files
 from skillforge.format.manifest import (
     CLASSIFIER,
@@ -60,6 +60,7 @@ __all__ = [
     "Demo",
     "DemoSource",
     "DemoStrategy",
+    "EmbeddingWeights",
     "InputFormat",
     "InstructionsSource",
     "LadderOption",

@@ -251,7 +251,7 @@ class Metrics(StrictModel):
 LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps"})
 #: Compile options added after skills were first committed: written only when recorded (set), so a skill
 #: compiled before them saves unchanged.
-LATER_OPTIONS = frozenset({"clustered", "model_tiers"})
+LATER_OPTIONS = frozenset({"clustered", "model_tiers", "classifier_embeddings"})
 
 
 class Manifest(StrictModel):

@@ -128,6 +128,13 @@ class CompileOptions(UserConfig):
     #: For single-enum outputs, train a text classifier tier on the labelled examples and put it before
     #: the student when that lowers the expected cost per call at the target precision.
     cascade: bool = True
+    #: What else the classifier reads, beside the input's words: the input text's embedding by
+    #: ``"student"`` (the student's own model, when it gives embeddings: the embedded local model does,
+    #: Claude does not) or a model id that gives them (e.g. ``local:smollm2-135m`` for a Claude student;
+    #: every run then embeds each input with it). ``None``: words only. An embedding costs one forward
+    #: pass of that model per input and no generation; it lifts the classifier from word counting to
+    #: what the words mean in context (see docs/confidence.md, "The classifier tier").
+    classifier_embeddings: str | None = Field(default="student", min_length=1)
     #: A second opinion to measure as a confidence signal (:class:`SecondOpinion`): ``"student"`` (the
     #: student's own model under a different, zero-shot prompt) or a model id (e.g. ``local:smollm2-135m``
     #: for a Claude student). Kept in the skill only when the combined confidence with it lets the

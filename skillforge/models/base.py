@@ -200,6 +200,8 @@ class Model(ABC):
     supports_temperature: bool = True
     #: True when :meth:`batch_request` sends requests through a discounted batch API.
     supports_batch: bool = False
+    #: True when :meth:`embed` gives a vector per text (features for a skill's classifier tier).
+    supports_embeddings: bool = False
 
     @abstractmethod
     async def request(self, request: ModelRequest) -> ModelResponse:
@@ -217,6 +219,11 @@ class Model(ABC):
     def prefill_sync(self, request: ModelRequest) -> None:
         """Blocking wrapper around :meth:`prefill`."""
         run_sync(self.prefill(request))
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order, the same length for every text. Only models with
+        ``supports_embeddings``; others raise ``NotImplementedError``."""
+        raise NotImplementedError(f"{self.model_id} gives no embeddings")
 
     def check_schema(self, schema: dict[str, Any]) -> None:  # noqa: B027 -- optional hook, no-op by default
         """Raise :class:`~skillforge.errors.SpecError` if this model cannot be asked for ``schema``.

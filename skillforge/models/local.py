@@ -6,6 +6,8 @@
   so consecutive calls of one skill only process the new input. Calls that alternate between several
   static prefixes (demo sets per input cluster) restore each prefix's stored KV state instead of
   re-evaluating it (:mod:`skillforge.models.local_prefix`); :meth:`LocalModel.prefill` stores one ahead.
+- :meth:`LocalModel.embed` gives mean-pooled sentence vectors from a separate embedding context
+  (:mod:`skillforge.models.local_embed`), the features of a skill's classifier tier.
 - Each weights file is loaded once per process and shared; calls to one instance are serialised
   (a llama.cpp context is not thread-safe) and run off the event loop in a worker thread.
 """
@@ -21,12 +23,14 @@ import math
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.local_embed import close_loaded, embed_texts
 from skillforge.models.local_prefix import PrefixStates, PromptCaptured
 from skillforge.models.local_scoring import answer_logprob, choice_distributions, completion_logprobs
 
@@ -219,14 +223,7 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
 def _close_all() -> None:
     """Free every loaded model while the interpreter is whole: llama-cpp-python's own ``__del__`` at
     shutdown finds its C bindings already torn down and prints a ``TypeError`` per context."""
-    for llm, lock in list(_LOADED.values()):
-        # A call still running in a daemon thread keeps its context: never block the exit on it.
-        if lock.acquire(timeout=1.0):
-            try:
-                llm.close()
-            finally:
-                lock.release()
-    _LOADED.clear()
+    close_loaded(_LOADED)
 
 
 class LocalModel(Model):
@@ -235,6 +232,7 @@ class LocalModel(Model):
     supports_logprobs = True
     supports_choice_scores = True
     supports_structured_output = True
+    supports_embeddings = True
     is_local = True
 
     def __init__(self, path: str | Path, *, model_id: str | None = None, n_ctx: int = DEFAULT_N_CTX,
@@ -351,6 +349,11 @@ class LocalModel(Model):
 
     def prefill_sync(self, request: ModelRequest) -> None:
         self._prefill(request)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """The mean of the model's last hidden states over each text (576 numbers for the embedded
+        model); texts past 512 tokens are cut."""
+        return await asyncio.to_thread(embed_texts, self.path, list(texts), n_threads=_usable_cpus())
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's tokenizer."""

@@ -1,26 +1,74 @@
 """The cheapest tier: a linear text classifier for one enum output field, stored as plain numbers.
 
 Features are the retrieval tokens of the input's text (lower-cased words and per-word character
-4-grams, :func:`skillforge.run.retrieval.terms`), present or absent, scaled to unit length. The model is
-a multinomial logistic regression fitted at compile time on the labelled training examples (see
-:mod:`skillforge.compile.cascade`); answering an input costs microseconds and no model call. Its
-probability of the label it picks is its confidence, gated by a threshold calibrated like the
-student's.
+4-grams, :func:`skillforge.run.retrieval.terms`), present or absent, scaled to unit length; and, when
+the weights have an ``embedding`` part, the text's vector from a local model (mean of its last hidden
+states: what the words mean in context, which word features miss), standardised and scaled to unit
+length, each half then weighted 1/sqrt(2). The model is a multinomial logistic regression fitted at
+compile time on the labelled training examples (see :mod:`skillforge.compile.cascade`); answering an
+input costs microseconds without an embedding, one forward pass of the embedding model (no generation)
+with one. Its probability of the label it picks is its confidence, gated by a threshold calibrated
+like the student's.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from skillforge.format.classifier import ClassifierWeights
+from skillforge.errors import ConfigurationError
+from skillforge.format.classifier import ClassifierWeights, EmbeddingWeights
+from skillforge.models.base import Model
+from skillforge.models.registry import resolve_model
+from skillforge.run.prompt import render_input
 from skillforge.run.retrieval import input_text, terms
+
+#: Each half of the features (words, embedding) is scaled to this length, so together they have unit length.
+HALF = 1.0 / math.sqrt(2.0)
 
 
 def features(value: Mapping[str, Any]) -> list[str]:
     """The distinct feature names of an input."""
     return sorted(set(terms(input_text(value))))
+
+
+def embedding_text(value: Mapping[str, Any]) -> str:
+    """The text of an input that the classifier's embedding model embeds."""
+    return input_text(value)
+
+
+def dense_features(vector: Sequence[float], e: EmbeddingWeights) -> list[float]:
+    """``vector`` standardised by ``e``'s center and scale, scaled to unit length (all zeros stays so)."""
+    if len(vector) != len(e.center):
+        raise ValueError(f"the embedding has {len(vector)} numbers, the classifier was fitted on {len(e.center)} "
+                         f"(from {e.model})")
+    z = [(v - c) / s for v, c, s in zip(vector, e.center, e.scale, strict=True)]
+    norm = math.sqrt(sum(x * x for x in z))
+    return [x / norm for x in z] if norm > 0 else z
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The classifier's view of one input: a probability per class."""
+
+    field: str
+    classes: list[Any]
+    probabilities: list[float]
+
+    def predict(self) -> tuple[Any, float]:
+        """(the most probable class, its probability); ties go to the earlier class."""
+        probs = self.probabilities
+        best = max(range(len(probs)), key=lambda i: (probs[i], -i))
+        return self.classes[best], probs[best]
+
+    def probability_of(self, label: Any) -> float | None:
+        """The probability of ``label`` (``None`` when it is not one of the classes)."""
+        for i, c in enumerate(self.classes):
+            if c == label and type(c) is type(label):
+                return self.probabilities[i]
+        return None
 
 
 class TextClassifier:
@@ -31,32 +79,44 @@ class TextClassifier:
         self.field = weights.field
         self.classes = weights.classes
 
-    def probabilities(self, value: Mapping[str, Any]) -> list[float]:
-        """The probability of each class for input ``value``."""
-        table = self.weights.weights
+    @property
+    def embedding_model(self) -> str | None:
+        """The id of the model whose embedding of the input the classifier reads, if any."""
+        return None if self.weights.embedding is None else self.weights.embedding.model
+
+    def probabilities(self, value: Mapping[str, Any], embedding: Sequence[float] | None = None) -> list[float]:
+        """The probability of each class for input ``value``; ``embedding`` is its text's vector
+        (:func:`embedding_text`) from :attr:`embedding_model`, required when there is one."""
+        table, dense = self.weights.weights, self.weights.embedding
+        if dense is not None and embedding is None:
+            raise ValueError(f"this classifier reads the input's embedding by {dense.model}: pass it")
         present = [f for f in features(value) if f in table]
-        norm = 1.0 / math.sqrt(len(present)) if present else 0.0
+        norm = (HALF if dense is not None else 1.0) / math.sqrt(len(present)) if present else 0.0
         logits = list(self.weights.bias)
         for f in present:
             for c, w in enumerate(table[f]):
                 logits[c] += w * norm
+        if dense is not None and embedding is not None:
+            for x, row in zip(dense_features(embedding, dense), dense.weights, strict=True):
+                for c, w in enumerate(row):
+                    logits[c] += w * x * HALF
         peak = max(logits)
         exps = [math.exp(x - peak) for x in logits]
         total = sum(exps)
         return [e / total for e in exps]
 
-    def predict(self, value: Mapping[str, Any]) -> tuple[Any, float]:
-        """(the most probable class, its probability); ties go to the earlier class."""
-        probs = self.probabilities(value)
-        best = max(range(len(probs)), key=lambda i: (probs[i], -i))
-        return self.classes[best], probs[best]
+    def classify(self, value: Mapping[str, Any], embedding: Sequence[float] | None = None) -> Classification:
+        """The probability of each class for ``value`` (see :meth:`probabilities`)."""
+        return Classification(self.field, self.classes, self.probabilities(value, embedding))
 
-    def probability_of(self, value: Mapping[str, Any], label: Any) -> float | None:
+    def predict(self, value: Mapping[str, Any], embedding: Sequence[float] | None = None) -> tuple[Any, float]:
+        """(the most probable class, its probability); ties go to the earlier class."""
+        return self.classify(value, embedding).predict()
+
+    def probability_of(self, value: Mapping[str, Any], label: Any,
+                       embedding: Sequence[float] | None = None) -> float | None:
         """The probability of ``label`` (``None`` when it is not one of the classes)."""
-        for i, c in enumerate(self.classes):
-            if c == label and type(c) is type(label):
-                return self.probabilities(value)[i]
-        return None
+        return self.classify(value, embedding).probability_of(label)
 
 
 def single_enum_field(schema: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
@@ -78,3 +138,49 @@ def fitted_features(rows: Sequence[Mapping[str, Any]], min_df: int = 2) -> list[
         for f in features(row):
             counts[f] = counts.get(f, 0) + 1
     return sorted(f for f, n in counts.items() if n >= min_df)
+
+
+class InputClassifier:
+    """A skill's classifier at run time, with the model that embeds its inputs when it reads
+    embeddings. The last inputs' views are kept, so the classifier tier, the student's
+    ``classifier_prob`` signal and the model tiers' embed an input once."""
+
+    #: Inputs whose view is kept.
+    KEEP = 64
+
+    def __init__(self, classifier: TextClassifier, embedder: Model | None) -> None:
+        wanted = classifier.embedding_model
+        if wanted is not None and (embedder is None or not embedder.supports_embeddings):
+            raise ConfigurationError(
+                f"the skill's classifier reads input embeddings by {wanted}, and "
+                f"{'no model was given' if embedder is None else embedder.model_id + ' gives none'}: "
+                "pass an embedder that gives them (the same model, or the skill's weights no longer hold)")
+        self.classifier = classifier
+        self.embedder = embedder if wanted is not None else None
+        self.field = classifier.field
+        self._kept: dict[str, Classification] = {}
+
+    async def classify(self, value: Mapping[str, Any]) -> Classification:
+        """The classifier's view of ``value``: one embedding call when it reads embeddings."""
+        key = render_input(value)
+        kept = self._kept.get(key)
+        if kept is not None:
+            return kept
+        vector = None
+        if self.embedder is not None:
+            vector = (await self.embedder.embed([embedding_text(value)]))[0]
+        view = self.classifier.classify(value, vector)
+        if len(self._kept) >= self.KEEP:
+            del self._kept[next(iter(self._kept))]
+        self._kept[key] = view
+        return view
+
+
+def embedder_for(given: str | Model | None, embedding: EmbeddingWeights | None, student: Model) -> Model | None:
+    """The model that embeds inputs for a classifier that reads embeddings (``None`` for one that does
+    not): ``given``, else the model the weights name (the ``student`` itself when it is that model)."""
+    if embedding is None:
+        return None
+    if given is None and embedding.model == student.model_id:
+        return student
+    return resolve_model(given, embedding.model)

@@ -21,7 +21,7 @@ from skillforge.ledger import Ledger, Phase
 from skillforge.models.base import Model, ModelRequest, ModelResponse
 from skillforge.models.registry import resolve_model
 from skillforge.run.ask import Outcome, ask
-from skillforge.run.classifier import TextClassifier
+from skillforge.run.classifier import Classification
 from skillforge.run.retrieval import NeighbourVote
 from skillforge.run.signals import Signals, confidence, signals_of
 from skillforge.spec import Comparator, compare
@@ -54,7 +54,7 @@ class TierModels:
 async def ask_tier(
     model: Model, tier: ModelTier, request: ModelRequest, *, input: Mapping[str, Any],
     student_output: Mapping[str, Any] | None, schema: Mapping[str, Any], comparators: Mapping[str, Comparator],
-    classifier: TextClassifier | None, neighbours: NeighbourVote | None, max_reasks: int, ledger: Ledger,
+    classification: Classification | None, neighbours: NeighbourVote | None, max_reasks: int, ledger: Ledger,
     skill: str, phase: Phase,
 ) -> Outcome:
     """One tier's ask for ``input`` (role ``tier`` in the ledger), gated at its threshold. Class
@@ -63,7 +63,7 @@ async def ask_tier(
     request = request.model_copy(update={"choice_scores": wants_scores})
 
     async def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
-        signals = signals_of(response, output, input=input, reasks=reasks, classifier=classifier,
+        signals = signals_of(response, output, input=input, reasks=reasks, classification=classification,
                              neighbours=neighbours)
         signals["student_agreement"] = student_agreement(student_output, output, comparators)
         # Unlike the student's, a tier's answer without a confidence is never accepted: its threshold was

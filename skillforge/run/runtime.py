@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from skillforge.models.registry import resolve_model
 from skillforge.observe import CLASSIFIER_ID, DriftMonitor, expectations
 from skillforge.observe.drift import SHARE
 from skillforge.run.ask import Outcome, Scorer, ask, summarize
-from skillforge.run.classifier import TextClassifier
+from skillforge.run.classifier import Classification, InputClassifier, TextClassifier, embedder_for
 from skillforge.run.confidence import with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.model_tiers import TierModels, ask_tier
@@ -73,7 +74,9 @@ class Runner:
     ``second_opinion`` overrides the model of the skill's second opinion
     (``settings.confidence.second_opinion``; default: its ``model``, else the student's own model).
     ``tiers`` maps the model id of any of the skill's model tiers (``settings.model_tiers``) to the model
-    (or id) to ask instead.
+    (or id) to ask instead. ``embedder`` overrides the model that embeds inputs for the skill's
+    classifier, when it reads embeddings (default: the model its weights name; the student itself when
+    that is the student's model).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class Runner:
         limits: InputLimits | None = None,
         second_opinion: str | Model | None = None,
         tiers: Mapping[str, str | Model] | None = None,
+        embedder: str | Model | None = None,
     ) -> None:
         prov = skill.manifest.provenance
         self.skill = skill
@@ -113,7 +117,9 @@ class Runner:
         self._router: DemoRouter | None = None
         self._parts: _PromptParts | None = None
         self._pairs = [(d.input, d.output) for d in skill.demos]
-        self.classifier = None if skill.classifier is None else TextClassifier(skill.classifier)
+        self.classifier = (None if skill.classifier is None else
+                           InputClassifier(TextClassifier(skill.classifier),
+                                           embedder_for(embedder, skill.classifier.embedding, student_model)))
         confidence = skill.settings.confidence
         self.tier_models = TierModels(skill.settings.model_tiers, tiers)
         # The neighbours' vote costs a BM25 query per input: computed only where a confidence reads it.
@@ -204,8 +210,8 @@ class Runner:
         schema, comparators = self.skill.manifest.output_schema, self.skill.settings.comparators
 
         async def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
-            signals = signals_of(response, output, input=input, reasks=reasks, classifier=self.classifier,
-                                 neighbours=self.neighbours)
+            signals = signals_of(response, output, input=input, reasks=reasks,
+                                 classification=await self.classify(input), neighbours=self.neighbours)
             if second is not None:
                 opinion, _ = await second
                 signals.update(second_signals(opinion, output, output_schema=schema, comparators=comparators))
@@ -241,26 +247,33 @@ class Runner:
             raise
         return outcome, await finish(second)
 
-    def classifier_answer(self, value: Mapping[str, Any]) -> RunResult | None:
-        """The classifier tier's answer when it is confident enough (no model call), else ``None``."""
-        if self.classifier is None:
+    async def classify(self, value: Mapping[str, Any]) -> Classification | None:
+        """The skill's classifier's view of ``value`` (``None`` without a classifier)."""
+        return None if self.classifier is None else await self.classifier.classify(value)
+
+    async def classifier_answer(self, value: Mapping[str, Any]) -> RunResult | None:
+        """The classifier tier's answer when it is confident enough (no generation; one embedding
+        call when the classifier reads embeddings), else ``None``."""
+        view = await self.classify(value) if self.skill.settings.tiers else None
+        if view is None:
             return None
         for tier in self.skill.settings.tiers:
-            label, p = self.classifier.predict(value)
+            label, p = view.predict()
             if tier.threshold is not None and p >= tier.threshold:
-                output = {self.classifier.field: label}
+                output = {view.field: label}
                 attempt = Attempt(model_id=CLASSIFIER_ID, role="student", raw_text=json.dumps(output),
                                   verdict="accepted", confidence=p, cost_usd=0.0)
                 return RunResult(output=output, escalated=False, answered_by=CLASSIFIER_ID, confidence=p,
                                  attempts=[attempt], tier="classifier")
         return None
 
-    def _classifier_tier(self, value: dict[str, Any]) -> RunResult | None:
-        if self.classifier is None or not self.escalate:
+    async def _classifier_tier(self, value: dict[str, Any]) -> RunResult | None:
+        if self.classifier is None or not self.skill.settings.tiers or not self.escalate:
             return None
-        answered = self.classifier_answer(value)
+        start = time.perf_counter()
+        answered = await self.classifier_answer(value)
         self.ledger.record(skill=self.skill.name, phase=self.phase, role="student", model_id=CLASSIFIER_ID,
-                           usage=Usage(), cost_usd=0.0, latency_s=0.0,
+                           usage=Usage(), cost_usd=0.0, latency_s=round(time.perf_counter() - start, 6),
                            outcome="accepted" if answered is not None else "low_confidence")
         return answered
 
@@ -288,7 +301,7 @@ class Runner:
         value = skill.spec.check_input(input, self.limits)
         if self.escalate and self.escalation_log is not None:
             check_escalation_log(self.escalation_log)
-        answered = self._classifier_tier(value)
+        answered = await self._classifier_tier(value)
         if answered is not None:
             self.drift.observe(SHARE)
             return answered
@@ -338,7 +351,8 @@ class Runner:
             request = self.request_for(value) if tier.prompt == "student" else self.lean_request_for(value)
             out = await ask_tier(model, tier, request, input=value, student_output=student_output,
                                  schema=skill.manifest.output_schema, comparators=s.comparators,
-                                 classifier=self.classifier, neighbours=self.neighbours, max_reasks=s.max_reasks,
+                                 classification=await self.classify(value), neighbours=self.neighbours,
+                                 max_reasks=s.max_reasks,
                                  ledger=self.ledger, skill=skill.name, phase=self.phase)
             passed += out.attempts
             if out.accepted:

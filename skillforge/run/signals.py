@@ -28,7 +28,7 @@ from typing import Any
 from skillforge.format import ConfidenceSettings
 from skillforge.format.options import Combiner
 from skillforge.models.base import ModelResponse
-from skillforge.run.classifier import TextClassifier
+from skillforge.run.classifier import Classification
 from skillforge.run.retrieval import NeighbourVote
 
 Signals = dict[str, float]
@@ -40,10 +40,11 @@ def signals_of(
     *,
     input: Mapping[str, Any],
     reasks: int,
-    classifier: TextClassifier | None = None,
+    classification: Classification | None = None,
     neighbours: NeighbourVote | None = None,
 ) -> Signals:
-    """Every signal available for ``output`` (the validated answer in ``response``)."""
+    """Every signal available for ``output`` (the validated answer in ``response``); ``classification``
+    is the skill's classifier's view of ``input``, when it has one."""
     out: Signals = {"reasked": 1.0 if reasks else 0.0}
     if response.logprob_sum is not None:
         out["value_prob"] = math.exp(min(0.0, response.logprob_sum))
@@ -51,8 +52,8 @@ def signals_of(
         probs, margins = chosen_probabilities(response.choices, output)
         out["class_prob"] = math.prod(probs)
         out["class_margin"] = min(margins)
-    if classifier is not None and classifier.field in output:
-        p = classifier.probability_of(input, output[classifier.field])
+    if classification is not None and classification.field in output:
+        p = classification.probability_of(output[classification.field])
         if p is not None:
             out["classifier_prob"] = p
     if neighbours is not None:
