@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from rich.console import Console
 
 from skillforge import CompileOptions, ConfigurationError, Example, Ledger, SpecError, compile_skill, load_skill
+from skillforge.cli.compile_report import print_compile_report
 from skillforge.compile.cascade import embed_inputs, train_classifier
 from skillforge.format import ClassifierWeights, EmbeddingWeights
 from skillforge.models.base import ModelRequest
@@ -124,6 +126,9 @@ def test_a_compiled_skill_embeds_each_input_once_and_its_classifier_answers(tmp_
     assert skill.classifier is not None and skill.classifier.embedding is not None
     assert skill.classifier.embedding.model == "test:embedding-student"
     assert [t.kind for t in skill.settings.tiers] == ["classifier"]
+    console = Console(record=True, width=200)
+    print_compile_report(console, skill, Ledger(None))
+    assert "reads words and the input's embedding by test:embedding-student" in console.export_text()
     path = skill.save(tmp_path / "s")
     loaded = load_skill(path, strict=True)
     loaded.save(tmp_path / "again")

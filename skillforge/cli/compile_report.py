@@ -92,9 +92,12 @@ def _confidence_lines(skill: SkillDefinition) -> list[str]:
         mark = "  [green]<- chosen[/]" if ladder.chosen else ""
         out.append(f"ladder {' > '.join([*ladder.tiers, 'teacher'])}: {shares} before the teacher; "
                    f"{cost} per 1,000 calls (local tiers priced as Claude){mark}")
+    reads = "words" if skill.classifier is None or skill.classifier.embedding is None else \
+        f"words and the input's embedding by {skill.classifier.embedding.model} (one forward pass per input)"
     for tier in s.tiers:
         threshold = "none" if tier.threshold is None else f"{tier.threshold:.4f}"
-        out.append(f"{tier.kind} tier: threshold {threshold}, expected share {tier.expected_share or 0:.0%}")
+        out.append(f"{tier.kind} tier: threshold {threshold}, expected share {tier.expected_share or 0:.0%}; "
+                   f"reads {reads}")
     for mt in s.model_tiers:
         threshold = "none" if mt.threshold is None else f"{mt.threshold:.4f}"
         reads = mt.confidence.method + ("" if mt.confidence.combiner is None
