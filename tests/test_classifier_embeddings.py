@@ -174,3 +174,10 @@ def test_a_model_without_embeddings_says_so() -> None:
     assert not model.supports_embeddings
     with pytest.raises(NotImplementedError, match="test:queued gives no embeddings"):
         asyncio.run(model.embed(["x"]))
+
+
+def test_training_on_inputs_that_were_not_embedded_names_the_gap() -> None:
+    train, held_out = _split()
+    with pytest.raises(ValueError, match="100 of 100 inputs have no embedding by test:embedder"):
+        train_classifier(SENTIMENT_OUT, train, [], target_precision=0.9, confidence_level=0.95, seed=0,
+                         embeddings=_embeddings(held_out))

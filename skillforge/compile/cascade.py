@@ -80,7 +80,12 @@ class Embeddings:
     vectors: dict[str, list[float]]
 
     def matrix(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        return np.asarray([self.vectors[render_input(r)] for r in rows], dtype=np.float64)
+        """One row per input, its vector; every input must have been embedded."""
+        keys = [render_input(r) for r in rows]
+        missing = sum(k not in self.vectors for k in keys)
+        if missing:
+            raise ValueError(f"{missing} of {len(keys)} inputs have no embedding by {self.model}")
+        return np.asarray([self.vectors[k] for k in keys], dtype=np.float64)
 
 
 async def embed_inputs(model: Model, inputs: Sequence[Mapping[str, Any]], progress: Progress | None = None,

@@ -154,7 +154,7 @@ class InputClassifier:
             raise ConfigurationError(
                 f"the skill's classifier reads input embeddings by {wanted}, and "
                 f"{'no model was given' if embedder is None else embedder.model_id + ' gives none'}: "
-                "pass an embedder that gives them (the same model, or the skill's weights no longer hold)")
+                f"pass embedder= a model that gives them (its weights were fitted on {wanted}'s vectors)")
         self.classifier = classifier
         self.embedder = embedder if wanted is not None else None
         self.field = classifier.field
