@@ -25,7 +25,15 @@ from skillforge.format import ClassifierWeights, EmbeddingWeights, LadderOption
 from skillforge.models.base import Model, Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
 from skillforge.progress import Progress
-from skillforge.run.classifier import HALF, embedding_text, features, fitted_features, single_enum_field
+from skillforge.run.classifier import (
+    HALF,
+    Classification,
+    embedding_text,
+    features,
+    fitted_features,
+    single_enum_field,
+    standardised,
+)
 from skillforge.run.prompt import render_input
 from skillforge.spec import Example
 
@@ -50,10 +58,7 @@ class ClassifierFit:
     def predict(self, input: Mapping[str, Any]) -> tuple[Any, float] | None:
         """(label, probability) for a calibration input, ``None`` if it was not predicted."""
         probs = self.predictions.get(render_input(input))
-        if probs is None:
-            return None
-        best = max(range(len(probs)), key=lambda i: (probs[i], -i))
-        return self.weights.classes[best], probs[best]
+        return None if probs is None else Classification(self.weights.field, self.weights.classes, probs).predict()
 
     def probability_of(self, input: Mapping[str, Any], label: Any) -> float | None:
         probs = self.predictions.get(render_input(input))
@@ -122,9 +127,7 @@ class _Design:
         words = _matrix(inputs, self.vocab)
         if self.embeddings is None:
             return words
-        z = (self.embeddings.matrix(inputs) - self.center) / self.scale
-        norm = np.linalg.norm(z, axis=1, keepdims=True)
-        dense = np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
+        dense = standardised(self.embeddings.matrix(inputs), self.center, self.scale)
         return np.hstack([words * HALF, dense * HALF])
 
     def weights(self, field_name: str, classes: list[Any], w: Any, b: Any) -> ClassifierWeights:

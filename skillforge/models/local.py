@@ -30,7 +30,7 @@ from typing import Any
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
-from skillforge.models.local_embed import close_loaded, embed_texts
+from skillforge.models.local_embed import close_loaded, embed_texts, llama_cpp_missing
 from skillforge.models.local_prefix import PrefixStates, PromptCaptured
 from skillforge.models.local_scoring import answer_logprob, choice_distributions, completion_logprobs
 
@@ -195,10 +195,7 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
             try:
                 llama_class = _answer_logits_llama()
             except ImportError as exc:
-                raise ConfigurationError(
-                    "llama-cpp-python is not installed: run `make install` (it builds it with portable "
-                    f"CPU flags) ({exc})"
-                ) from None
+                raise llama_cpp_missing(exc) from None
             llm = llama_class(
                 model_path=str(path),
                 n_ctx=n_ctx,

@@ -24,6 +24,12 @@ _EMBEDDERS: dict[str, tuple[Any, threading.Lock]] = {}
 _LOCK = threading.Lock()
 
 
+def llama_cpp_missing(exc: ImportError) -> ConfigurationError:
+    """The error for a local model without llama-cpp-python installed."""
+    return ConfigurationError(
+        f"llama-cpp-python is not installed: run `make install` (it builds it with portable CPU flags) ({exc})")
+
+
 def _embedder(path: Path, n_threads: int) -> tuple[Any, threading.Lock]:
     key = str(path)
     with _LOCK:
@@ -32,10 +38,7 @@ def _embedder(path: Path, n_threads: int) -> tuple[Any, threading.Lock]:
                 import llama_cpp
                 from llama_cpp._utils import suppress_stdout_stderr
             except ImportError as exc:
-                raise ConfigurationError(
-                    "llama-cpp-python is not installed: run `make install` (it builds it with portable "
-                    f"CPU flags) ({exc})"
-                ) from None
+                raise llama_cpp_missing(exc) from None
             # llama.cpp notes on stderr that the model declares no pooling of its own: expected here.
             with suppress_stdout_stderr(disable=False):
                 llm = llama_cpp.Llama(model_path=key, embedding=True, n_ctx=EMBED_N_CTX, n_batch=EMBED_N_CTX,

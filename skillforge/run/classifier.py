@@ -18,6 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from skillforge.errors import ConfigurationError
 from skillforge.format.classifier import ClassifierWeights, EmbeddingWeights
 from skillforge.models.base import Model
@@ -39,14 +42,22 @@ def embedding_text(value: Mapping[str, Any]) -> str:
     return input_text(value)
 
 
-def dense_features(vector: Sequence[float], e: EmbeddingWeights) -> list[float]:
-    """``vector`` standardised by ``e``'s center and scale, scaled to unit length (all zeros stays so)."""
+def standardised(vectors: Any, center: Any, scale: Any) -> NDArray[np.float64]:
+    """Each row of ``vectors`` standardised (``(v - center) / scale``) and scaled to unit length (a row
+    of zeros stays so): how the classifier reads embeddings, at compile time and at run time alike."""
+    z = (np.asarray(vectors, dtype=np.float64) - np.asarray(center, dtype=np.float64)) / np.asarray(scale)
+    norm = np.linalg.norm(z, axis=1, keepdims=True)
+    unit: NDArray[np.float64] = np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
+    return unit
+
+
+def dense_features(vector: Sequence[float], e: EmbeddingWeights) -> NDArray[np.float64]:
+    """``vector`` as the classifier's weights ``e`` read it (:func:`standardised`)."""
     if len(vector) != len(e.center):
         raise ValueError(f"the embedding has {len(vector)} numbers, the classifier was fitted on {len(e.center)} "
                          f"(from {e.model})")
-    z = [(v - c) / s for v, c, s in zip(vector, e.center, e.scale, strict=True)]
-    norm = math.sqrt(sum(x * x for x in z))
-    return [x / norm for x in z] if norm > 0 else z
+    row: NDArray[np.float64] = standardised([vector], e.center, e.scale)[0]
+    return row
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,8 @@ class TextClassifier:
         self.weights = weights
         self.field = weights.field
         self.classes = weights.classes
+        # The embedding's weights as one matrix (dimensions x classes), converted once.
+        self._dense = None if weights.embedding is None else np.asarray(weights.embedding.weights, dtype=np.float64)
 
     @property
     def embedding_model(self) -> str | None:
@@ -96,10 +109,9 @@ class TextClassifier:
         for f in present:
             for c, w in enumerate(table[f]):
                 logits[c] += w * norm
-        if dense is not None and embedding is not None:
-            for x, row in zip(dense_features(embedding, dense), dense.weights, strict=True):
-                for c, w in enumerate(row):
-                    logits[c] += w * x * HALF
+        if dense is not None and embedding is not None and self._dense is not None:
+            for c, w in enumerate(dense_features(embedding, dense) @ self._dense):
+                logits[c] += float(w) * HALF
         peak = max(logits)
         exps = [math.exp(x - peak) for x in logits]
         total = sum(exps)
@@ -157,7 +169,6 @@ class InputClassifier:
                 f"pass embedder= a model that gives them (its weights were fitted on {wanted}'s vectors)")
         self.classifier = classifier
         self.embedder = embedder if wanted is not None else None
-        self.field = classifier.field
         self._kept: dict[str, Classification] = {}
 
     async def classify(self, value: Mapping[str, Any]) -> Classification:

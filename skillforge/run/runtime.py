@@ -257,8 +257,8 @@ class Runner:
         view = await self.classify(value) if self.skill.settings.tiers else None
         if view is None:
             return None
+        label, p = view.predict()
         for tier in self.skill.settings.tiers:
-            label, p = view.predict()
             if tier.threshold is not None and p >= tier.threshold:
                 output = {view.field: label}
                 attempt = Attempt(model_id=CLASSIFIER_ID, role="student", raw_text=json.dumps(output),
