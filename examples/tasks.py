@@ -162,7 +162,55 @@ def sports_plausibility() -> Task:
     return Task(spec, rows, n_test=300, n_dev=60, n_train=200)
 
 
+def social_support() -> Task:
+    """A task the compiler was never tuned on (BIG-bench social_support; datasets/README.md): three
+    classes, most comments neutral. Benchmarks only, no committed skill."""
+    spec = SkillSpec(
+        name="social-support",
+        description="Decide whether a comment is supportive, unsupportive or neutral towards the person it "
+        "answers.",
+        input_schema=TEXT_INPUT,
+        output_schema={
+            "type": "object",
+            "properties": {"support": {"type": "string", "enum": ["supportive", "unsupportive", "neutral"]}},
+            "required": ["support"],
+            "additionalProperties": False,
+        },
+    )
+    rows = [({"text": r["text"]}, {"support": r["support"]}) for r in _jsonl("bigbench_social_support.jsonl")]
+    return Task(spec, rows, n_test=300, n_dev=60, n_train=200)
+
+
+NAME_FIELDS = {
+    "prefix": "title before the name, e.g. Mr., Dr.",
+    "given_name": "first name or first initial",
+    "nickname": "nickname, as written",
+    "middle_name": "middle name or middle initial",
+    "surname": "family name",
+    "suffix": "suffix after the name, e.g. Jr., III, PhD",
+}
+
+
+def person_names() -> Task:
+    """An extraction task the compiler was never tuned on (probablepeople's labelled person names;
+    datasets/README.md): up to six optional fields copied from a short input. Benchmarks only."""
+    spec = SkillSpec(
+        name="person-names",
+        description="Split a person's name into its parts. Copy each part exactly as written; leave out parts "
+        "the name does not have.",
+        input_schema=TEXT_INPUT,
+        output_schema={
+            "type": "object",
+            "properties": {field: {"type": "string", "description": text} for field, text in NAME_FIELDS.items()},
+            "additionalProperties": False,
+        },
+    )
+    rows = [({"text": r["text"]}, r["fields"]) for r in _jsonl("person_names.jsonl")]
+    return Task(spec, rows, n_test=200, n_dev=60, n_train=200)
+
+
 #: The committed example skills (skills/NAME).
 TASKS = {"intent-router": intent_router, "review-sentiment": review_sentiment, "address-parser": address_parser}
 #: Tasks for benchmarks only: public labelled data the compiler was never tuned on.
-HELD_OUT_TASKS = {"sports-plausibility": sports_plausibility}
+HELD_OUT_TASKS = {"sports-plausibility": sports_plausibility, "social-support": social_support,
+                  "person-names": person_names}

@@ -2,6 +2,8 @@
 
 - :class:`QueuedModel` answers from a queue of canned responses, in order, and records every request.
 - :class:`FunctionModel` answers by calling a function of the request.
+- :class:`ClaudeLike` wraps a real model (say the embedded local one) so it behaves as a Claude student
+  does: no log-probabilities, no class probabilities, no embeddings, no temperature; priced as Claude.
 
 Either embeds texts when given ``embed`` (a function of one text giving its vector), like a local
 model does for a skill's classifier tier.
@@ -11,12 +13,14 @@ Both count tokens roughly (whitespace words) so ledgers and reports have numbers
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
+from skillforge.models.pricing import REFERENCE_STUDENT, cost_usd, price_for
 
 Answer = str | dict[str, Any] | ModelResponse | BaseException
 Embed = Callable[[str], Sequence[float]]
@@ -132,6 +136,70 @@ class FunctionModel(_DoubleBase):
         if inspect.isawaitable(result):
             result = await result
         return self._to_response(request, result)
+
+
+#: Claude's sampling temperature when a request sets none (the Messages API's documented default), and
+#: the only one the 5.5 family samples at: it rejects ``temperature``.
+CLAUDE_DEFAULT_TEMPERATURE = 1.0
+
+
+class ClaudeLike(Model):
+    """``inner`` as a Claude student behaves, to measure what a Claude student really gets offline.
+
+    Claude's Messages API returns no token probabilities, scores no choices and gives no embeddings,
+    and the 5.5 family takes no ``temperature``: every call samples at the model's default. So this
+    wrapper declares none of those capabilities *and* strips them from what ``inner`` returns (the
+    declaration alone is not enough: a local engine still hands back logprobs unless the request stops
+    it), and sends every request at ``temperature`` (Claude's default, 1.0) whatever it asked for.
+    Its calls are priced as ``price_as`` (Claude Haiku 5.5 by default) on ``inner``'s token counts, so
+    every call its confidence needs is on the bill.
+
+    Claude takes no seed, yet a benchmark must be repeatable: a request without a seed is sampled with
+    one derived from its own content (the same request, the same draw); requests that set seeds (the
+    samples of a confidence measurement) keep theirs, so they still differ from each other.
+    """
+
+    supports_logprobs = False
+    supports_choice_scores = False
+    supports_embeddings = False
+    supports_temperature = False
+    is_local = False
+
+    def __init__(self, inner: Model, *, temperature: float = CLAUDE_DEFAULT_TEMPERATURE,
+                 price_as: str = REFERENCE_STUDENT, model_id: str | None = None) -> None:
+        price = price_for(price_as)
+        if price is None:
+            raise ValueError(f"ClaudeLike: no price known for {price_as!r}")
+        self.inner = inner
+        self.temperature = temperature
+        self.price_as = price_as
+        self.price = price
+        self.model_id = model_id or f"claude-like:{inner.model_id}"
+        self.supports_structured_output = inner.supports_structured_output
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        seed = request.seed if request.seed is not None else _content_seed(request)
+        sent = request.model_copy(update={"temperature": self.temperature, "logprobs": False,
+                                          "choice_scores": False, "seed": seed})
+        response = await self.inner.request(sent)
+        return response.model_copy(update={"model_id": self.model_id, "logprob_sum": None, "field_logprobs": None,
+                                           "choices": None})
+
+    async def prefill(self, request: ModelRequest) -> None:
+        await self.inner.prefill(request)
+
+    def check_schema(self, schema: dict[str, Any]) -> None:
+        self.inner.check_schema(schema)
+
+    def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
+        return cost_usd(usage, self.price, batch=batch)
+
+    def for_role(self, role: Role) -> Model:
+        return self
+
+
+def _content_seed(request: ModelRequest) -> int:
+    return int(hashlib.sha256(request.cache_key("claude-like").encode()).hexdigest()[:8], 16)
 
 
 def skill_input(request: ModelRequest) -> dict[str, Any]:

@@ -54,8 +54,11 @@ def review_oracle(request: ModelRequest) -> Any:
     return {"label": "pos" if "good" in skill_input(request)["text"] else "neg"}
 
 
-def compiled_review_skill(tmp_path: Path) -> Any:
-    """:data:`SPEC` compiled offline by stand-in models, saved under ``tmp_path`` and loaded back."""
+def compiled_review_skill(tmp_path: Path, threshold: float | None = None) -> Any:
+    """:data:`SPEC` compiled offline by stand-in models, saved under ``tmp_path`` and loaded back. Twelve
+    examples certify no student answer (the compile routes every input to the teacher), so the skill is
+    edited to ask its student with no confidence gate (or gated at ``threshold``): these tests are about
+    the provider's calls."""
     from skillforge import Example, compile_skill, load_skill
     from skillforge.testing import FunctionModel
 
@@ -63,6 +66,7 @@ def compiled_review_skill(tmp_path: Path) -> Any:
                         expected={"label": "pos" if i % 2 else "neg"}) for i in range(12)]
     skill = compile_skill(SPEC, examples=examples, teacher=FunctionModel(review_oracle, model_id="test:teacher"),
                           student=FunctionModel(review_oracle, model_id="test:student"))
+    skill.manifest.settings.ask_student, skill.manifest.settings.threshold = True, threshold
     return load_skill(skill.save(tmp_path / "skill"))
 
 

@@ -19,7 +19,7 @@ from skillforge.format import ClassifierWeights, Combiner, ConfidenceSettings
 from skillforge.models.base import Message, ModelRequest, ModelResponse
 from skillforge.regress import CassetteModel
 from skillforge.run.classifier import TextClassifier
-from skillforge.run.signals import combine, confidence, signals_of
+from skillforge.run.signals import History, combine, confidence, signals_of
 from skillforge.testing import FunctionModel, QueuedModel, skill_input
 
 from helpers import SENTIMENT_OUT, sentiment_spec
@@ -36,7 +36,7 @@ def test_signals_read_the_class_distribution_the_margin_and_the_classifier() -> 
     out = {"sentiment": "positive"}
     dist = {"sentiment": {'"positive"': 0.8, '"negative"': 0.2}}
     signals = signals_of(_response(json.dumps(out), logprob=-0.5, choices=dist), out, input={"text": "good"},
-                         reasks=1, classification=TextClassifier(weights).classify({"text": "good"}))
+                         history=History(reasks=1), classification=TextClassifier(weights).classify({"text": "good"}))
     assert signals["class_prob"] == pytest.approx(0.8)
     assert signals["class_margin"] == pytest.approx(0.6)
     assert signals["value_prob"] == pytest.approx(0.6065, abs=1e-4)
@@ -132,13 +132,15 @@ def test_the_cheaper_ladder_is_kept_and_the_student_is_calibrated_behind_the_cla
     choice = choose_confidence(cases, ConfidenceSettings(), target_precision=0.9, confidence_level=0.95, seed=0)
     plan = plan_tiers(cases, inputs, choice, fit, LadderCosts(student=0.001, teacher=0.05), target_precision=0.9,
                       confidence_level=0.95)
-    assert [ladder.tiers for ladder in plan.ladders] == [["student"], ["classifier", "student"]]
+    # Every ladder is priced: the student alone, the classifier alone, the teacher (and the classifier in
+    # front of the student when some inputs get past it).
+    tiers = [ladder.tiers for ladder in plan.ladders]
+    assert tiers[0] == ["student"] and ["classifier"] in tiers and tiers[-1] == []
     chosen = [ladder for ladder in plan.ladders if ladder.chosen]
     assert len(chosen) == 1 and chosen[0].cost_per_1k is not None
-    if plan.tier is not None:  # the classifier saved student calls at the same precision
-        assert chosen[0].tiers == ["classifier", "student"] and plan.classifier is not None
-        assert plan.ladders[1].cost_per_1k is not None and plan.ladders[0].cost_per_1k is not None
-        assert plan.ladders[1].cost_per_1k < plan.ladders[0].cost_per_1k
+    assert plan.tier is not None and chosen[0].tiers[0] == "classifier" and plan.classifier is not None
+    # The classifier saved student calls at the same precision.
+    assert plan.ladders[0].cost_per_1k is not None and chosen[0].cost_per_1k < plan.ladders[0].cost_per_1k
 
 
 def test_a_combiner_that_reads_the_classifier_keeps_it_in_the_skill_without_a_tier() -> None:
@@ -169,9 +171,9 @@ def _oracle(request: ModelRequest) -> str | dict[str, Any]:
 
 
 def test_a_compiled_classifier_tier_answers_without_a_model_call(tmp_path: Path) -> None:
-    model = FunctionModel(_oracle, price_per_token=1e-6)
+    model = FunctionModel(_oracle, price_per_token=1e-6)  # priced like a remote model: words only, no local embedder
     skill = compile_skill(sentiment_spec(), _keyword_examples(120), CompileOptions(ks=(2,), refine_rounds=0,
-                          target_precision=0.9), teacher=model, student=model)
+                          target_precision=0.9, classifier_embeddings=None), teacher=model, student=model)
     assert [t.kind for t in skill.settings.tiers] == ["classifier"]
     assert skill.classifier is not None and any(ladder.chosen for ladder in skill.manifest.metrics.ladders)
     path = skill.save(tmp_path / "s")

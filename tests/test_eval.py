@@ -35,6 +35,7 @@ def _skill() -> Skill:
     skill = compile_skill(sentiment_spec(), sentiment_examples(40), teacher=keyword_model(), student=keyword_model(),
                           options=CompileOptions(ks=[2], refine_rounds=0))
     skill.manifest.settings.threshold = 0.5
+    skill.manifest.settings.ask_student = True  # a threshold set by hand: the student is asked
     return skill
 
 

@@ -106,7 +106,8 @@ def test_a_cheaper_model_behind_the_student_is_kept_with_its_own_threshold(tmp_p
     assert tier.threshold is not None and tier.expected_share is not None and tier.expected_share > 0.1
     # The student answers the plain 60%; with the tier, more is answered before the teacher.
     assert skill.settings.expected_student_share == pytest.approx(0.6 + tier.expected_share, abs=0.01)
-    ladders = {tuple(o.tiers): o for o in skill.manifest.metrics.ladders}
+    # The chosen confidence's ladders (the alternatives priced are labelled with theirs).
+    ladders = {tuple(o.tiers): o for o in skill.manifest.metrics.ladders if o.confidence is None}
     assert ladders[("student", "tier:haiku")].chosen and not ladders[("student",)].chosen
     assert ladders[("student", "tier:haiku")].cost_per_1k < ladders[("student",)].cost_per_1k
     assert skill.manifest.provenance.options.model_tiers == ("tier:haiku",)
@@ -151,7 +152,8 @@ def test_a_tier_no_better_than_the_student_is_not_kept_and_never_called() -> Non
     echo.supports_choice_scores = True
     skill, _, _, _ = _compile(tier_models={"tier:haiku": echo})
     assert skill.settings.model_tiers == []
-    ladders = {tuple(o.tiers): o for o in skill.manifest.metrics.ladders}
+    # The chosen confidence's ladders (the alternatives priced are labelled with theirs).
+    ladders = {tuple(o.tiers): o for o in skill.manifest.metrics.ladders if o.confidence is None}
     assert ladders[("student",)].chosen and ("student", "tier:haiku") in ladders
     calls = len(echo.requests)
     assert skill.run({"text": "poor item 1002"}, ledger=Ledger(None)).tier == "teacher"

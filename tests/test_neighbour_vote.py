@@ -11,7 +11,7 @@ from skillforge import CompileOptions, Example, Ledger, compile_skill
 from skillforge.format import Demo
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.run.retrieval import DemoIndex, NeighbourVote, neighbour_vote
-from skillforge.run.signals import signals_of
+from skillforge.run.signals import History, signals_of
 from skillforge.testing import FunctionModel, skill_input
 
 from helpers import SENTIMENT_OUT, sentiment_spec
@@ -42,9 +42,11 @@ def test_only_skills_with_demos_and_a_label_field_get_a_vote() -> None:
     response = ModelResponse(model_id="m", text="{}")
     vote = neighbour_vote(demos, SENTIMENT_OUT)
     assert vote is not None
-    signals = signals_of(response, {"sentiment": "negative"}, input={"text": "awful pizza"}, reasks=0, neighbours=vote)
+    signals = signals_of(response, {"sentiment": "negative"}, input={"text": "awful pizza"}, history=History(),
+                         neighbours=vote)
     assert signals["neighbour_vote"] == vote.agreement({"text": "awful pizza"}, {"sentiment": "negative"})
-    assert "neighbour_vote" not in signals_of(response, {"sentiment": "negative"}, input={"text": "x"}, reasks=0)
+    assert "neighbour_vote" not in signals_of(response, {"sentiment": "negative"}, input={"text": "x"},
+                                              history=History())
 
 
 TOPICS = {"pizza": "positive", "film": "positive", "phone": "negative", "hotel": "negative"}

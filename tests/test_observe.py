@@ -135,6 +135,7 @@ def test_the_runtime_warns_once_per_skill_when_its_share_drifts(caplog: pytest.L
     # The compiler records what status tests against: the invalid share and the risk-coverage curve.
     assert skill.manifest.metrics.invalid_share == 0.0 and len(skill.manifest.metrics.risk_coverage) == 10
     skill.manifest.settings.threshold = 0.9
+    skill.manifest.settings.ask_student = True  # a threshold set by hand: the student is asked
     skill.manifest.settings.expected_student_share = 0.9
     unsure = FunctionModel(lambda _: {"sentiment": "positive"}, model_id="test:unsure", logprob=-2.0)
     ledger, teacher = Ledger(None), keyword_model()

@@ -63,7 +63,7 @@ def ray_cluster() -> Iterator[None]:
 
 
 def test_a_skill_runs_on_ray_workers_and_every_call_and_escalation_arrives(ray_cluster: None, tmp_path: Path) -> None:
-    skill = compiled_review_skill(tmp_path / "compiled")
+    skill = compiled_review_skill(tmp_path / "compiled", threshold=0.95)
     teacher = FunctionModel(teacher_answer, model_id="test:teacher")
     data = rows(48)
     out = ray.data.from_items(data).map_batches(
@@ -75,7 +75,7 @@ def test_a_skill_runs_on_ray_workers_and_every_call_and_escalation_arrives(ray_c
 
     # The same rows run locally, one by one: the ledger lines and escalations the workers must match.
     local_ledger = Ledger(tmp_path / "local.jsonl")
-    local_skill = compiled_review_skill(tmp_path / "local-skill")
+    local_skill = compiled_review_skill(tmp_path / "local-skill", threshold=0.95)
     expected: dict[int, tuple[Any, list[tuple[str, str]]]] = {}
     for row in data:
         before = len(local_ledger.entries)

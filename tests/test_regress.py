@@ -43,12 +43,17 @@ def model(fn: Callable[[ModelRequest], Any] = keyword_answer, **kw: Any) -> Func
     return FunctionModel(fn, **kw)
 
 
-def make_skill(root: Path, name: str = "sentiment", *, record: bool = True) -> Path:
+def make_skill(root: Path, name: str = "sentiment", *, record: bool = True, threshold: float | None = None
+               ) -> Path:
     """A compiled sentiment skill at ``root/skills/<name>`` (perfect keyword student, min pass
-    rate 0.95), with its recordings unless ``record`` is false."""
+    rate 0.95), with its recordings unless ``record`` is false. 20 examples certify no student answer at
+    0.95, so the compiled skill routes every input to the teacher; with ``threshold`` it is edited to ask
+    its student, gated there."""
     m = model()
     skill = compile_skill(sentiment_spec(name), sentiment_examples(), teacher=m, student=m,
                           options=CompileOptions(ks=[2]))
+    if threshold is not None:
+        skill.manifest.settings.ask_student, skill.manifest.settings.threshold = True, threshold
     path = skill.save(root / "skills" / name)
     if record:
         assert run_skill_tests(path, mode="record", student=model(), teacher=model()).ok
@@ -89,8 +94,8 @@ def test_a_recorded_skill_passes_in_replay_without_building_a_model(
     assert (result.name, result.path, result.student, result.teacher) == (
         "sentiment", "skills/sentiment", MODEL_ID, MODEL_ID)
     assert result.cases == len(load_skill(skill_dir).tests) == result.passed
-    # 20 examples cannot certify precision 0.95 by the Wilson bound, so the threshold sits above every
-    # confidence seen and each case escalates (to the same keyword model, recorded too).
+    # 20 examples cannot certify precision 0.95 by the Wilson bound, so the skill does not ask its student
+    # and each case goes to the teacher (the same keyword model, recorded too).
     assert load_skill(skill_dir).settings.expected_student_share == 0.0
     assert (result.pass_rate, result.min_pass_rate, result.student_share) == (1.0, 0.95, 0.0)
     assert result.escalations == result.cases and result.cost_usd == 0.0 and result.tokens > 0
@@ -128,6 +133,7 @@ def test_nonsense_instructions_fail_once_re_recorded_and_replay_keeps_failing(
     m = model(nonsense_sensitive)
     skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=m, student=m,
                           options=CompileOptions(ks=[2]))
+    skill.manifest.settings.ask_student = True  # 20 examples certify nothing: ask the student by hand
     path = skill.save(tmp_path / "skills" / "sentiment")
     assert run_skill_tests(path, mode="record", student=m, teacher=m).ok
 
@@ -163,7 +169,8 @@ def test_a_missing_recording_fails_each_case_clearly_and_calls_nothing(
     assert f"{result.cases} cases have no recording for model test:keyword" in failure_text(result)
 
 
-def test_escalations_cost_and_student_share_are_measured(skill_dir: Path, tmp_path: Path) -> None:
+def test_escalations_cost_and_student_share_are_measured(tmp_path: Path) -> None:
+    skill_dir = make_skill(tmp_path, threshold=0.5)
     def unsure_on_bad(request: ModelRequest) -> ModelResponse:
         bad = "bad" in skill_input(request)["text"]
         return ModelResponse(model_id=MODEL_ID, text=json.dumps({"sentiment": "positive"}),
@@ -408,7 +415,8 @@ def test_the_verdict_names_the_field_score_gate_when_the_skill_sets_one() -> Non
     assert "field score" not in verdict(SkillResult(**base, ok=True))
 
 
-def test_refusals_are_escalated_and_counted_apart_and_replay_the_same(skill_dir: Path, tmp_path: Path) -> None:
+def test_refusals_are_escalated_and_counted_apart_and_replay_the_same(tmp_path: Path) -> None:
+    skill_dir = make_skill(tmp_path, threshold=0.5)
     def refuses_bad(request: ModelRequest) -> Any:
         if "bad" in skill_input(request)["text"]:
             return ModelResponse(model_id=MODEL_ID, text="", stop_reason="refusal")

@@ -34,6 +34,7 @@ def skill(tmp_path: Path) -> Skill:
     compiled = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
                              options=CompileOptions(ks=[2]))
     compiled.manifest.settings.threshold = 0.5
+    compiled.manifest.settings.ask_student = True  # a threshold set by hand: the student is asked
     compiled.save(tmp_path / "sentiment")
     return load_skill(tmp_path / "sentiment")
 

@@ -11,15 +11,21 @@ from skillforge import CompileOptions, Example, Ledger, SpecError, compile_skill
 from skillforge.compile import Candidate, CaseResult, Measurement, choose, clearly_better, paired_gain
 from skillforge.compile.selection import Scored
 from skillforge.compile.steps import draft_samples as _samples
-from skillforge.evaluate import GOLD, estimate_prompt_tokens, evaluate_skill
+from skillforge.evaluate import GOLD, TEACHER_REFERENCE, evaluate_skill
 from skillforge.models.base import ModelRequest
+from skillforge.models.pricing import cost_usd, price_for
 from skillforge.regress import run_skill_tests
-from skillforge.run.prompt import build_request
+from skillforge.run.prompt import build_request, render_output
+from skillforge.run.teacher_only import estimate_tokens, request_text, teacher_only_request
 from skillforge.testing import FunctionModel, QueuedModel, skill_input
 
 from helpers import keyword_answer, keyword_model, sentiment_examples, sentiment_spec
 
 POS = {"sentiment": "positive"}
+
+
+def words(t: str) -> int:
+    return len(t.split())
 
 
 def _ev(name: str, correct: list[bool], *, k: int = 0, retrieved: bool = False) -> Measurement:
@@ -104,6 +110,8 @@ def test_teacher_draft_samples_spread_over_every_label() -> None:
 def _compiled(tmp_path: Path, teacher: FunctionModel, student: FunctionModel) -> Any:
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=teacher, student=student,
                           options=CompileOptions(ks=[4], retrieval=False, selection_z=0.0))
+    # 30 examples certify no student answer at 0.95; these tests are about what escalations send.
+    skill.manifest.settings.ask_student = True
     skill.save(tmp_path / "s")
     return load_skill(tmp_path / "s")
 
@@ -114,10 +122,10 @@ def demo_hungry(request: ModelRequest) -> Any:
     return keyword_answer(request) if request.static_messages >= 8 else {"sentiment": "negative"}
 
 
-def test_a_strong_teacher_gets_a_lean_escalation_prompt(tmp_path: Path) -> None:
+def test_a_strong_teacher_gets_the_teacher_only_prompt(tmp_path: Path) -> None:
     skill = _compiled(tmp_path, keyword_model(), FunctionModel(demo_hungry, model_id="test:student"))
     assert skill.settings.demo_strategy == "fixed" and skill.settings.k == 4
-    assert skill.settings.escalation_prompt == "lean"
+    assert skill.settings.escalation_prompt == "plain"
     assert skill.manifest.metrics.teacher_lean_score == 1.0
 
     student = QueuedModel(['{"sentiment": "meh"}', '{"sentiment": "meh"}'])
@@ -127,8 +135,16 @@ def test_a_strong_teacher_gets_a_lean_escalation_prompt(tmp_path: Path) -> None:
     sent = teacher.requests[0]
     assert sent.static_messages == 0 and len(sent.messages) == 1  # the input alone, no demos
     assert skill_input(sent) == {"text": "good"}
-    assert sent.system == student.requests[0].system  # the same instructions and schema
+    # Exactly the teacher-only request: an escalated input costs what it costs teacher-only.
+    m = skill.manifest
+    assert sent == teacher_only_request(description=m.description, output_schema=m.output_schema,
+                                        input_schema=m.input_schema, input={"text": "good"},
+                                        max_tokens=m.settings.max_tokens)
     assert len(student.requests[0].messages) == 9  # 4 demo pairs + the input
+    # The skill's own instructions stay with a lean escalation prompt, set by hand.
+    m.settings.escalation_prompt = "lean"
+    lean = skill.runner(student=student).teacher_request_for({"text": "good"})
+    assert lean.system == student.requests[0].system and len(lean.messages) == 1
 
 
 def test_a_teacher_that_needs_the_demos_gets_the_students_prompt(tmp_path: Path) -> None:
@@ -143,20 +159,36 @@ def test_a_teacher_that_needs_the_demos_gets_the_students_prompt(tmp_path: Path)
     assert teacher.requests[0].static_messages == 8
 
 
-def test_the_evaluation_prices_a_simulated_teacher_on_the_lean_prompt(tmp_path: Path) -> None:
+def test_the_evaluation_prices_a_simulated_teacher_on_the_prompt_an_escalation_sends(tmp_path: Path) -> None:
     skill = _compiled(tmp_path, keyword_model(), FunctionModel(demo_hungry, model_id="test:student"))
     skill.manifest.settings.threshold = 0.99  # the student's 0.9 never passes: every case escalates
+    skill.manifest.settings.ask_student = True  # a threshold set by hand: the student is asked
     data = sentiment_examples(6)
     student = FunctionModel(keyword_answer, logprob=-0.1)
-    result = evaluate_skill(skill, data, student=student, teacher=GOLD, count_tokens=lambda t: len(t.split()))
+    result = evaluate_skill(skill, data, student=student, teacher=GOLD, count_tokens=words)
     assert all(c.escalated for c in result.cases)
     for c in result.cases:
-        assert 0 < c.teacher_prompt_tokens < c.prompt_tokens
-        assert c.teacher_usage.input_tokens == c.teacher_prompt_tokens
+        # An escalation sends the teacher-only prompt: the very request teacher-only prices.
+        assert c.teacher_usage.input_tokens == c.teacher_prompt_tokens == c.teacher_only_usage.input_tokens > 0
     costs = result.costs_per_1k()
     assert costs["teacher_only"] is not None and costs["mix"] is not None
-    # The student is free here, so every input escalated costs exactly what teacher-only costs.
+    # The student is free here and every case escalates: the mix costs exactly teacher-only.
     assert costs["mix"] == pytest.approx(costs["teacher_only"])
+    # With the skill's own instructions sent instead (lean), escalations are priced at that prompt.
+    skill.manifest.settings.escalation_prompt = "lean"
+    lean = evaluate_skill(skill, data, student=student, teacher=GOLD, count_tokens=words)
+    opus = price_for(TEACHER_REFERENCE)
+    assert opus is not None
+    assert all(c.teacher_prompt_tokens != c.teacher_only_usage.input_tokens for c in lean.cases)
+    assert lean.costs_per_1k()["mix"] == pytest.approx(1000 * sum(cost_usd(c.teacher_usage, opus)
+                                                                   for c in lean.cases) / 6)
+    assert lean.costs_per_1k()["teacher_only"] == pytest.approx(costs["teacher_only"])
+    for c in result.cases:
+        plain = teacher_only_request(description=skill.manifest.description, output_schema=skill.manifest.output_schema,
+                                     input_schema=skill.manifest.input_schema, input=c.input, max_tokens=5)
+        assert c.teacher_only_usage.input_tokens == c.prompt_tokens + words(request_text(plain)) - words(
+            request_text(skill.runner(student=student).request_for(c.input)))
+        assert c.teacher_only_usage.output_tokens == words(render_output(c.expected, skill.manifest.output_schema))
 
 
 def test_prompt_token_estimates_keep_the_measured_template_overhead() -> None:
@@ -165,12 +197,9 @@ def test_prompt_token_estimates_keep_the_measured_template_overhead() -> None:
     lean = build_request(instructions="one two three", output_schema={"type": "object"}, demos=[],
                          input={"text": "q"}, max_tokens=5)
 
-    def words(t: str) -> int:
-        return len(t.split())
-
-    assert estimate_prompt_tokens(lean, big, 100, words) == 100 - (words("".join(m.content for m in big.messages))
-                                                                   - words(lean.messages[0].content))
-    assert 0 < estimate_prompt_tokens(lean, big, 100, None) < 100
+    assert estimate_tokens(request_text(lean), request_text(big), 100, words) == 100 - (
+        words("".join(m.content for m in big.messages)) - words(lean.messages[0].content))
+    assert 0 < estimate_tokens(request_text(lean), request_text(big), 100, None) < 100
 
 
 # -- the field-score gate ---------------------------------------------------------------------------

@@ -41,8 +41,10 @@ def test_check_answer_verdicts() -> None:
     assert check_answer("[1]", SENTIMENT_OUT).errors == ["expected a JSON object, got list"]
     unsure = check_answer('{"sentiment": "positive"}', SENTIMENT_OUT, confidence=0.2, threshold=0.5)
     assert unsure.verdict == "low_confidence" and unsure.output == {"sentiment": "positive"}
+    # A threshold with no confidence to hold against it: nothing certifies the answer.
     no_signal = check_answer('{"sentiment": "positive"}', SENTIMENT_OUT, confidence=None, threshold=0.5)
-    assert no_signal.verdict == "accepted"
+    assert no_signal.verdict == "low_confidence" and "no confidence" in no_signal.errors[0]
+    assert check_answer('{"sentiment": "positive"}', SENTIMENT_OUT, confidence=None).verdict == "accepted"
 
 
 def test_compare_scores_the_share_of_matching_fields() -> None:

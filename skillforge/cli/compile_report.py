@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from skillforge.cli.format import money
-from skillforge.format import SkillDefinition
+from skillforge.cli.format import ESCALATION_PROMPTS, money
+from skillforge.format import SkillDefinition, ToCertify
 from skillforge.ledger import Ledger
 
 
@@ -60,6 +60,12 @@ def _call_notes(skill: SkillDefinition, ledger: Ledger) -> list[str]:
 
 def _threshold_lines(skill: SkillDefinition) -> list[str]:
     m, s = skill.manifest.metrics, skill.settings
+    if not s.ask_student:
+        first = "what the classifier tier does not answer" if s.tiers else "every input"
+        out = [f"[yellow]the student is not asked:[/] {first} goes straight to the teacher -- no student answer "
+               f"could be certified at precision {s.target_precision} on {m.calibration_size} calibration cases, "
+               "or asking it would cost more per call than it saves (the ladders above)"]
+        return out + _certify_lines(m.to_certify, s.target_precision)
     if s.threshold is None:
         return ["escalation threshold: none (the student gives no confidence signal); only invalid answers escalate"]
     prec = "-" if m.accepted_precision is None else f"{m.accepted_precision:.3f}"
@@ -70,6 +76,33 @@ def _threshold_lines(skill: SkillDefinition) -> list[str]:
     if m.accepted_precision is None:
         out.append("[yellow]note:[/] no threshold reached the target by the bound: every call escalates. "
                    "More dev data, a lower target or a lower confidence level would let the student answer.")
+    return out
+
+
+def _certify_lines(hint: ToCertify | None, target: float) -> list[str]:
+    if hint is None:
+        return []
+    if hint.more_examples is None:
+        return [f"what it would take: even the student's most confident answers were right {hint.precision:.0%} of "
+                f"the time, below {target}: more examples alone would not certify it (a better prompt, a stronger "
+                "student or a lower target would)"]
+    return [f"what it would take: about {hint.more_examples:,} more labelled examples like these would let the "
+            f"bound certify the student on {hint.share:.0%} of inputs (its answers there were right "
+            f"{hint.precision:.0%} of the time)"]
+
+
+def _check_lines(skill: SkillDefinition) -> list[str]:
+    s, m = skill.settings, skill.manifest.metrics
+    out = []
+    if s.checks is not None:
+        order = ", ".join(f"{a} before {b}" for a, b in s.checks.order)
+        out.append("answer checks: " + "; ".join(part for part in (
+            f"copied from the input: {', '.join(s.checks.copied)}" if s.checks.copied else "",
+            f"always present: {', '.join(s.checks.required)}" if s.checks.required else "",
+            f"in the input's order: {order}" if order else "") if part)
+            + f"; an answer that breaks one is {'asked again once, told what it broke' if s.repair else 'escalated'}")
+    for signal, by_field in m.field_auroc.items():
+        out.append(f"per-field AUROC of {signal}: " + ", ".join(f"{f} {a:.3f}" for f, a in by_field.items()))
     return out
 
 
@@ -88,10 +121,12 @@ def _confidence_lines(skill: SkillDefinition) -> list[str]:
                    f"{', schema text' if second.schema_in_prompt else ''}): one extra call per student answer")
     for ladder in m.ladders:
         cost = "unknown" if ladder.cost_per_1k is None else f"${ladder.cost_per_1k:.4f}"
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in ladder.tier_shares.items())
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in ladder.tier_shares.items()) or "nothing"
         mark = "  [green]<- chosen[/]" if ladder.chosen else ""
+        priced = "" if ladder.confidence is None else f" [dim](with confidence {ladder.confidence}" + (
+            "" if ladder.repair is None else f", repair {'on' if ladder.repair else 'off'}") + ")[/]"
         out.append(f"ladder {' > '.join([*ladder.tiers, 'teacher'])}: {shares} before the teacher; "
-                   f"{cost} per 1,000 calls (local tiers priced as Claude){mark}")
+                   f"{cost} per 1,000 calls (local tiers priced as Claude){priced}{mark}")
     reads = "words" if skill.classifier is None or skill.classifier.embedding is None else \
         f"words and the input's embedding by {skill.classifier.embedding.model} (one forward pass per input)"
     for tier in s.tiers:
@@ -142,9 +177,9 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
     if m.selection:
         console.print(f"selection: {m.selection}")
     lean = "" if m.teacher_lean_score is None else f" (teacher with instructions alone: {m.teacher_lean_score:.3f})"
-    how = "instructions + input, no demos" if s.escalation_prompt == "lean" else "the student's prompt, demos included"
+    how = ESCALATION_PROMPTS[s.escalation_prompt]
     console.print(f"escalation prompt: {s.escalation_prompt}: {how}{lean}")
-    for line in _confidence_lines(skill) + _threshold_lines(skill):
+    for line in _confidence_lines(skill) + _check_lines(skill) + _threshold_lines(skill):
         console.print(line)
     share = "-" if s.expected_student_share is None else f"{s.expected_student_share:.0%}"
     before = "the cheap tiers" if s.tiers or s.model_tiers else p.student

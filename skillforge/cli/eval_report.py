@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from skillforge.cli.format import money, percent
+from skillforge.cli.format import ESCALATION_PROMPTS, money, percent
 from skillforge.evaluate import STUDENT_REFERENCE, TEACHER_REFERENCE, EvalResult
 
 
@@ -19,6 +19,11 @@ def print_eval(console: Console, r: EvalResult) -> None:
     signals = r.signal_auroc()
     if signals:
         console.print("AUROC per signal: " + ", ".join(f"{k} {v:.3f}" for k, v in signals.items()))
+    for signal, by_field in r.field_auroc().items():
+        console.print(f"per-field AUROC of {signal}: " + ", ".join(f"{f} {a:.3f}" for f, a in by_field.items()))
+    if not r.student_asked:
+        console.print("[yellow]the skill does not ask its student:[/] its answers are measured here, never used "
+                      "(every input the classifier does not answer goes straight to the teacher)")
     rc = Table(title="Risk-coverage: accuracy of the student's most confident answers", show_edge=False,
                min_width=64)
     for col in ("coverage", "answered", "accuracy"):
@@ -49,9 +54,9 @@ def print_eval(console: Console, r: EvalResult) -> None:
     teacher_name = TEACHER_REFERENCE if r.teacher_as_reference else r.teacher
     ct.add_row(f"teacher only ({teacher_name})", money(costs["teacher_only"]), money(costs["teacher_only"]))
     console.print(ct)
-    what = ("instructions + input, no demos" if r.escalation_prompt == "lean"
-            else "the student's prompt, demos included")
-    console.print(f"escalations and teacher-only send the teacher the {r.escalation_prompt} prompt ({what})")
+    console.print(f"escalations send the teacher the {r.escalation_prompt} prompt "
+                  f"({ESCALATION_PROMPTS.get(r.escalation_prompt, r.escalation_prompt)}); teacher-only sends every "
+                  "input with the plain prompt")
     refusals = r.refusals
     if refusals["student"] or refusals["teacher"]:
         console.print(f"refusals (stop_reason 'refusal'): the student refused {refusals['student']} case(s), "

@@ -11,3 +11,11 @@ def money(cost: float | None) -> str:
 def percent(x: float | None) -> str:
     """A share to one decimal; ``-`` when there is none."""
     return "-" if x is None else f"{x:.1%}"
+
+
+#: What each ``settings.escalation_prompt`` sends the teacher, in words.
+ESCALATION_PROMPTS = {
+    "plain": "the teacher-only prompt: description and schema, no demos",
+    "lean": "the skill's instructions + input, no demos",
+    "student": "the student's prompt, demos included",
+}

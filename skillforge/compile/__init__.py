@@ -1,8 +1,7 @@
 """Compilation: spec + examples -> a skill, in named steps over an explicit state
 (:mod:`~skillforge.compile.pipeline`)."""
 
-from skillforge.compile.assemble import stored_threshold
-from skillforge.compile.calibrate import Calibration, choose_threshold, wilson_lower_bound, z_for
+from skillforge.compile.calibrate import Calibration, choose_threshold, stored_threshold, wilson_lower_bound, z_for
 from skillforge.compile.candidates import Candidate, build_candidates, pick_demos, retrieval_candidates
 from skillforge.compile.measure import CaseResult, DevCase, Measurement, measure
 from skillforge.compile.pipeline import acompile_skill, compile_skill

@@ -4,11 +4,9 @@ content hash)."""
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 from skillforge._version import __version__
-from skillforge.compile.calibrate import Calibration, risk_coverage
+from skillforge.compile.calibrate import Calibration, risk_coverage, stored_threshold
+from skillforge.compile.ladder import teacher_only_tokens
 from skillforge.compile.selection import Scored
 from skillforge.compile.state import CompileState
 from skillforge.format import (
@@ -23,7 +21,7 @@ from skillforge.format import (
     Settings,
     SkillDefinition,
 )
-from skillforge.format.manifest import LATER_OPTIONS
+from skillforge.format.manifest import LATER_OPTIONS, TokenCounts
 from skillforge.run import demo_groups
 from skillforge.skill import Skill
 
@@ -36,26 +34,9 @@ def _r_opt(x: float | None) -> float | None:
     return None if x is None else _r(x)
 
 
-def stored_threshold(cal: Calibration) -> float | None:
-    """The threshold as written to skill.yaml (6 decimals), rounded in the safe direction: down when it
-    sits on an accepted dev confidence (that answer stays accepted), up when it was set above every
-    confidence seen (plain rounding could land below the top one and let the student answer after all)."""
-    if cal.threshold is None:
-        return None
-    scaled = cal.threshold * 1e6
-    return (math.floor(scaled) if cal.precision is not None else math.ceil(scaled)) / 1e6
-
-
 def _settings(state: CompileState, cal: Calibration) -> Settings:
     o, chosen, plan = state.options, state.the_choice(), state.the_plan()
     cand = chosen.candidate
-    # Escalations go out lean (instructions + input) unless the teacher measurably needs the demos:
-    # with the instructions alone it must score at least what the student scores on dev with its
-    # prompt. A strong teacher clears that easily; a teacher no stronger than the student (offline:
-    # the same 135M model) does not, and gets the student's prompt.
-    lean_score = None if state.taught is None else state.taught.score
-    escalation_prompt: Literal["lean", "student"] = (
-        "lean" if lean_score is None or lean_score >= chosen.score else "student")
     multi_field = len(state.spec.output_schema.get("properties", {})) > 1
     return Settings(
         instructions_source=cand.instructions_source, demo_strategy=cand.demo_strategy, k=cand.k,
@@ -68,8 +49,9 @@ def _settings(state: CompileState, cal: Calibration) -> Settings:
         min_pass_rate=max(0.0, round(chosen.accuracy - 0.05, 2)),
         # Multi-field answers rarely match whole; gate their partial credit too.
         min_field_score=max(0.0, round(chosen.score - 0.05, 2)) if multi_field else None,
-        escalation_prompt=escalation_prompt, confidence=state.confidence_settings(), max_tokens=o.max_tokens,
-        tiers=[] if plan.tier is None else [plan.tier], model_tiers=plan.model_tiers,
+        escalation_prompt=state.escalation_prompt(), confidence=state.confidence_settings(), max_tokens=o.max_tokens,
+        tiers=[] if plan.tier is None else [plan.tier], model_tiers=plan.model_tiers, ask_student=plan.ask_student,
+        checks=state.checks, repair=state.repair,
         input_format=cand.rendering.input_format, schema_in_prompt=cand.rendering.schema_in_prompt,
     )
 
@@ -107,8 +89,14 @@ def _metrics(state: CompileState, cal: Calibration) -> Metrics:
         signal_auroc={k: _r(v) for k, v in (state.confidence.auroc if state.confidence else {}).items()},
         ladders=state.the_plan().ladders, risk_coverage=_risk_coverage(state),
         invalid_share=_r(sum(c.output is None for c in cases) / len(cases)) if cases else None,
-        compile_steps=state.step_costs,
+        compile_steps=state.step_costs, teacher_only=_teacher_only(state), to_certify=state.to_certify,
+        field_auroc=state.field_auroc,
     )
+
+
+def _teacher_only(state: CompileState) -> TokenCounts | None:
+    usage = teacher_only_tokens(state)
+    return None if usage is None else TokenCounts(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
 
 
 def _risk_coverage(state: CompileState) -> list[CoveragePoint]:

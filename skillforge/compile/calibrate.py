@@ -110,3 +110,58 @@ def risk_coverage(
         top = [correct[i] for i in order[:m]]
         out.append(RiskCoverage(cov, m, sum(top) / len(top) if top else None))
     return out
+
+
+def stored_threshold(cal: Calibration) -> float | None:
+    """The threshold as written to skill.yaml (6 decimals), rounded in the safe direction: down when it
+    sits on an accepted dev confidence (that answer stays accepted), up when it was set above every
+    confidence seen (plain rounding could land below the top one and let the student answer after all)."""
+    if cal.threshold is None:
+        return None
+    scaled = cal.threshold * 1e6
+    return (math.floor(scaled) if cal.precision is not None else math.ceil(scaled)) / 1e6
+
+
+@dataclass(frozen=True)
+class ToCertify:
+    """What more labelled data would let the bound certify: the share of answers the student would answer,
+    at the precision its calibration answers showed there, given ``more_examples`` further labelled examples
+    like these (``None``: no share shows a precision above the target, so more examples would not do)."""
+
+    share: float
+    precision: float
+    more_examples: int | None
+
+
+def examples_to_certify(
+    confidences: Sequence[float | None], correct: Sequence[bool], *, target_precision: float,
+    confidence_level: float | None = DEFAULT_CONFIDENCE_LEVEL, limit: int = 1_000_000,
+) -> ToCertify | None:
+    """The cheapest way more data would let :func:`choose_threshold` certify some answers: for each threshold
+    whose accepted answers are right more often than the target, the fewest further cases (drawn like these)
+    for the Wilson bound at that precision to reach it; the threshold needing the fewest wins. ``None`` when
+    no answer has a confidence."""
+    scored = [(c, ok) for c, ok in zip(confidences, correct, strict=True) if c is not None]
+    n = len(correct)
+    if not scored or n == 0:
+        return None
+    level = confidence_level if confidence_level is not None else DEFAULT_CONFIDENCE_LEVEL
+    best: ToCertify | None = None
+    top = ToCertify(0.0, 0.0, None)
+    for t in sorted({c for c, _ in scored}, reverse=True):
+        accepted = [ok for c, ok in scored if c >= t]
+        k, hits = len(accepted), sum(accepted)
+        p = hits / k
+        if p > top.precision:
+            top = ToCertify(round(k / n, 4), round(p, 4), None)
+        if p <= target_precision:
+            continue
+        scale = 1.0
+        while wilson_lower_bound(round(hits * scale), round(k * scale), confidence_level=level) < target_precision:
+            scale *= 1.25
+            if n * (scale - 1.0) > limit:
+                break
+        more = max(0, math.ceil(n * (scale - 1.0)))
+        if more <= limit and (best is None or best.more_examples is None or more < best.more_examples):
+            best = ToCertify(round(k / n, 4), round(p, 4), more)
+    return best if best is not None else top

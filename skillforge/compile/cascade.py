@@ -221,23 +221,28 @@ def call_cost(model: Model, reference: str, prompt_tokens: float, answer_tokens:
 
 @dataclass(frozen=True)
 class LadderCosts:
-    """What one call costs at each rung, for pricing ladders."""
+    """What one call costs at each rung, for pricing ladders: a student ask (with every evidence call its
+    confidence makes: a second opinion, extra samples) and an escalation (the teacher's call, priced at
+    what it sends)."""
 
     student: float | None
     teacher: float | None
 
     @classmethod
-    def measure(cls, student: Model, teacher: Model, prompt_tokens: float, answer_tokens: int = 16) -> LadderCosts:
+    def measure(cls, student: Model, teacher: Model, prompt_tokens: float, answer_tokens: int = 16,
+                teacher_prompt_tokens: float | None = None) -> LadderCosts:
+        """Each model's price on a call of ``prompt_tokens`` in and ``answer_tokens`` out (the teacher's
+        prompt ``teacher_prompt_tokens`` when it differs); a local model at its role's reference price."""
         usage = Usage(input_tokens=round(prompt_tokens), output_tokens=answer_tokens)
-        return cls(_price(student, REFERENCE_STUDENT, usage), _price(teacher, REFERENCE_TEACHER, usage))
+        sent = usage if teacher_prompt_tokens is None else Usage(input_tokens=round(teacher_prompt_tokens),
+                                                                 output_tokens=answer_tokens)
+        return cls(_price(student, REFERENCE_STUDENT, usage), _price(teacher, REFERENCE_TEACHER, sent))
 
-    def with_second_opinion(self, model: Model, prompt_tokens: float, answer_tokens: int = 16) -> LadderCosts:
-        """Costs when every student call comes with a second opinion by ``model``: its own price (a
-        local model's is nothing) added to the student's."""
-        extra = model.cost_usd(Usage(input_tokens=round(prompt_tokens), output_tokens=answer_tokens))
-        if not extra or self.student is None:
+    def plus_student(self, extra: float | None) -> LadderCosts:
+        """Costs with ``extra`` dollars added to every student ask (its evidence calls; ``None``: unknown)."""
+        if not extra:
             return self
-        return LadderCosts(self.student + extra, self.teacher)
+        return LadderCosts(None if self.student is None else self.student + extra, self.teacher)
 
 
 def ladder(

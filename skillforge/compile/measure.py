@@ -7,26 +7,44 @@ testing, see :func:`~skillforge.compile.selection.can_clearly_beat`); the measur
 many of the planned cases it measured. A rule may measure the cases in its own order: first the ones
 that decide soonest whether the candidate can still win. A ``memo`` shares answers between candidates:
 a request asked before (a later demo draw that retrieves the same demos for an input) is not sent
-again -- at temperature 0 the student would answer it the same.
+again -- at temperature 0 the student would answer it the same. With ``sampling`` each valid answer
+also gets the sample-agreement signals (:mod:`skillforge.run.samples`): further samples of its request.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from skillforge.compile.candidates import Candidate
+from skillforge.format import ConfidenceSettings
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Role
 from skillforge.progress import Progress
 from skillforge.run import DemoIndex, DemoRouter, ask, build_request, demo_groups, render_input
-from skillforge.run.signals import Signals, signals_of
-from skillforge.spec import Comparator, compare
+from skillforge.run.samples import SAMPLE_SIGNALS, ask_samples, sample_requests, sample_signals
+from skillforge.run.signals import History, Signals, signals_of
+from skillforge.spec import AnswerChecks, Comparator, compare
 
-#: A student answer shared between candidates: output, confidence, signals, prompt tokens.
-Answer = tuple[dict[str, Any] | None, float | None, Signals, int]
+
+@dataclass(frozen=True)
+class Answer:
+    """A student answer shared between candidates (the memo of :func:`measure`)."""
+
+    output: dict[str, Any] | None
+    confidence: float | None
+    signals: Signals
+    prompt_tokens: int
+    answer_tokens: int
+    calls: int
+    failed_check: bool
+
+    def result(self, case: DevCase, comparators: Mapping[str, Comparator]) -> CaseResult:
+        cs = compare(self.output, case.expected, comparators)
+        return CaseResult(self.output, cs.score, cs.correct, self.confidence, dict(self.signals), self.prompt_tokens,
+                          self.answer_tokens, self.calls, self.failed_check)
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,12 @@ class CaseResult:
     signals: dict[str, float] = field(default_factory=dict)
     #: Input tokens of the first call (prices a tier at compile time).
     prompt_tokens: int = 0
+    #: Output tokens of the first call.
+    answer_tokens: int = 0
+    #: Calls the ask made (re-asks included).
+    calls: int = 1
+    #: An answer broke the learned checks (re-asked: ``output`` is the repaired answer, or ``None``).
+    failed_check: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,20 +137,72 @@ async def measure(
     stop: Stop | None = None,
     memo: dict[str, Answer] | None = None,
     role: Role = "student",
+    sampling: ConfidenceSettings | None = None,
+    checks: AnswerChecks | None = None,
 ) -> Measurement:
     """Run the student on every case with this candidate and score it. A retrieval (or clustered)
     candidate never shows a demo whose input equals the case's own (leave-one-out), so cases drawn from
     the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
     probability of every allowed enum value (the ``class_prob`` signal). ``stop`` orders the cases and
     ends the measurement early once its rule is true of the results so far; ``memo`` (request -> answer)
-    reuses identical requests' answers."""
+    reuses identical requests' answers; ``sampling`` adds the sample-agreement signals to each valid
+    answer (``sampling.samples - 1`` further calls of its request, :mod:`skillforge.run.samples`);
+    ``checks`` holds every answer to the learned checks, repairing one that breaks them (a re-ask)."""
+    request_for = candidate_requests(candidate, output_schema=output_schema, input_schema=input_schema,
+                                     max_tokens=max_tokens)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def sampled(request: ModelRequest, output: dict[str, Any] | None, signals: Signals) -> Signals:
+        if sampling is None or output is None or any(k in signals for k in SAMPLE_SIGNALS):
+            return signals
+        responses, _ = await ask_samples(student, sample_requests(request, sampling, student), ledger=ledger,
+                                         skill=skill, phase="compile")
+        return {**signals, **sample_signals(responses, output, output_schema=output_schema, comparators=comparators)}
+
+    async def one(case: DevCase) -> CaseResult:
+        request = request_for(case).model_copy(update={"choice_scores": choice_scores})
+        key = request.model_dump_json() if memo is not None else ""
+        if memo is not None and key in memo:
+            answer = memo[key]
+            if sampling is not None:
+                async with sem:
+                    answer = replace(answer, signals=await sampled(request, answer.output, answer.signals))
+                memo[key] = answer
+            progress.advance()
+            return answer.result(case, comparators)
+
+        async def scorer(response: ModelResponse, output: dict[str, Any], history: History
+                         ) -> tuple[float | None, Signals]:
+            return response.confidence, signals_of(response, output, input=case.input, history=history)
+
+        async with sem:
+            outcome = await ask(student, role, request, schema=output_schema, threshold=None,
+                                max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile", scorer=scorer,
+                                checks=checks)
+            signals = await sampled(request, outcome.output, dict(outcome.signals))
+        progress.advance()
+        first = outcome.attempts[0].usage if outcome.attempts else None
+        answer = Answer(outcome.output, outcome.confidence, signals, first.input_tokens if first else 0,
+                        first.output_tokens if first else 0, max(1, len(outcome.attempts)), outcome.failed_checks)
+        if memo is not None:
+            memo[key] = answer
+        return answer.result(case, comparators)
+
+    return Measurement(candidate, await _run(one, dev, stop, concurrency), planned=len(dev))
+
+
+def candidate_requests(
+    candidate: Candidate, *, output_schema: Mapping[str, Any], input_schema: Mapping[str, Any] | None,
+    max_tokens: int,
+) -> Callable[[DevCase], ModelRequest]:
+    """How ``candidate`` asks the student about a case: its instructions and rendering, its fixed demos,
+    or -- retrieved or clustered -- the demos chosen for the case, never one whose input is the case's own."""
     pairs = [(d.input, d.output) for d in candidate.demos]
     pooled = candidate.retrieve_k is not None
     index = DemoIndex([d.input for d in candidate.demos]) if pooled else None
     groups = (demo_groups([d.input for d in candidate.demos], candidate.k, [d.output for d in candidate.demos])
               if candidate.clustered else [])
     router = DemoRouter(index, groups) if index is not None and candidate.clustered else None
-    sem = asyncio.Semaphore(concurrency)
     r = candidate.rendering
 
     def request_for(case: DevCase) -> ModelRequest:
@@ -142,29 +218,7 @@ async def measure(
                              retrieved=shown, input=case.input, max_tokens=max_tokens, input_format=r.input_format,
                              input_schema=input_schema, schema_in_prompt=r.schema_in_prompt)
 
-    async def one(case: DevCase) -> CaseResult:
-        request = request_for(case).model_copy(update={"choice_scores": choice_scores})
-        key = request.model_dump_json() if memo is not None else ""
-        if memo is not None and key in memo:
-            output, confidence, signals, tokens = memo[key]
-            progress.advance()
-            cs = compare(output, case.expected, comparators)
-            return CaseResult(output, cs.score, cs.correct, confidence, dict(signals), tokens)
-
-        async def scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
-            return response.confidence, signals_of(response, output, input=case.input, reasks=reasks)
-
-        async with sem:
-            outcome = await ask(student, role, request, schema=output_schema, threshold=None,
-                                max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile", scorer=scorer)
-        progress.advance()
-        cs = compare(outcome.output, case.expected, comparators)
-        tokens = outcome.attempts[0].usage.input_tokens if outcome.attempts else 0
-        if memo is not None:
-            memo[key] = (outcome.output, outcome.confidence, dict(outcome.signals), tokens)
-        return CaseResult(outcome.output, cs.score, cs.correct, outcome.confidence, outcome.signals, tokens)
-
-    return Measurement(candidate, await _run(one, dev, stop, concurrency), planned=len(dev))
+    return request_for
 
 
 async def _run(one: Callable[[DevCase], Awaitable[CaseResult]], dev: Sequence[DevCase], stop: Stop | None,

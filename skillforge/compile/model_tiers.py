@@ -21,8 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from skillforge.compile.assemble import stored_threshold
-from skillforge.compile.calibrate import Calibration, choose_threshold
+from skillforge.compile.calibrate import Calibration, choose_threshold, stored_threshold
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import ClassifierFit, LadderCosts, call_cost
 from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence

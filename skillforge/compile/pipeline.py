@@ -20,14 +20,15 @@ The steps (:mod:`skillforge.compile.steps`), each over one :class:`~skillforge.c
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from skillforge.compile import steps
+from skillforge.compile import ladder, steps
 from skillforge.compile.assemble import assemble
 from skillforge.compile.state import CompileState
 from skillforge.environment import read_env
-from skillforge.errors import SpecError
+from skillforge.errors import ConfigurationError, SpecError
 from skillforge.format import CompileOptions, StepCost
 from skillforge.ledger import Clock, Ledger, utc_now
 from skillforge.models.base import Model, blocking
@@ -37,7 +38,10 @@ from skillforge.progress import NullProgress, Progress
 from skillforge.run import plain_instructions, template_instructions, with_confidence
 from skillforge.run.classifier import single_enum_field
 from skillforge.skill import Skill
-from skillforge.spec import Example, SkillSpec, check_examples, spec_from_mapping
+from skillforge.spec import Example, SkillSpec, check_examples, learn_checks, spec_from_mapping
+
+#: The embedded local model: the embedder a remote student borrows (``classifier_embeddings="auto"``).
+EMBEDDED = "local:smollm2-135m"
 
 
 def _examples(values: Sequence[Example | Mapping[str, Any]], *, spec: SkillSpec, what: str) -> list[Example]:
@@ -83,6 +87,8 @@ def initial_state(
     embedder = _classifier_embedder(options, spec, student_m)
     train, dev_ex = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.dev_fraction,
                                   max_dev=options.max_dev)
+    checks = spec.checks if spec.checks is not None else learn_checks(
+        [(e.input, e.expected) for e in [*train, *dev_ex] if e.expected is not None], spec.output_schema)
     return CompileState(
         spec=spec, options=options, teacher=teacher_m, student=student_m,
         # Dev answers are measured the way the skill will run: with self-consistency when configured.
@@ -91,22 +97,40 @@ def initial_state(
         progress=progress or NullProgress(), clock=clock, train=train, dev_examples=dev_ex,
         template_text=template_instructions(spec.description, spec.output_schema),
         plain_text=plain_instructions(spec.description), tier_models=dict(tier_models or {}), embedder=embedder,
+        checks=None if checks.empty else checks,
     )
 
 
 def _classifier_embedder(options: CompileOptions, spec: SkillSpec, student: Model) -> Model | None:
     """The model that embeds inputs for the classifier (``options.classifier_embeddings``), checked
-    before any call: ``None`` when there is no classifier to train or the student gives no embeddings."""
+    before any call: ``None`` when there is no classifier to train or no model to embed with."""
     choice = options.classifier_embeddings
     if choice is None or not options.cascade or single_enum_field(spec.output_schema) is None:
         return None
+    if choice in ("student", "auto") and student.supports_embeddings:
+        return student
     if choice == "student":
-        return student if student.supports_embeddings else None
+        return None
+    if choice == "auto":
+        # A remote student that gives no embeddings (Claude) borrows the embedded local model's, when it is
+        # installed: free, and the classifier tier is the cheapest rung there is.
+        return None if student.is_local else embedded_embedder()
     model = resolve_model(choice, choice)
     if not model.supports_embeddings:
         raise SpecError(f"classifier_embeddings: {model.model_id} gives no embeddings (the embedded local model "
                         "does: local:smollm2-135m)", field="classifier_embeddings")
     return model
+
+
+def embedded_embedder() -> Model | None:
+    """The embedded local model, when it is installed (``llama-cpp-python`` and its weights); else ``None``."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    try:
+        model = resolve_model(EMBEDDED, EMBEDDED)
+    except ConfigurationError:
+        return None
+    return model if model.supports_embeddings else None
 
 
 def _check_tiers(options: CompileOptions, injected: Mapping[str, Model]) -> None:
@@ -150,7 +174,7 @@ async def acompile_skill(
     """
     state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress,
                           tier_models)
-    for step in (steps.draft, steps.select, steps.refine, steps.calibrate):
+    for step in (steps.draft, steps.select, steps.refine, ladder.calibrate):
         await timed(state, step)
     return assemble(state)
 

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
+from skillforge.compile.cascade import LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, Stop, measure
 from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
-from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost
+from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost, ToCertify
 from skillforge.ledger import Clock, Ledger
 from skillforge.models.base import Model
 from skillforge.models.batching import BatchingModel
 from skillforge.progress import Progress
-from skillforge.spec import Example, SkillSpec
+from skillforge.spec import AnswerChecks, Example, SkillSpec
 
 #: Concurrent teacher calls with a batching teacher (the Message Batches API takes 100,000 per batch).
 BATCH_CONCURRENCY = 10_000
@@ -60,6 +62,8 @@ class CompileState:
     confidence: ConfidenceChoice | None = None
     plan: TierPlan | None = None
     calibration: Calibration | None = None
+    #: calibrate: what a student ask (with its confidence's evidence calls) and an escalation cost.
+    costs: LadderCosts | None = None
     #: Each step's model calls and wall time, as the steps finish.
     step_costs: list[StepCost] = field(default_factory=list)
     #: The student's answers by request, shared between candidates (see :func:`measure`).
@@ -68,6 +72,15 @@ class CompileState:
     tier_models: dict[str, Model] = field(default_factory=dict)
     #: calibrate: the model that embedded the inputs for the classifier (``None``: it reads words only).
     embedder: Model | None = None
+    #: prepare: the answer checks beyond the schema, stated in the spec or learned from the labelled
+    #: examples (:mod:`skillforge.spec.checks`); ``None``: none. Every student answer is held to them.
+    checks: AnswerChecks | None = None
+    #: calibrate: whether an answer that breaks a check is repaired (asked again) before escalating.
+    repair: bool = True
+    #: calibrate: each per-field signal's AUROC by field, and -- when the student answers nothing -- what
+    #: more labelled data would let it.
+    field_auroc: dict[str, dict[str, float]] = field(default_factory=dict)
+    to_certify: ToCertify | None = None
 
     @property
     def name(self) -> str:
@@ -102,6 +115,15 @@ class CompileState:
         """How the skill's student confidence is computed (the options' unless calibrate chose)."""
         return self.options.confidence if self.confidence is None else self.confidence.settings
 
+    def escalation_prompt(self) -> Literal["plain", "student"]:
+        """What an escalation sends the teacher: the teacher-only prompt (``plain``: the description and the
+        schema, no demos -- an escalated input then costs exactly what it costs teacher-only) unless the
+        teacher measurably needs the demos: without them it must score at least what the student scores
+        on dev with its prompt. A strong teacher clears that easily; a teacher no stronger than the student
+        (offline: the same 135M model) does not, and gets the student's prompt."""
+        lean_score = None if self.taught is None else self.taught.score
+        return "plain" if lean_score is None or lean_score >= self.the_choice().score else "student"
+
     def the_choice(self) -> Measurement:
         """The chosen candidate's measurement (after ``select``)."""
         if self.chosen is None:
@@ -110,11 +132,12 @@ class CompileState:
 
     async def measure(
         self, candidate: Candidate, cases: list[DevCase], what: str, *, choice_scores: bool = False,
-        stop: Stop | None = None,
+        stop: Stop | None = None, sampling: ConfidenceSettings | None = None,
     ) -> Measurement:
         """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage.
         ``stop`` ends it early (sequential testing). A request asked before is answered from
-        :attr:`answers` unless the answers are sampled (self-consistency wraps the student)."""
+        :attr:`answers` unless the answers are sampled (self-consistency wraps the student); ``sampling``
+        adds the sample-agreement signals (:func:`~skillforge.compile.measure.measure`)."""
         self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
         o = self.options
         memo = self.answers if self.student_eval is self.student else None
@@ -122,4 +145,5 @@ class CompileState:
                              input_schema=self.spec.input_schema, comparators=o.comparators, max_tokens=o.max_tokens,
                              max_reasks=1, ledger=self.ledger,
                              skill=self.name, concurrency=self.student_concurrency(), progress=self.progress,
-                             choice_scores=choice_scores, stop=stop, memo=memo)
+                             choice_scores=choice_scores, stop=stop, memo=memo, sampling=sampling,
+                             checks=self.checks)

@@ -1,6 +1,6 @@
 """Compilation's steps, each a function over :class:`~skillforge.compile.state.CompileState`:
 
-prepare -> draft -> select -> refine -> calibrate -> assemble.
+prepare -> draft -> select -> refine -> calibrate (:mod:`~skillforge.compile.ladder`) -> assemble.
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from skillforge.compile.candidates import (
     retrieval_candidates,
     zero_shot_candidates,
 )
-from skillforge.compile.cascade import ClassifierFit, LadderCosts, embed_inputs, train_classifier
-from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence, keep_second_opinion
+from skillforge.compile.cascade import ClassifierFit, embed_inputs, train_classifier
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
-from skillforge.compile.model_tiers import add_model_tiers, free_signals
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.screening import (
     complete_screened,
@@ -36,7 +34,6 @@ from skillforge.compile.screening import (
     screen_cases,
     screened,
 )
-from skillforge.compile.second_opinion import measure_second_opinion
 from skillforge.compile.selection import (
     Scored,
     best,
@@ -47,16 +44,13 @@ from skillforge.compile.selection import (
     worth_redrawing,
 )
 from skillforge.compile.state import CompileState
-from skillforge.compile.tiers import plan_tiers
 from skillforge.errors import SpecError
 from skillforge.format import (
     Demo,
     RefinementRound,
 )
-from skillforge.models.local_scoring import enum_fields
 from skillforge.models.pricing import total_cost
 from skillforge.run import ask, build_request, without_inputs
-from skillforge.run.retrieval import neighbour_vote
 from skillforge.spec import Example
 
 MIN_DEV = 4
@@ -308,49 +302,3 @@ async def fit_classifier(state: CompileState) -> ClassifierFit | None:
         embeddings = await embed_inputs(state.embedder, [e.input for e in [*state.train, *others]], state.progress)
     return train_classifier(state.spec.output_schema, state.train, others, target_precision=o.target_precision,
                             confidence_level=o.confidence_level, seed=o.seed, embeddings=embeddings)
-
-
-async def calibrate(state: CompileState) -> None:
-    """Calibrate on dev plus held-out training examples the chosen prompt does not show (retrieval
-    leaves each case's own input out): 60 dev cases alone cannot certify 95% by a lower bound. Every free
-    confidence signal is measured (and a second opinion's, when configured); the confidence method, the
-    classifier tier and the thresholds that cost least at the target precision are chosen
-    (:mod:`~skillforge.compile.confidence_fit`, :mod:`~skillforge.compile.tiers`)."""
-    o, chosen, spec = state.options, state.the_choice(), state.spec
-    cand = chosen.candidate
-    shown = [d.input for d in cand.demos] if cand.retrieve_k is None else []
-    extra_pool = [DevCase(e.input, e.expected) for e in without_inputs(state.train, shown) if e.expected is not None]
-    random.Random(o.seed + 2).shuffle(extra_pool)
-    extra = extra_pool[: o.calibration_extra]
-    scores = (o.signal_search and o.confidence.method != "self_consistency" and state.student.supports_choice_scores
-              and bool(enum_fields(spec.output_schema)))
-    dev_cases = chosen.cases
-    if scores and not all("class_prob" in c.signals for c in dev_cases if c.output is not None):
-        # The class probabilities were not asked for during selection.
-        dev_cases = (await state.measure(cand, state.dev, "dev (class probabilities)", choice_scores=True)).cases
-    extra_cases = (await state.measure(cand, extra, "calibration cases", choice_scores=scores)).cases if extra else []
-    state.calibration_cases = list(dev_cases) + list(extra_cases)
-    inputs = [c.input for c in state.dev] + [c.input for c in extra]
-    fit = await fit_classifier(state) if o.cascade else None
-    cases = state.calibration_cases
-    # The classifier's view of each student answer and the neighbours' vote: free signals for any student.
-    vote = neighbour_vote(cand.demos, spec.output_schema)
-    free_signals(cases, inputs, fit, vote)
-    second = None
-    if o.signal_search and o.second_opinion is not None:
-        second = await measure_second_opinion(state, cand, cases, inputs)
-    if o.signal_search:
-        state.confidence = keep_second_opinion(
-            choose_confidence(cases, o.confidence, target_precision=o.target_precision,
-                              confidence_level=o.confidence_level, seed=o.seed), second and second[0])
-    else:
-        state.confidence = ConfidenceChoice(o.confidence, [c.confidence for c in cases], {})
-    tokens = [c.prompt_tokens for c in cases if c.prompt_tokens]
-    mean_tokens = sum(tokens) / len(tokens) if tokens else 0.0
-    costs = LadderCosts.measure(state.student, state.teacher, mean_tokens)
-    if second is not None and state.confidence.settings.second_opinion is not None:
-        costs = costs.with_second_opinion(second[1], mean_tokens)
-    state.plan = plan_tiers(cases, inputs, state.confidence, fit, costs, target_precision=o.target_precision,
-                            confidence_level=o.confidence_level)
-    state.calibration = state.plan.calibration
-    await add_model_tiers(state, cand, [*state.dev, *extra], fit, vote, costs, mean_tokens)

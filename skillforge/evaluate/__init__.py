@@ -3,7 +3,7 @@ operating point, and cost per 1,000 calls against teacher-only (``skillforge eva
 
 from skillforge.compile.calibrate import RiskCoverage, risk_coverage
 from skillforge.compile.fitting import auroc
-from skillforge.evaluate.evaluate import aevaluate_skill, estimate_prompt_tokens, evaluate_skill
+from skillforge.evaluate.evaluate import aevaluate_skill, evaluate_skill
 from skillforge.evaluate.plot import risk_coverage_chart, write_plot
 from skillforge.evaluate.result import (
     GOLD,
@@ -24,7 +24,6 @@ __all__ = [
     "aevaluate_skill",
     "auroc",
     "costs_per_1k",
-    "estimate_prompt_tokens",
     "evaluate_skill",
     "risk_coverage",
     "risk_coverage_chart",

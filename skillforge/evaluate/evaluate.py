@@ -9,8 +9,9 @@ Costs per 1,000 calls are computed from the token counts of the real prompts at 
 (:mod:`skillforge.models.pricing`): the student as it is priced (a local model costs $0) and *as Claude
 Haiku*; the teacher as it is priced, or as Claude Opus when it is local or simulated; teacher-only as
 Claude Opus answering every input with the prompt an escalation sends it (``settings.escalation_prompt``,
-by default instructions and input without demos). Prompt caching is not credited (an upper bound on the
-student+teacher mix and teacher-only alike).
+by default instructions and input without demos); teacher-only as the teacher (Claude Opus when it is local
+or simulated) answering every input with the plain prompt (:mod:`skillforge.run.teacher_only`). Prompt
+caching is not credited (an upper bound on the student+teacher mix and teacher-only alike).
 """
 
 from __future__ import annotations
@@ -20,26 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from skillforge.evaluate.result import GOLD, EvalCase, EvalResult
 from skillforge.format import SkillDefinition
 from skillforge.ledger import Ledger
-from skillforge.models.base import Attempt, Model, ModelRequest, Usage, blocking
+from skillforge.models.base import Attempt, Model, Usage, blocking
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import Runner, SelfConsistentModel, ask, render_output
+from skillforge.run.teacher_only import estimate_tokens, request_text, teacher_only_request, teacher_only_usage
 from skillforge.spec import Example, compare
-
-
-def _chars(request: ModelRequest) -> str:
-    return request.system + "".join(m.content for m in request.messages)
-
-
-def estimate_prompt_tokens(
-    other: ModelRequest, measured: ModelRequest, measured_tokens: int, counter: Callable[[str], int] | None
-) -> int:
-    """Input tokens of ``other``, from a request measured at ``measured_tokens``: the measured count
-    plus the difference in text tokens (chat-template overhead cancels out), or scaled by the character
-    ratio when no tokenizer is at hand."""
-    if counter is not None:
-        return max(1, measured_tokens + counter(_chars(other)) - counter(_chars(measured)))
-    return max(1, round(measured_tokens * len(_chars(other)) / max(1, len(_chars(measured)))))
 
 
 def _token_counter(runner: Runner, count_tokens: Callable[[str], int] | None) -> Callable[[str], int] | None:
@@ -61,7 +48,10 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
     out, consulted = await runner.ask_student(value, threshold=None, phase="eval", request=request)
     usage = sum((a.usage for a in out.attempts), Usage())
     got = compare(out.output, ex.expected, s.comparators)
-    accepted = out.output is not None and (s.threshold is None or (out.confidence or 0.0) >= s.threshold)
+    # A skill that does not ask its student (``ask_student: false``) accepts none of its answers: they are
+    # measured, never used (nor paid for, see EvalResult.student_asked).
+    accepted = s.ask_student and out.output is not None and (
+        s.threshold is None or (out.confidence is not None and out.confidence >= s.threshold))
     case = EvalCase(ex.input, ex.expected, out.output, out.confidence, got.correct, got.score,
                     accepted, usage, got.correct, got.score,
                     student_cost=total_cost([a.cost_usd for a in consulted + out.attempts]), signals=dict(out.signals),
@@ -76,8 +66,14 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
     case.prompt_tokens = out.attempts[0].usage.input_tokens // calls if out.attempts else 0
     case.student_output_tokens = out.attempts[0].usage.output_tokens if out.attempts else 1
     teacher_request = runner.teacher_request_for(value)
-    case.teacher_prompt_tokens = (case.prompt_tokens if teacher_request == request
-                                  else estimate_prompt_tokens(teacher_request, request, case.prompt_tokens, counter))
+    case.teacher_prompt_tokens = (case.prompt_tokens if teacher_request == request else estimate_tokens(
+        request_text(teacher_request), request_text(request), case.prompt_tokens, counter))
+    m = skill.manifest
+    plain = teacher_only_request(description=m.description, output_schema=m.output_schema,
+                                 input_schema=m.input_schema, input=value, max_tokens=s.max_tokens)
+    case.teacher_only_usage = teacher_only_usage(plain, ex.expected, m.output_schema, measured=request,
+                                                 measured_tokens=case.prompt_tokens, answer_tokens=None,
+                                                 counter=counter)
     return case
 
 
@@ -160,7 +156,7 @@ async def aevaluate_skill(
         escalate=escalate, threshold=s.threshold, target_precision=s.target_precision, cases=cases,
         student_calls_per_input=s.confidence.samples if s.confidence.method == "self_consistency" else 1,
         teacher_as_reference=simulated or not escalate or runner.teacher.is_local,
-        escalation_prompt=s.escalation_prompt,
+        escalation_prompt=s.escalation_prompt, student_asked=s.ask_student, comparators=dict(s.comparators),
     )
 
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.compile.calibrate import COVERAGES, RiskCoverage, risk_coverage
-from skillforge.compile.fitting import auroc
+from skillforge.compile.fitting import auroc, field_aurocs
 from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER
 from skillforge.models.base import Usage
 from skillforge.models.pricing import cost_usd, price_for, total_cost
+from skillforge.run.teacher_only import teacher_only_cost
+from skillforge.spec import Comparator
 
 #: The models costs are also shown as (and a local or simulated teacher is priced as): the Claude defaults.
 STUDENT_REFERENCE = CLAUDE_STUDENT.removeprefix("anthropic:")
@@ -39,6 +41,9 @@ class EvalCase:
     prompt_tokens: int = 0
     #: Input tokens of the teacher's prompt for this input (the escalation prompt), measured or estimated.
     teacher_prompt_tokens: int = 0
+    #: What the teacher-only call for this input would use (:mod:`skillforge.run.teacher_only`): the plain
+    #: prompt's tokens (estimated from the student's measured prompt) and the expected answer's.
+    teacher_only_usage: Usage = field(default_factory=Usage)
     #: What the student's and the teacher's calls cost as priced by their models (``None``: unknown).
     student_cost: float | None = 0.0
     teacher_cost: float | None = 0.0
@@ -72,8 +77,14 @@ class EvalResult:
     student_calls_per_input: int = 1
     #: True when the teacher is simulated or local: its calls are then priced as TEACHER_REFERENCE.
     teacher_as_reference: bool = True
-    #: The prompt escalations (and teacher-only) send the teacher: ``lean`` or ``student``.
+    #: The prompt escalations send the teacher: ``lean`` or ``student`` (teacher-only always sends the
+    #: plain prompt, :mod:`skillforge.run.teacher_only`).
     escalation_prompt: str = "lean"
+    #: False for a skill that does not ask its student (``settings.ask_student``): its answers are measured
+    #: here but cost nothing in the skill's mix.
+    student_asked: bool = True
+    #: How answers are compared per field (the skill's ``settings.comparators``).
+    comparators: dict[str, Comparator] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -123,7 +134,7 @@ class EvalResult:
     def signal_auroc(self) -> dict[str, float]:
         """AUROC of each confidence signal measured on the student's answers, and of the skill's confidence."""
         out: dict[str, float] = {}
-        names = sorted({k for c in self.cases for k in c.signals})
+        names = sorted({k for c in self.cases for k in c.signals if "." not in k})  # per-field ones: field_auroc
         for name in names:
             value = auroc([c.signals.get(name) for c in self.cases], [c.correct for c in self.cases])
             if value is not None:
@@ -132,14 +143,19 @@ class EvalResult:
             out["confidence"] = a
         return out
 
+    def field_auroc(self) -> dict[str, dict[str, float]]:
+        """Per-field signals' AUROC by field: each field's own signal against whether that field is right
+        (answers of several fields; :func:`~skillforge.compile.fitting.field_aurocs`)."""
+        return field_aurocs([(c.signals, c.output, c.expected) for c in self.cases], self.comparators)
+
     @property
     def auroc(self) -> float | None:
         """How well confidence separates right from wrong answers (0.5: not at all)."""
         return auroc([c.confidence for c in self.cases], [c.correct for c in self.cases])
 
     def costs_per_1k(self) -> dict[str, float | None]:
-        """Dollars per 1,000 calls: the student alone, the student+escalation mix, and teacher-only,
-        each with the student as priced and as Claude Haiku."""
+        """Dollars per 1,000 calls: the student alone, the student+escalation mix (each with the
+        student as priced and as Claude Haiku), and teacher-only (:mod:`skillforge.run.teacher_only`)."""
         return costs_per_1k(self)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +169,7 @@ class EvalResult:
             "student_accuracy": _round(self.student_accuracy), "student_field_score": _round(self.student_field_score),
             "auroc": _round(self.auroc), "risk_coverage": rc,
             "signal_auroc": {k: _round(v) for k, v in self.signal_auroc().items()},
+            "field_auroc": self.field_auroc(),
             "tier_shares": {k: _round(v) for k, v in self.tier_shares().items()},
             "at_threshold": {
                 "student_share": _round(self.student_share), "accepted_accuracy": _round(self.accepted_accuracy),
@@ -180,15 +197,12 @@ def _price(model: str, usage: Usage) -> float | None:
 
 def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
     n = max(1, result.n)
-    # A case a classifier tier answered never reaches the student.
-    reached = [c for c in result.cases if c.tier != "classifier"]
+    # A case a classifier tier answered never reaches the student; nor does any in a skill that does not ask it.
+    reached = [c for c in result.cases if c.tier != "classifier" and result.student_asked]
     student_usage = sum((c.student_usage for c in reached), Usage())
     teacher_usage = sum((c.teacher_usage for c in result.cases), Usage())
-    # Teacher-only: the teacher answers every input with the escalation prompt, one call each.
-    calls = max(1, result.student_calls_per_input)
-    one_call = sum((Usage(input_tokens=c.teacher_prompt_tokens or c.prompt_tokens,
-                          output_tokens=c.student_usage.output_tokens // calls)
-                    for c in result.cases), Usage())
+    # Teacher-only: the teacher answers every input with the plain prompt, one call each.
+    one_call = sum((c.teacher_only_usage for c in result.cases), Usage())
     student_local = total_cost([c.student_cost for c in reached])
     student_haiku = _price(STUDENT_REFERENCE, student_usage)
     # Model tiers behind the student are priced as they are (a local one at $0), in both mixes.
@@ -199,7 +213,7 @@ def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
         teacher_cost = _price(TEACHER_REFERENCE, teacher_usage)
     else:
         teacher_cost = total_cost([c.teacher_cost for c in result.cases])
-    teacher_only = _price(TEACHER_REFERENCE if result.teacher_as_reference else result.teacher, one_call)
+    teacher_only = teacher_only_cost(one_call, None if result.teacher_as_reference else result.teacher)
 
     def per_1k(x: float | None) -> float | None:
         return None if x is None else 1000.0 * x / n

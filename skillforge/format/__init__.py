@@ -27,6 +27,8 @@ from skillforge.format.manifest import (
     Settings,
     StepCost,
     TierSettings,
+    ToCertify,
+    TokenCounts,
 )
 from skillforge.format.options import (
     DEFAULT_CONFIDENCE_LEVEL,
@@ -77,6 +79,8 @@ __all__ = [
     "SkillDefinition",
     "StepCost",
     "TierSettings",
+    "ToCertify",
+    "TokenCounts",
     "check_creatable",
     "check_destination",
     "check_links",

@@ -43,9 +43,10 @@ from skillforge.format.manifest import (
 )
 from skillforge.format.safety import check_links, read_skill_file
 from skillforge.jsonl import dump_rows, lines
+from skillforge.spec.config import nested_validation
 from skillforge.spec.limits import clip, json_value_problem
 from skillforge.spec.schema import schema_from, sha256_text, validation_errors
-from skillforge.spec.spec import SkillSpec, nested_validation
+from skillforge.spec.spec import SkillSpec
 from skillforge.textfiles import TextFileError, dump_yaml, load_yaml, write_atomic
 
 T = TypeVar("T", bound=BaseModel)
@@ -57,7 +58,7 @@ def dump_manifest(manifest: Manifest) -> str:
     compiled before it saves unchanged."""
     data = manifest.model_dump(mode="json")
     for name in LATER_METRICS:
-        if data["metrics"][name] in (None, []):
+        if data["metrics"][name] in (None, [], {}):
             del data["metrics"][name]
     # Settings added later, likewise left out while unset.
     options = data["provenance"].get("options") or {}
@@ -71,9 +72,16 @@ def dump_manifest(manifest: Manifest) -> str:
         del data["settings"]["demo_groups"]
     if data["settings"].get("model_tiers", None) == []:
         del data["settings"]["model_tiers"]
+    for name, default in (("ask_student", True), ("repair", True), ("checks", None)):
+        if name in data["settings"] and data["settings"][name] == default:
+            del data["settings"][name]
     for tier in data["settings"].get("model_tiers", []):
         if tier["confidence"].get("second_opinion", "") is None:
             del tier["confidence"]["second_opinion"]
+    for ladder in data["metrics"]["ladders"]:  # alternatives' labels, written only where set
+        for name in ("confidence", "repair"):
+            if ladder.get(name, "") is None:
+                del ladder[name]
     # Written only for a measurement stopped early: a fully measured one saves as before.
     for row in [*data["metrics"]["candidates"], *data["metrics"]["refinement"]]:
         if row.get("cases_measured") is None:
@@ -235,6 +243,10 @@ def _spec_of(manifest: Manifest) -> SkillSpec:
         message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
         raise SkillFormatError(message, file=MANIFEST, field=exc.field) from None
     props = set(spec.output_schema.get("properties", {}))
+    checks = manifest.settings.checks
+    if checks is not None and (unknown := checks.unknown_fields(spec.output_schema)):
+        raise SkillFormatError(f"checks name fields that are not output fields: {unknown}", file=MANIFEST,
+                               field="settings.checks")
     for name in manifest.settings.comparators:
         if name not in props:
             raise SkillFormatError(f"comparator for {name!r}, which is not an output field", file=MANIFEST,

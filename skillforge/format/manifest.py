@@ -19,6 +19,7 @@ from pydantic import Field
 
 from skillforge.format.options import MAX_TEMPERATURE, MAX_TOKENS, CompileOptions, ConfidenceSettings, InputFormat
 from skillforge.jsonl import StrictModel
+from skillforge.spec.checks import AnswerChecks
 from skillforge.spec.scoring import Comparator
 
 FORMAT_VERSION = 1
@@ -111,10 +112,12 @@ class Settings(StrictModel):
     #: And their mean field score (partial credit per output field) at least this; ``None``: no such gate.
     #: Set at compile time for multi-field outputs, where exact whole-answer matches are rare.
     min_field_score: float | None = Field(default=None, ge=0.0, le=1.0)
-    #: What an escalated input is sent to the teacher with. ``lean``: the instructions and the input,
-    #: no demos -- the prompt the teacher answered the demos with at compile time, and the cheapest;
-    #: ``student``: the student's own prompt, demos included.
-    escalation_prompt: Literal["lean", "student"] = "lean"
+    #: What an escalated input is sent to the teacher with. ``plain``: the teacher-only prompt -- the
+    #: description and the output schema, no compiled instructions, no demos
+    #: (:mod:`skillforge.run.teacher_only`), so an escalated input costs exactly what it would cost
+    #: teacher-only; ``lean``: the skill's instructions and the input, no demos; ``student``: the student's
+    #: own prompt, demos included (for a teacher that needs them).
+    escalation_prompt: Literal["plain", "lean", "student"] = "lean"
     #: How the student's prompt renders the input and the demos' inputs (see :data:`InputFormat`).
     input_format: InputFormat = "json"
     #: The output schema's text in the system prompt; ``False``: instructions only, the answer's format
@@ -126,6 +129,16 @@ class Settings(StrictModel):
     tiers: list[TierSettings] = Field(default_factory=list)
     #: Models tried in order after the student and before the teacher (empty: escalations go to the teacher).
     model_tiers: list[ModelTier] = Field(default_factory=list)
+    #: Checks of the student's answers beyond the schema (:mod:`skillforge.spec.checks`), learned from the
+    #: labelled examples at compile time (or stated in the spec): an answer that breaks one is invalid.
+    checks: AnswerChecks | None = None
+    #: An answer that breaks a check is asked again once, told what it broke, before the teacher is called;
+    #: ``False``: it goes straight on. The compiler keeps the repair only where it lowers the cost per call.
+    repair: bool = True
+    #: ``False``: the student is not asked. What the classifier tier does not answer (every input, without
+    #: one) goes straight to the teacher. The compiler sets it when no student answer could be certified at
+    #: the target precision, or when asking the student would cost more per call than it saves.
+    ask_student: bool = True
 
 
 class Provenance(StrictModel):
@@ -195,6 +208,28 @@ class LadderOption(StrictModel):
     #: Expected cost per 1,000 calls at list prices (reference prices for local models); ``None``: unknown.
     cost_per_1k: float | None = None
     chosen: bool = False
+    #: The student's confidence this ladder was priced with (``None``: the chosen one), and whether answers
+    #: breaking a learned check were repaired (``None``: the skill has no checks): the alternatives priced.
+    confidence: str | None = None
+    repair: bool | None = None
+
+
+class TokenCounts(StrictModel):
+    """Mean tokens of one call."""
+
+    input_tokens: float = Field(ge=0.0)
+    output_tokens: float = Field(ge=0.0)
+
+
+class ToCertify(StrictModel):
+    """What more labelled data would let the calibration certify student answers (see
+    :func:`skillforge.compile.calibrate.examples_to_certify`)."""
+
+    #: The share of inputs the student would answer, and the precision its calibration answers showed there.
+    share: float = Field(ge=0.0, le=1.0)
+    precision: float = Field(ge=0.0, le=1.0)
+    #: Further labelled examples like these the bound would need (``None``: no share is precise enough).
+    more_examples: int | None = Field(default=None, ge=0)
 
 
 class CoveragePoint(StrictModel):
@@ -242,13 +277,22 @@ class Metrics(StrictModel):
     invalid_share: float | None = Field(default=None, ge=0.0, le=1.0)
     #: Model calls (teacher and student) and wall time of each compile step, in order.
     compile_steps: list[StepCost] = Field(default_factory=list)
+    #: For a skill whose student answers nothing: what more labelled data would let it certify a share.
+    to_certify: ToCertify | None = None
+    #: Per-field AUROC of each per-field signal (``field_prob``, ``sample``, ``second``: each field's own,
+    #: against whether that field is right) on the calibration cases.
+    field_auroc: dict[str, dict[str, float]] = Field(default_factory=dict)
+    #: Mean tokens of the teacher-only call over the dev inputs (the plain prompt and the expected answer,
+    #: :mod:`skillforge.run.teacher_only`): what ``skillforge status`` and ``report`` price teacher-only at.
+    teacher_only: TokenCounts | None = None
     #: The cascades priced at compile time (kept last: a skill.yaml without it was cut short).
     ladders: list[LadderOption] = Field(default_factory=list)
 
 
 #: Metrics fields added after skills were first committed: a skill.yaml compiled before them lacks them
 #: without being cut short (each sits before ``ladders``, which a cut-short file loses first).
-LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps"})
+LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps", "teacher_only", "to_certify",
+                           "field_auroc"})
 #: Compile options added after skills were first committed: written only when recorded (set), so a skill
 #: compiled before them saves unchanged.
 LATER_OPTIONS = frozenset({"clustered", "model_tiers", "classifier_embeddings"})

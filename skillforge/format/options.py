@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from skillforge.spec.config import UserConfig
 from skillforge.spec.scoring import Comparator
-from skillforge.spec.spec import UserConfig
 
 DEFAULT_CONFIDENCE_LEVEL = 0.95
 #: Upper bounds a skill's settings are held to: samples per input, answer tokens, sampling temperature.
@@ -18,8 +18,10 @@ MAX_TEMPERATURE = 2.0
 
 
 #: The signals a student's answer can be scored by (see :mod:`skillforge.run.signals`).
-Signal = Literal["value_prob", "class_prob", "class_margin", "classifier_prob", "neighbour_vote", "reasked",
-                 "second_prob", "second_agreement", "student_agreement"]
+Signal = Literal["value_prob", "field_min_prob", "class_prob", "class_margin", "classifier_prob", "neighbour_vote",
+                 "reasked",
+                 "second_prob", "second_agreement", "student_agreement", "sample_agreement",
+                 "sample_field_agreement"]
 #: How an input (and every demo's input) is shown to the model. ``json``: compact JSON, keys sorted;
 #: ``plain``: the text itself when the input schema has exactly one property, a string, else one
 #: readable ``field: value`` line per field (schema order).
@@ -117,8 +119,9 @@ class CompileOptions(UserConfig):
     #: A more complex candidate (or a revision) must beat a simpler one by this many standard errors
     #: of the paired dev-score gain; 1 is the one-standard-error rule, 0 the plain best score.
     selection_z: float = Field(default=1.0, ge=0.0)
-    #: Held-out training examples added to the calibration set.
-    calibration_extra: int = Field(default=100, ge=0)
+    #: Held-out training examples added to the calibration set (``None``: every labelled training example
+    #: the chosen prompt does not show as a fixed demo, up to 1,000; see :mod:`skillforge.compile.ladder`).
+    calibration_extra: int | None = Field(default=None, ge=0)
     #: How the student's confidence is measured (self-consistency for students without logprobs).
     confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
     #: Measure every free confidence signal on the calibration cases and keep the method (value-token
@@ -129,12 +132,14 @@ class CompileOptions(UserConfig):
     #: the student when that lowers the expected cost per call at the target precision.
     cascade: bool = True
     #: What else the classifier reads, beside the input's words: the input text's embedding by
-    #: ``"student"`` (the student's own model, when it gives embeddings: the embedded local model does,
-    #: Claude does not) or a model id that gives them (e.g. ``local:smollm2-135m`` for a Claude student;
-    #: every run then embeds each input with it). ``None``: words only. An embedding costs one forward
-    #: pass of that model per input and no generation; it lifts the classifier from word counting to
-    #: what the words mean in context (see docs/confidence.md, "The classifier tier").
-    classifier_embeddings: str | None = Field(default="student", min_length=1)
+    #: ``"auto"`` (the student's own model when it gives embeddings -- the embedded local model does --
+    #: and for a remote student that gives none, like Claude, the embedded local model when it is
+    #: installed), ``"student"`` (the student's own model only), or a model id that gives them (e.g.
+    #: ``local:smollm2-135m``; every run then embeds each input with it). ``None``: words only. An
+    #: embedding costs one forward pass of that model per input and no generation; it lifts the
+    #: classifier from word counting to what the words mean in context (see docs/confidence.md, "The
+    #: classifier tier").
+    classifier_embeddings: str | None = Field(default="auto", min_length=1)
     #: A second opinion to measure as a confidence signal (:class:`SecondOpinion`): ``"student"`` (the
     #: student's own model under a different, zero-shot prompt) or a model id (e.g. ``local:smollm2-135m``
     #: for a Claude student). Kept in the skill only when the combined confidence with it lets the

@@ -117,6 +117,9 @@ class ModelResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     #: Sum of the answer tokens' log-probabilities, when the provider reports them.
     logprob_sum: float | None = None
+    #: Per top-level output field of the answer, the summed log-probability of its value's tokens (the
+    #: local model, which can locate them in the answer); ``None`` otherwise.
+    field_logprobs: dict[str, float] | None = None
     #: Per enum/boolean output field, the probability of each allowed value (keyed by the value's JSON
     #: text), normalised over the values; when the request asked for ``choice_scores`` and the
     #: provider could score them.
@@ -256,6 +259,24 @@ class Model(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_id!r})"
+
+
+def observed(model: Model, response: ModelResponse) -> ModelResponse:
+    """``response`` with only the signals ``model`` declares: its ``logprob_sum`` and ``field_logprobs``
+    only when the model ``supports_logprobs``, its ``choices`` only when it ``supports_choice_scores``.
+
+    The one place the rest of skillforge learns what a model's answers carry, compile and run alike:
+    a confidence fitted at compile time on a signal the model does not declare would meet another set
+    of signals at run time (a student whose flags say "no logprobs" but whose engine still returns
+    them would be calibrated on them, then gated without them)."""
+    drop: dict[str, Any] = {}
+    if response.logprob_sum is not None and not model.supports_logprobs:
+        drop["logprob_sum"] = None
+    if response.field_logprobs is not None and not model.supports_logprobs:
+        drop["field_logprobs"] = None
+    if response.choices is not None and not model.supports_choice_scores:
+        drop["choices"] = None
+    return response.model_copy(update=drop) if drop else response
 
 
 class _ThreadLoop:

@@ -32,7 +32,7 @@ from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
 from skillforge.models.local_embed import close_loaded, embed_texts, llama_cpp_missing
 from skillforge.models.local_prefix import PrefixStates, PromptCaptured
-from skillforge.models.local_scoring import answer_logprob, choice_distributions, completion_logprobs
+from skillforge.models.local_scoring import answer_logprob, choice_distributions, completion_logprobs, field_logprobs
 
 EMBEDDED_NAME = "smollm2-135m"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -321,6 +321,7 @@ class LocalModel(Model):
             text=text,
             usage=Usage(input_tokens=n_prompt, output_tokens=int(usage.get("completion_tokens", 0))),
             logprob_sum=answer_logprob(tokens) if tokens else None,
+            field_logprobs=(field_logprobs(tokens, request.output_schema) or None) if tokens else None,
             choices=choices or None,
             stop_reason=out["choices"][0].get("finish_reason"),
             latency_s=latency,

@@ -65,6 +65,30 @@ def answer_logprob(tokens: list[tuple[str, float]]) -> float:
     return total
 
 
+def field_logprobs(tokens: list[tuple[str, float]], schema: Mapping[str, Any] | None) -> dict[str, float]:
+    """Per top-level field of the answer the tokens spell (in the output schema), the summed log-probability
+    of the tokens that overlap its value (a string's contents, a number, a literal). Empty when the answer
+    is not a JSON object or has none of the fields."""
+    text = "".join(t for t, _ in tokens)
+    out: dict[str, float] = {}
+    for field in ((schema or {}).get("properties") or {}):
+        span = _value_start(text, str(field))
+        if span is None:
+            continue
+        start, end = span
+        if end - start >= 2 and text[start] == '"':  # a string: its contents, not the quotes
+            start, end = start + 1, end - 1
+        total, pos, hit = 0.0, 0, False
+        for tok, lp in tokens:
+            a, b = pos, pos + len(tok)
+            pos = b
+            if a < end and start < b:
+                total, hit = total + lp, True
+        if hit:
+            out[str(field)] = total
+    return out
+
+
 def completion_logprobs(llm: Any, n_prompt: int) -> list[tuple[str, float]]:
     """(token text, log-probability) of each generated token, from the logits llama.cpp kept.
 

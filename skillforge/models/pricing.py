@@ -85,6 +85,15 @@ REFERENCE_STUDENT = "claude-haiku-5-5"
 REFERENCE_TEACHER = "claude-opus-5-5"
 
 
+def teacher_only_price(teacher: str | None) -> tuple[str, Price]:
+    """The model teacher-only (:mod:`skillforge.run.teacher_only`) is priced as -- ``teacher`` when it has
+    a list price, else :data:`REFERENCE_TEACHER` (a local, simulated or unpriced teacher) -- and its price."""
+    price = price_for(teacher, warn=False) if teacher else None
+    if teacher and price is not None:
+        return canonical_model_name(teacher), price
+    return REFERENCE_TEACHER, PRICES[REFERENCE_TEACHER]
+
+
 def total_cost(costs: Iterable[float | None]) -> float | None:
     """The sum of ``costs``, or ``None`` when any of them is unknown (a total is never a guess)."""
     total = 0.0

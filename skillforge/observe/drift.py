@@ -62,6 +62,8 @@ def expectations(manifest: Manifest | None) -> dict[str, float]:
     share = manifest.settings.expected_student_share
     if share is not None:
         out[SHARE] = share
+        if not manifest.settings.ask_student:  # no student ask: nothing escalates for a reason of its own
+            return out
         invalid = manifest.metrics.invalid_share
         if invalid is not None:
             out["invalid"] = invalid

@@ -5,9 +5,12 @@ keeps, per skill, two :class:`~skillforge.observe.tally.Tally` (all time, and th
 hourly buckets (inputs, answered, cost) for the break-even date and the report's charts, and the
 compile calls' cost. Memory grows with skills, models and hours of traffic, never with lines.
 
-The teacher-only counterfactual prices every input as one call to the skill's teacher at its list
-price (:mod:`skillforge.models.pricing`), or as :data:`~skillforge.models.pricing.REFERENCE_TEACHER`
-when the teacher has no price (a local or test model).
+The teacher-only counterfactual (:mod:`skillforge.run.teacher_only`) prices every input as one call to the
+skill's teacher with the plain prompt, at the teacher's list price, or as
+:data:`~skillforge.models.pricing.REFERENCE_TEACHER` when the teacher has no price (a local or test model):
+the mean tokens of that call over the dev inputs are in the skill's compile metrics
+(``metrics.teacher_only``). A skill compiled before they were recorded is priced from the ledger instead
+(see :attr:`~skillforge.observe.tally.Tally.teacher_only_per_input`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from skillforge.format import Manifest
-from skillforge.models.pricing import REFERENCE_TEACHER, Price, canonical_model_name, price_for
+from skillforge.models.base import Usage
+from skillforge.models.pricing import Price, cost_usd, teacher_only_price
 from skillforge.observe.drift import (
     DEFAULT_LEVEL,
     DEFAULT_MIN_EFFECT,
@@ -37,13 +41,16 @@ HOUR = 3600
 
 def teacher_pricing(manifest: Manifest | None) -> tuple[str, Price]:
     """The model the teacher-only counterfactual is priced as, and its price."""
-    teacher = manifest.provenance.teacher if manifest is not None else None
-    price = price_for(teacher, warn=False) if teacher else None
-    if teacher and price is not None:
-        return canonical_model_name(teacher), price
-    reference = price_for(REFERENCE_TEACHER, warn=False)
-    assert reference is not None  # the reference is in the built-in table
-    return REFERENCE_TEACHER, reference
+    return teacher_only_price(manifest.provenance.teacher if manifest is not None else None)
+
+
+def teacher_only_unit(manifest: Manifest | None, price: Price) -> float | None:
+    """What one input costs teacher-only, from the skill's compile metrics (``None`` for a skill compiled
+    before they recorded it)."""
+    tokens = manifest.metrics.teacher_only if manifest is not None else None
+    if tokens is None:
+        return None
+    return cost_usd(Usage(input_tokens=round(tokens.input_tokens), output_tokens=round(tokens.output_tokens)), price)
 
 
 @dataclass
@@ -155,7 +162,15 @@ def compute_status(
     def status_of(name: str) -> SkillStatus:
         manifest = known.get(name)
         priced_as, price = teacher_pricing(manifest)
-        return SkillStatus(name, manifest, priced_as, price, window_text, since, until)
+        unit = teacher_only_unit(manifest, price)
+        routed = manifest is not None and not manifest.settings.ask_student
+        first = manifest is not None and bool(manifest.settings.tiers)
+
+        def tally() -> Tally:
+            return Tally(teacher_only_unit=unit, routed=routed, classifier_first=first)
+
+        return SkillStatus(name, manifest, priced_as, price, window_text, since, until, all_time=tally(),
+                           recent=tally())
 
     for name in known:
         statuses[name] = status_of(name)

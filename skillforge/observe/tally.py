@@ -5,7 +5,9 @@ every input either is answered by the classifier tier (one ``accepted`` classifi
 student ask (its line with ``reask`` 0). An ask ends ``accepted`` (the student answered), or in an
 escalation: ``low_confidence``, ``refused`` and ``error`` lines each end one, and the asks that ended
 none of those ways ended ``invalid`` after their re-asks. Ledgers written before ``reask`` was
-recorded count every re-ask as an input of its own (an ``invalid`` escalation).
+recorded count every re-ask as an input of its own (an ``invalid`` escalation). A skill that does not
+ask its student routes inputs straight to the teacher: each counts by its not-confident classifier line,
+or without a classifier tier by its teacher ask.
 
 With model tiers behind the student (role ``tier``), an input the student passed on may still be
 answered before the teacher: its ``accepted`` tier line counts it as answered (:attr:`Tally.by_tiers`),
@@ -76,6 +78,15 @@ class Tally:
     teacher_first: float = 0.0
     student_first_as_teacher: float = 0.0
     latency: dict[str, LatencyHistogram] = field(default_factory=dict)
+    #: What one input costs teacher-only, from the skill's compile metrics; ``None``: estimated from the
+    #: ledger (see :attr:`teacher_only_per_input`).
+    teacher_only_unit: float | None = None
+    #: The skill does not ask its student (``settings.ask_student`` false): an input the classifier tier
+    #: does not answer -- every input, when ``classifier_first`` is false -- is routed to the teacher.
+    routed: bool = False
+    classifier_first: bool = False
+    #: Inputs routed past the student, counted by their classifier line or their teacher ask.
+    routed_inputs: int = 0
     first: datetime | None = None
     last: datetime | None = None
 
@@ -104,12 +115,19 @@ class Tally:
             if e.reask == 0:
                 self.teacher_asks += 1
                 self.teacher_first += cost_usd(e.usage, teacher_price)
+                if self.routed and not self.classifier_first:
+                    self.routed_inputs += 1
+                    return 1
             return 0
         if e.model_id == CLASSIFIER_ID:
-            # A classifier that is not confident hands the input to the student, whose ask counts it.
+            # A classifier that is not confident hands the input to the student, whose ask counts it (or,
+            # in a skill that does not ask its student, routes it to the teacher: this line counts it).
             if e.outcome == "accepted":
                 self.answered += 1
                 self.by_classifier += 1
+                return 1
+            if self.routed:
+                self.routed_inputs += 1
                 return 1
             return 0
         started = 0
@@ -126,7 +144,7 @@ class Tally:
 
     @property
     def inputs(self) -> int:
-        return self.by_classifier + self.student_asks
+        return self.by_classifier + self.student_asks + self.routed_inputs
 
     @property
     def escalations(self) -> dict[str, int]:
@@ -145,9 +163,14 @@ class Tally:
 
     @property
     def teacher_only_per_input(self) -> float | None:
-        """What one input costs sent to the teacher: the mean first call of its escalations when there
-        were any (the very prompt teacher-only would send), else the student's first calls priced as
-        the teacher (a prompt with demos: an upper estimate)."""
+        """What one input costs teacher-only (:mod:`skillforge.run.teacher_only`): priced from the skill's
+        compile metrics when it has them. A skill compiled before they were recorded is estimated from
+        the ledger: the mean first call of its escalations when there were any, else the student's first
+        calls priced as the teacher (a prompt with demos: an upper estimate)."""
+        if not self.inputs:
+            return None
+        if self.teacher_only_unit is not None:
+            return self.teacher_only_unit
         if self.teacher_asks:
             return self.teacher_first / self.teacher_asks
         if self.student_asks:

@@ -118,9 +118,11 @@ class Cassette:
         self._fresh.add(key)
         choices = None if response.choices is None else {
             f: {v: round(p, LOGPROB_DECIMALS) + 0.0 for v, p in dist.items()} for f, dist in response.choices.items()}
+        fields = None if response.field_logprobs is None else {
+            f: round(lp, LOGPROB_DECIMALS) + 0.0 for f, lp in response.field_logprobs.items()}
         rec = Recording(key=key, input=preview(request), text=response.text, usage=response.usage,
                         logprob_sum=round_or_none(response.logprob_sum, LOGPROB_DECIMALS), choices=choices,
-                        stop_reason=response.stop_reason)
+                        field_logprobs=fields, stop_reason=response.stop_reason)
         old = self._entries.get(key)
         if old is None or not old.same_answer(rec):
             self._entries[key] = rec

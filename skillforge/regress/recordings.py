@@ -47,18 +47,24 @@ class Recording(BaseModel):
     logprob_sum: float | None = None
     #: Class probabilities (requests with ``choice_scores``), rounded like ``logprob_sum``.
     choices: dict[str, dict[str, float]] | None = None
+    #: Per-field value log-probabilities (local models), rounded like ``logprob_sum``.
+    field_logprobs: dict[str, float] | None = None
     stop_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
 
     def response(self, model_id: str) -> ModelResponse:
         return ModelResponse(model_id=model_id, text=self.text, usage=self.usage, choices=self.choices,
-                             logprob_sum=self.logprob_sum, stop_reason=self.stop_reason)
+                             logprob_sum=self.logprob_sum, field_logprobs=self.field_logprobs,
+                             stop_reason=self.stop_reason)
 
     def same_answer(self, other: Recording) -> bool:
         """Equal up to float noise in ``logprob_sum``."""
         if (self.text, self.stop_reason, self.usage) != (other.text, other.stop_reason, other.usage):
             return False
         if (self.choices is None) != (other.choices is None) or not close_choices(self.choices, other.choices):
+            return False
+        mine, theirs = self.field_logprobs or {}, other.field_logprobs or {}
+        if set(mine) != set(theirs) or any(abs(mine[k] - theirs[k]) > _LOGPROB_NOISE for k in mine):
             return False
         if self.logprob_sum is None or other.logprob_sum is None:
             return self.logprob_sum == other.logprob_sum
@@ -71,6 +77,8 @@ class Recording(BaseModel):
         data.update(text=self.text, logprob_sum=self.logprob_sum)
         if self.choices is not None:  # omitted when absent: older recordings keep their exact bytes
             data["choices"] = self.choices
+        if self.field_logprobs is not None:
+            data["field_logprobs"] = self.field_logprobs
         data.update(stop_reason=self.stop_reason, usage=self.usage.model_dump(exclude_defaults=True))
         return json.dumps(data, ensure_ascii=False)
 

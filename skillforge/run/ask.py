@@ -12,18 +12,20 @@ from typing import Any
 
 from skillforge.errors import ModelAPIError, ModelAuthError
 from skillforge.ledger import Ledger, Phase
-from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Role, Usage
+from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Role, Usage, observed
 from skillforge.models.pricing import total_cost
 from skillforge.run.prompt import reask
-from skillforge.run.signals import Signals
-from skillforge.run.verify import check_answer, gate, refusal
+from skillforge.run.signals import History, Signals
+from skillforge.run.verify import Check, check_answer, gate, refusal
+from skillforge.spec import AnswerChecks, check_errors
 
-#: Scores a valid answer: (response, output, re-asks so far) -> (confidence, every signal measured).
+#: Scores a valid answer: (response, output, its history) -> (confidence, every signal measured).
 #: Asynchronous: a signal may wait on another call (a second opinion made alongside the student's).
-Scorer = Callable[[ModelResponse, dict[str, Any], int], Awaitable[tuple[float | None, Signals]]]
+Scorer = Callable[[ModelResponse, dict[str, Any], History], Awaitable[tuple[float | None, Signals]]]
 
 
-async def _default_scorer(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
+async def _default_scorer(response: ModelResponse, output: dict[str, Any], history: History
+                          ) -> tuple[float | None, Signals]:
     return response.confidence, {}
 
 
@@ -37,6 +39,8 @@ class Outcome:
     confidence: float | None
     #: The signals the scorer measured on the last valid answer.
     signals: Signals = field(default_factory=dict)
+    #: An answer failed the learned checks (:mod:`skillforge.spec.checks`): re-asked (repaired) or not.
+    failed_checks: bool = False
 
 
 async def ask(
@@ -51,6 +55,8 @@ async def ask(
     skill: str,
     phase: Phase,
     scorer: Scorer = _default_scorer,
+    checks: AnswerChecks | None = None,
+    repair: bool = True,
 ) -> Outcome:
     """Ask ``model`` until it gives an accepted answer, re-asking after *invalid* output only.
 
@@ -60,11 +66,16 @@ async def ask(
     authentication end the attempts (recorded with verdict ``error``); authentication errors
     propagate, never escalated away. ``scorer`` gives a valid answer its confidence (default: the
     response's own).
+
+    ``checks`` (the skill's learned answer checks) hold a schema-valid answer to more: one that breaks
+    them is ``invalid``, and re-asked with what it broke (a repair) only when ``repair``; the accepted
+    answer's signals then say whether an earlier one failed them (``failed_check``).
     """
     attempts: list[Attempt] = []
+    failed = False
     for n in range(max_reasks + 1):
         try:
-            response = await model.request(request)
+            response = observed(model, await model.request(request))
         except ModelAuthError:
             raise
         except ModelAPIError as exc:
@@ -74,10 +85,16 @@ async def ask(
                           cost_usd=0.0, latency_s=0.0, outcome="error", reask=n)
             break
         check = refusal(response) or check_answer(response.text, schema)
+        learned: list[str] = []
+        if checks is not None and check.output is not None and check.verdict == "accepted" and request.input:
+            learned = check_errors(check.output, request.input, checks)
+            if learned:
+                check, failed = Check("invalid", output=check.output, errors=learned), True
         confidence: float | None = None
         signals: Signals = {}
         if check.output is not None and check.verdict == "accepted":
-            confidence, signals = await scorer(response, check.output, n)
+            history = History(reasks=n, failed_check=failed if checks is not None and not checks.empty else None)
+            confidence, signals = await scorer(response, check.output, history)
             check = gate(check, confidence, threshold)
         cost = model.cost_of(response)
         attempts.append(Attempt(
@@ -93,13 +110,15 @@ async def ask(
             # no re-ask; the caller escalates or fails with it.
             break
         if check.verdict == "accepted":
-            return Outcome(attempts, check.output, True, confidence, signals)
+            return Outcome(attempts, check.output, True, confidence, signals, failed)
         if check.verdict == "low_confidence":
             assert check.output is not None
-            return Outcome(attempts, check.output, False, confidence, signals)
+            return Outcome(attempts, check.output, False, confidence, signals, failed)
+        if learned and not repair:
+            break
         if n < max_reasks:
             request = reask(request, response.text, check.errors)
-    return Outcome(attempts, None, False, None)
+    return Outcome(attempts, None, False, None, failed_checks=failed)
 
 
 def summarize(attempts: Sequence[Attempt]) -> tuple[dict[str, Usage], float | None]:

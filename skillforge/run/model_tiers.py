@@ -23,7 +23,7 @@ from skillforge.models.registry import resolve_model
 from skillforge.run.ask import Outcome, ask
 from skillforge.run.classifier import Classification
 from skillforge.run.retrieval import NeighbourVote
-from skillforge.run.signals import Signals, confidence, signals_of
+from skillforge.run.signals import History, Signals, confidence, signals_of
 from skillforge.spec import Comparator, compare
 
 
@@ -62,8 +62,9 @@ async def ask_tier(
     wants_scores = model.supports_choice_scores and tier.confidence.method in ("distribution", "combined")
     request = request.model_copy(update={"choice_scores": wants_scores})
 
-    async def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
-        signals = signals_of(response, output, input=input, reasks=reasks, classification=classification,
+    async def score(response: ModelResponse, output: dict[str, Any], history: History
+                    ) -> tuple[float | None, Signals]:
+        signals = signals_of(response, output, input=input, history=history, classification=classification,
                              neighbours=neighbours)
         signals["student_agreement"] = student_agreement(student_output, output, comparators)
         # Unlike the student's, a tier's answer without a confidence is never accepted: its threshold was

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -25,11 +24,12 @@ from skillforge.run.ask import Outcome, Scorer, ask, summarize
 from skillforge.run.classifier import Classification, InputClassifier, TextClassifier, embedder_for
 from skillforge.run.confidence import with_confidence
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
+from skillforge.run.evidence import Evidence, start_evidence
 from skillforge.run.model_tiers import TierModels, ask_tier
 from skillforge.run.prompt import assemble, build_request, demo_messages, system_text
 from skillforge.run.retrieval import DemoIndex, DemoRouter, neighbour_vote
-from skillforge.run.second_opinion import consult, second_request, second_signals
-from skillforge.run.signals import Signals, confidence, signals_of
+from skillforge.run.signals import History, Signals, confidence, signals_of
+from skillforge.run.teacher_only import teacher_only_request
 from skillforge.spec import DEFAULT_LIMITS, InputLimits
 
 
@@ -47,10 +47,6 @@ class RunResult(StrictModel):
     tier: str = "student"
     #: The signals measured on the student's answer (what its confidence was computed from).
     signals: dict[str, float] = Field(default_factory=dict)
-
-
-#: A second opinion under way: its response (``None``: failed) and the attempt to account for.
-SecondCall = asyncio.Task[tuple[ModelResponse | None, Attempt]]
 
 
 @dataclass(frozen=True)
@@ -127,6 +123,8 @@ class Runner:
                          for c in [confidence, *(t.confidence for t in skill.settings.model_tiers)])
         self.neighbours = (neighbour_vote(skill.demos, skill.manifest.output_schema, self._demo_index())
                            if reads_vote and skill.demos else None)
+        #: The student's model itself (unwrapped): what the extra samples of an answer are asked of.
+        self.student_model = student_model
         # Class probabilities are asked for only where the confidence uses them (they cost a little
         # prompt processing, and change the request's recording key).
         self._choice_scores = (self.student.supports_choice_scores
@@ -203,49 +201,47 @@ class Runner:
                 input_schema=manifest.input_schema))
         return len(prefixes)
 
-    def scorer(self, input: Mapping[str, Any], second: SecondCall | None = None) -> Scorer:
+    def scorer(self, input: Mapping[str, Any], evidence: Evidence | None = None) -> Scorer:
         """How the student's valid answers to ``input`` get their confidence (``settings.confidence``),
-        with the signals of the ``second`` opinion (:meth:`start_second_opinion`) when there is one."""
+        with the signals of the ``evidence`` calls (:meth:`start_evidence`): a second opinion, samples."""
         settings = self.skill.settings.confidence
         schema, comparators = self.skill.manifest.output_schema, self.skill.settings.comparators
 
-        async def score(response: ModelResponse, output: dict[str, Any], reasks: int) -> tuple[float | None, Signals]:
-            signals = signals_of(response, output, input=input, reasks=reasks,
+        async def score(response: ModelResponse, output: dict[str, Any], history: History
+                        ) -> tuple[float | None, Signals]:
+            signals = signals_of(response, output, input=input, history=history,
                                  classification=await self.classify(input), neighbours=self.neighbours)
-            if second is not None:
-                opinion, _ = await second
-                signals.update(second_signals(opinion, output, output_schema=schema, comparators=comparators))
+            if evidence is not None:
+                signals.update(await evidence.signals(output, output_schema=schema, comparators=comparators))
             return confidence(settings, signals), signals
 
         return score
 
-    def start_second_opinion(self, value: Mapping[str, Any], phase: Phase) -> SecondCall | None:
-        """The skill's second opinion on ``value``, started now so it runs alongside the student's call
-        (``None`` when the skill has none)."""
-        settings = self.skill.settings.confidence.second_opinion
-        if settings is None or self.second_opinion is None:
-            return None
-        model, s = self.second_opinion, self.skill.settings
-        request = second_request(settings, model, input=value, output_schema=self.skill.manifest.output_schema,
-                                 input_schema=self.skill.manifest.input_schema, max_tokens=s.max_tokens)
-        return asyncio.ensure_future(consult(model, request, ledger=self.ledger, skill=self.skill.name, phase=phase))
+    def start_evidence(self, value: Mapping[str, Any], request: ModelRequest, phase: Phase) -> Evidence:
+        """The calls the skill's confidence reads besides the student's answer to ``value`` (a second
+        opinion, further samples of ``request``), started now to run alongside it."""
+        s, m = self.skill.settings, self.skill.manifest
+        return start_evidence(s.confidence, student=self.student_model, second=self.second_opinion, value=value,
+                              request=request, output_schema=m.output_schema, input_schema=m.input_schema,
+                              max_tokens=s.max_tokens, ledger=self.ledger, skill=self.skill.name, phase=phase)
 
     async def ask_student(self, value: Mapping[str, Any], *, threshold: float | None, phase: Phase,
                           request: ModelRequest | None = None) -> tuple[Outcome, list[Attempt]]:
         """The student's ask for ``value`` (gated at ``threshold``; ``request`` defaults to
-        :meth:`request_for`), with the skill's second opinion alongside it: the outcome, and the second
-        opinion's attempt (none without one)."""
+        :meth:`request_for`), with the evidence its confidence reads alongside it (:meth:`start_evidence`):
+        the outcome, and the evidence calls' attempts (none without any)."""
         skill = self.skill
-        second = self.start_second_opinion(value, phase)
+        request = request or self.request_for(value)
+        evidence = self.start_evidence(value, request, phase)
         try:
-            outcome = await ask(self.student, "student", request or self.request_for(value),
-                                schema=skill.manifest.output_schema, threshold=threshold,
-                                max_reasks=skill.settings.max_reasks, ledger=self.ledger, skill=skill.name,
-                                phase=phase, scorer=self.scorer(value, second))
+            outcome = await ask(self.student, "student", request, schema=skill.manifest.output_schema,
+                                threshold=threshold, max_reasks=skill.settings.max_reasks, ledger=self.ledger,
+                                skill=skill.name, phase=phase, scorer=self.scorer(value, evidence),
+                                checks=skill.settings.checks, repair=skill.settings.repair)
         except BaseException:
-            await finish(second, quiet=True)
+            await evidence.finish(quiet=True)
             raise
-        return outcome, await finish(second)
+        return outcome, await evidence.finish()
 
     async def classify(self, value: Mapping[str, Any]) -> Classification | None:
         """The skill's classifier's view of ``value`` (``None`` without a classifier)."""
@@ -278,12 +274,16 @@ class Runner:
         return answered
 
     def teacher_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
-        """An escalation's request for ``input`` (``settings.escalation_prompt``): by default the
-        instructions and the input only, in the skill's rendering. The demos are there to teach a small
-        student the format and label conventions; sending them to the teacher on every escalation would
-        multiply the cost of the calls that dominate the bill."""
-        if self.skill.settings.escalation_prompt == "student":
+        """An escalation's request for ``input`` (``settings.escalation_prompt``): the teacher-only prompt
+        (``plain``), the instructions and the input only (``lean``), or the student's own (``student``).
+        The demos are there to teach a small student the format and label conventions; sending them to
+        the teacher on every escalation would multiply the cost of the calls that dominate the bill."""
+        prompt, m = self.skill.settings.escalation_prompt, self.skill.manifest
+        if prompt == "student":
             return self.request_for(input)
+        if prompt == "plain":
+            return teacher_only_request(description=m.description, output_schema=m.output_schema,
+                                        input_schema=m.input_schema, input=input, max_tokens=m.settings.max_tokens)
         return self.lean_request_for(input)
 
     def lean_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
@@ -305,7 +305,9 @@ class Runner:
         if answered is not None:
             self.drift.observe(SHARE)
             return answered
-        schema = skill.manifest.output_schema
+        if not s.ask_student and self.escalate:
+            # The compile found the student not worth asking: straight on to the tiers behind it, the teacher.
+            return await self._past_the_student(value, None, [], None, "routed")
         threshold = s.threshold if self.escalate else None
         student, consulted = await self.ask_student(value, threshold=threshold, phase=self.phase)
         last = student.attempts[-1].verdict if student.attempts else "error"
@@ -319,24 +321,30 @@ class Runner:
                 f"skill {skill.name!r}: the student gave no valid answer and escalation is off",
                 attempts=student.attempts, input=value,
             )
-        passed = consulted + student.attempts
-        tiered = await self.ask_model_tiers(value, student.output, passed)
+        return await self._past_the_student(value, student, consulted + student.attempts, student.output, last)
+
+    async def _past_the_student(self, value: dict[str, Any], student: Outcome | None, passed: list[Attempt],
+                                student_output: dict[str, Any] | None, reason: str) -> RunResult:
+        """What the student passed on (or was not asked): the model tiers behind it, then the teacher."""
+        skill, s = self.skill, self.skill.settings
+        tiered = await self.ask_model_tiers(value, student_output, passed)
         # Drift compares the share answered before the teacher (tiers included) with the compiled one.
-        self.drift.observe(SHARE if tiered is not None else last)
+        self.drift.observe(SHARE if tiered is not None else reason)
         if tiered is not None:
             return tiered
-        teacher = await ask(self.teacher, "teacher", self.teacher_request_for(value), schema=schema, threshold=None,
-                            max_reasks=s.max_reasks, ledger=self.ledger, skill=skill.name, phase=self.phase)
+        teacher = await ask(self.teacher, "teacher", self.teacher_request_for(value),
+                            schema=skill.manifest.output_schema, threshold=None, max_reasks=s.max_reasks,
+                            ledger=self.ledger, skill=skill.name, phase=self.phase)
         attempts = passed + teacher.attempts
         if not teacher.accepted or teacher.output is None:
+            asked = f"neither the student ({self.student.model_id}) nor" if student is not None else "not even"
             raise EscalationFailed(
-                f"skill {skill.name!r}: neither the student ({self.student.model_id}) nor the teacher "
-                f"({self.teacher.model_id}) gave a valid answer; see .attempts",
-                attempts=attempts, input=value,
+                f"skill {skill.name!r}: {asked} the teacher ({self.teacher.model_id}) gave a valid answer; "
+                "see .attempts", attempts=attempts, input=value,
             )
-        self._log_escalation(value, teacher.output, student)
+        self._log_escalation(value, teacher.output, student, reason)
         return _result(teacher.output, True, self.teacher.model_id, teacher.confidence, attempts, tier="teacher",
-                       signals=student.signals)
+                       signals={} if student is None else student.signals)
 
     async def ask_model_tiers(self, value: dict[str, Any], student_output: dict[str, Any] | None,
                               passed: list[Attempt]) -> RunResult | None:
@@ -360,30 +368,16 @@ class Runner:
                                signals=out.signals)
         return None
 
-    def _log_escalation(self, input: dict[str, Any], output: dict[str, Any], student: Outcome) -> None:
+    def _log_escalation(self, input: dict[str, Any], output: dict[str, Any], student: Outcome | None,
+                        reason: str) -> None:
         if self.escalation_log is None:
             return
-        last = student.attempts[-1] if student.attempts else None
         record = EscalationRecord(
             time=self.clock().isoformat(timespec="milliseconds"), input=input, output=output,
-            answered_by=self.teacher.model_id, reason=last.verdict if last else "error",
-            student_output=student.output,
+            answered_by=self.teacher.model_id, reason=reason,
+            student_output=None if student is None else student.output,
         )
         log_escalation(self.escalation_log, record)
-
-
-async def finish(second: SecondCall | None, *, quiet: bool = False) -> list[Attempt]:
-    """The second opinion's attempt, once it is done (its cost is the input's); none without one.
-    ``quiet``: the student's call raised, and that error is the one to propagate, not the second's."""
-    if second is None:
-        return []
-    try:
-        _, attempt = await second
-    except Exception:
-        if quiet:
-            return []
-        raise
-    return [attempt]
 
 
 def _result(

@@ -27,11 +27,15 @@ from typing import Any
 from skillforge.errors import ModelAPIError, ModelAuthError
 from skillforge.format import SecondOpinion
 from skillforge.ledger import Ledger, Phase
-from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Usage
+from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Usage, observed
 from skillforge.run.prompt import build_request
 from skillforge.run.signals import Signals, chosen_probabilities
 from skillforge.run.verify import check_answer
 from skillforge.spec import Comparator, compare
+from skillforge.spec.scoring import EXACT
+
+#: The prefix of each field's own agreement with the second opinion in a signals dict (``second.city``).
+SECOND_FIELD = "second."
 
 
 def second_request(
@@ -53,7 +57,7 @@ async def consult(
     with role ``second_opinion``. A provider error gives no response; an authentication error propagates
     (a wrong key is the user's to fix, not noise to average away)."""
     try:
-        response = await model.request(request)
+        response = observed(model, await model.request(request))
     except ModelAuthError:
         raise
     except ModelAPIError as exc:
@@ -81,6 +85,11 @@ def second_signals(
     own = check_answer(response.text, output_schema)
     if own.output is not None and own.verdict == "accepted":
         out["second_agreement"] = compare(own.output, dict(student_output), comparators).score
+        fields = list(output_schema.get("properties") or {})
+        if len(fields) >= 2:  # each field's own agreement, for per-field AUROC (no combiner reads these)
+            for f in fields:
+                same = comparators.get(f, EXACT).equal(own.output.get(f), student_output.get(f))
+                out[f"{SECOND_FIELD}{f}"] = 1.0 if same else 0.0
     if response.choices:
         probs, _ = chosen_probabilities(response.choices, student_output)
         out["second_prob"] = math.prod(probs)

@@ -1,6 +1,9 @@
 """Signals of a student answer's correctness, free to compute once the student has answered.
 
 - ``value_prob``: the joint probability of the answer's value tokens (logprob providers).
+- ``field_min_prob``: the weakest field's value probability, for answers of two or more fields (providers
+  that give per-field log-probabilities: the local model); each field's own is kept as
+  ``field_prob.<field>`` (for per-field AUROC; no combiner reads those).
 - ``class_prob``: the probability of the chosen value among every allowed value, multiplied over the
   enum/boolean fields (providers that score choices: the local llama.cpp model).
 - ``class_margin``: the smallest, over those fields, of the chosen value's probability minus the best
@@ -10,6 +13,8 @@
 - ``neighbour_vote``: the share of the BM25 similarity of the input's 7 nearest demos whose label is the
   answer's (skills with demos and an enum or boolean output field; no call).
 - ``reasked``: 1 when the first answer was invalid and a re-ask was needed, else 0.
+- ``failed_check``: 1 when an earlier answer broke the skill's learned checks and was repaired, else 0
+  (skills with learned checks, :mod:`skillforge.spec.checks`).
 - ``second_prob`` / ``second_agreement``: how much a second opinion backs the answer (the probability it
   gives the student's values, and the field score of its own answer against the student's); see
   :mod:`skillforge.run.second_opinion`.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from skillforge.format import ConfidenceSettings
@@ -34,20 +40,39 @@ from skillforge.run.retrieval import NeighbourVote
 Signals = dict[str, float]
 
 
+@dataclass(frozen=True)
+class History:
+    """What came before a valid answer in its ask: the re-asks, and whether an earlier answer failed the
+    learned checks (``None``: the ask had none)."""
+
+    reasks: int = 0
+    failed_check: bool | None = None
+
+#: The prefix of each field's own value probability in a signals dict (``field_prob.street_name``).
+FIELD_PROB = "field_prob."
+
+
 def signals_of(
     response: ModelResponse,
     output: Mapping[str, Any],
     *,
     input: Mapping[str, Any],
-    reasks: int,
+    history: History,
     classification: Classification | None = None,
     neighbours: NeighbourVote | None = None,
 ) -> Signals:
     """Every signal available for ``output`` (the validated answer in ``response``); ``classification``
     is the skill's classifier's view of ``input``, when it has one."""
-    out: Signals = {"reasked": 1.0 if reasks else 0.0}
+    out: Signals = {"reasked": 1.0 if history.reasks else 0.0}
+    if history.failed_check is not None:
+        out["failed_check"] = 1.0 if history.failed_check else 0.0
     if response.logprob_sum is not None:
         out["value_prob"] = math.exp(min(0.0, response.logprob_sum))
+    fields = {f: lp for f, lp in (response.field_logprobs or {}).items() if f in output}
+    if len(fields) >= 2:
+        for f, lp in fields.items():
+            out[f"{FIELD_PROB}{f}"] = math.exp(min(0.0, lp))
+        out["field_min_prob"] = math.exp(min(0.0, min(fields.values())))
     if response.choices:
         probs, margins = chosen_probabilities(response.choices, output)
         out["class_prob"] = math.prod(probs)

@@ -86,9 +86,15 @@ def check_answer(
 
 
 def gate(check: Check, confidence: float | None, threshold: float | None) -> Check:
-    """An accepted answer whose confidence is below ``threshold`` becomes ``low_confidence`` (no
-    threshold or no confidence: no gate)."""
-    if check.verdict != "accepted" or threshold is None or confidence is None or confidence >= threshold:
+    """An accepted answer whose confidence is below ``threshold`` becomes ``low_confidence`` -- and so
+    does one without a confidence when there is a threshold: a signal the threshold was calibrated on is
+    missing, so nothing certifies the answer. No threshold: no gate."""
+    if check.verdict != "accepted" or threshold is None:
+        return check
+    if confidence is None:
+        return Check("low_confidence", output=check.output,
+                     errors=[f"no confidence to hold against the skill's threshold {threshold:.3f}"])
+    if confidence >= threshold:
         return check
     return Check("low_confidence", output=check.output,
                  errors=[f"confidence {confidence:.3f} is below the skill's threshold {threshold:.3f}"])

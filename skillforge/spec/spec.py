@@ -3,53 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from skillforge.errors import InputValidationError, SpecError
 from skillforge.jsonl import lines
+from skillforge.spec.checks import AnswerChecks
+from skillforge.spec.config import UserConfig
 from skillforge.spec.limits import DEFAULT_LIMITS, InputLimits, clip, json_value_problem
 from skillforge.spec.schema import canonical_json, schema_from, sha256_text, validation_errors
 from skillforge.textfiles import TextFileError, load_yaml, read_text
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-
-
-_NESTED: ContextVar[bool] = ContextVar("skillforge_nested_validation", default=False)
-
-
-@contextmanager
-def nested_validation() -> Iterator[None]:
-    """Within this block a :class:`UserConfig` validated as part of a larger model (a skill file) lets
-    pydantic's ``ValidationError`` through, so the error's location names the full field path
-    (``settings.confidence.samples``) instead of the nested model's own field."""
-    token = _NESTED.set(True)
-    try:
-        yield
-    finally:
-        _NESTED.reset(token)
-
-
-class UserConfig(BaseModel):
-    """Base of what users construct (specs, options): strict and frozen, and every mistake is one
-    error type, a :class:`SpecError` naming the field, not pydantic's ``ValidationError``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            if _NESTED.get():
-                raise
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or None
-            raise SpecError(str(first["msg"]).removeprefix("Value error, "), field=field) from None
 
 
 class SkillSpec(UserConfig):
@@ -60,6 +27,9 @@ class SkillSpec(UserConfig):
     description: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
+    #: Checks of an answer beyond its schema (:mod:`skillforge.spec.checks`): ``None`` (the default) learns
+    #: them from the labelled examples at compile time; given, exactly these are used (empty: none).
+    checks: AnswerChecks | None = None
 
     @field_validator("name")
     @classmethod
@@ -86,9 +56,20 @@ class SkillSpec(UserConfig):
     def _to_schema(cls, value: Any, info: Any) -> dict[str, Any]:
         return schema_from(value, field=str(info.field_name))
 
+    @field_validator("checks")
+    @classmethod
+    def _check_checks(cls, value: AnswerChecks | None, info: ValidationInfo) -> AnswerChecks | None:
+        schema = info.data.get("output_schema")
+        unknown = [] if value is None or schema is None else value.unknown_fields(schema)
+        if unknown:
+            raise ValueError(f"names fields the output schema does not have: {unknown}")
+        return value
+
     def spec_hash(self) -> str:
         """Hash of what the skill was asked to do; recorded in the skill's provenance."""
-        return sha256_text(canonical_json(self.model_dump(mode="json")))
+        # A spec without stated checks hashes as specs did before they could state them.
+        return sha256_text(canonical_json(self.model_dump(mode="json", exclude={"checks"} if self.checks is None
+                                                          else None)))
 
     def check_input(self, value: Any, limits: InputLimits = DEFAULT_LIMITS) -> dict[str, Any]:
         """Validate a run input: first that it is a JSON value within ``limits`` (size, depth, types,
