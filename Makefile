@@ -12,7 +12,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 PYTAG := $(shell $(PYTHON) -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 WHEEL_DIR ?= $(HOME)/.cache/skillforge/wheels/llama-$(LLAMA_VERSION)-avx2-fma-f16c-$(PYTAG)
 
-.PHONY: install demo test lint typecheck docs quality skills clean
+.PHONY: install demo test lint typecheck docs bench skills clean
 
 install: $(STAMP)
 
@@ -55,8 +55,11 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
 
-quality: $(STAMP)
-	$(BIN)/python bench/quality.py $(QUALITY_ARGS)
+# The benchmark: every task compiled from scratch with default options, measured on its test split
+# (bench/results/benchmark.{json,md}, and the tables of docs/benchmarks.md). Hours on 2 cores; BENCH_ARGS
+# narrows it, e.g. BENCH_ARGS="--tasks intent-router --students local --seeds 0".
+bench: $(STAMP)
+	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
 
 # Recompile the example skills, then re-record their regression cassettes (their prompts changed).
 skills: $(STAMP)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import math
 import os
@@ -235,17 +236,23 @@ async def _evaluate(skill: Skill, test: list[Example], student: Model, *, escala
                                  count_tokens=counter)
 
 
-def run_unit(name: str, kind: str, seed: int, limit: int | None) -> dict[str, Any]:
+def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     task: Task = ALL_TASKS[name]()
     train, dev, test = task.splits()
     test = test[:limit] if limit else test
     student = student_model(kind)
     extra = SMALL_MACHINE.get(name, {})
-    options = CompileOptions(seed=seed, **extra)
+    options = CompileOptions(seed=seed, **{**extra, **(overrides or {})})
     ledger = Ledger(None)
     start = time.perf_counter()
     skill = compile_skill(task.spec, train, options, dev_examples=dev, teacher=LOCAL, student=student, ledger=ledger)
     compile_seconds = time.perf_counter() - start
+    compiled_prompt = skill.settings.escalation_prompt
+    # Escalations are answered by a teacher simulated by the labels: always right, so by the compiler's own
+    # rule (a teacher that needs no demos gets the teacher-only prompt) they go out plain. Offline the
+    # compile-time teacher is the 135M model itself, which needs the student's demos.
+    skill.manifest.settings = skill.settings.model_copy(update={"escalation_prompt": "plain"})
     max_tokens = options.max_tokens
     rows: dict[str, Any] = {}
     seconds: dict[str, float] = {}
@@ -267,12 +274,13 @@ def run_unit(name: str, kind: str, seed: int, limit: int | None) -> dict[str, An
     return {
         "task": name, "student": kind, "seed": seed, "test_cases": len(test), "train_examples": len(train),
         "dev_cases": len(dev), "never_tuned": name in NEVER_TUNED, "small_machine_options": extra,
+        "non_default_options": overrides or {},
         "metric": key, "rows": rows, "per_field": {k: per_field(r) for k, r in results.items()} if key == "field_score"
         else None,
         "compiled_minus_plain": {"diff": _r(diff), "paired_se": _r(diff_se),
                                  "compiled_ge_plain_minus_1se": diff >= -diff_se},
         "ladder": ladder_stats(comp),
-        "signals": signals_chosen(skill),
+        "signals": {**signals_chosen(skill), "escalation_prompt_compiled": compiled_prompt},
         "compile": {"seconds": round(compile_seconds, 1), **compile_cost(ledger.entries),
                     "chosen": m.chosen, "dev_score": m.dev_score, "baseline_dev_score": m.zero_shot_dev_score,
                     "calibration_cases": m.calibration_size,
@@ -297,13 +305,15 @@ def commit_stamp() -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def unit_path(work: Path, name: str, kind: str, seed: int, limit: int | None) -> Path:
-    return work / f"{name}.{kind}.seed{seed}{f'.limit{limit}' if limit else ''}.json"
+def unit_path(work: Path, name: str, kind: str, seed: int, limit: int | None, options: str = "{}") -> Path:
+    tag = "" if options == "{}" else "." + hashlib.sha256(options.encode()).hexdigest()[:8]
+    return work / f"{name}.{kind}.seed{seed}{f'.limit{limit}' if limit else ''}{tag}.json"
 
 
-def run_units(units: list[tuple[str, str, int]], *, work: Path, limit: int | None, jobs: int, resume: bool) -> None:
+def run_units(units: list[tuple[str, str, int]], *, work: Path, limit: int | None, jobs: int, resume: bool,
+              options: str = "{}") -> None:
     """Each unit in its own process (a fresh model state), ``jobs`` at a time, each pinned to one core."""
-    todo = [u for u in units if not (resume and unit_path(work, *u, limit).exists())]
+    todo = [u for u in units if not (resume and unit_path(work, *u, limit, options).exists())]
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     slots = [cores[i % len(cores)] for i in range(max(1, jobs))]
     lock = threading.Lock()
@@ -317,7 +327,7 @@ def run_units(units: list[tuple[str, str, int]], *, work: Path, limit: int | Non
                 unit = todo.pop(0)
             name, kind, seed = unit
             cmd = [sys.executable, str(Path(__file__).resolve()), "--unit", f"{name}:{kind}:{seed}",
-                   "--work", str(work)]
+                   "--work", str(work), "--options", options]
             if limit:
                 cmd += ["--limit", str(limit)]
             if jobs > 1:
@@ -399,7 +409,9 @@ def targets(by_task: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def markdown(doc: dict[str, Any]) -> str:
+def markdown(doc: dict[str, Any], level: int = 2) -> str:
+    """The result tables; section headings at ``level``."""
+    h = "#" * level
     by_task = doc["results"]
     lines = [f"Commit `{doc['commit']}`, {doc['date']}, {doc['machine']}; wall time {doc['wall_seconds'] / 3600:.1f} h "
              f"with {doc['jobs']} unit(s) at a time. Command: `{doc['command']}`.", "",
@@ -407,7 +419,10 @@ def markdown(doc: dict[str, Any]) -> str:
              "THE GOLD LABELS: accuracy after escalation is an upper bound. Teacher-only: Claude Opus 5.5 answering "
              "every input with the plain prompt. Figures are means over the seeds; Wilson intervals are 95%, "
              "two-sided, on the first seed's test run.", ""]
-    lines += ["## Quality (student alone, test split)", "",
+    if doc.get("non_default_options"):
+        lines += [f"**Not the defaults:** every compile here set {json.dumps(doc['non_default_options'])} "
+                  "(an ablation).", ""]
+    lines += [f"{h} Quality (student alone, test split)", "",
               "| task | student | metric | plain prompt | naive few-shot | compiled | compiled - plain (± paired SE) | "
               "compiled >= plain - 1 SE |", "|---|---|---|---|---|---|---|---|"]
     for task, kinds in by_task.items():
@@ -424,7 +439,7 @@ def markdown(doc: dict[str, Any]) -> str:
             tag = " (never tuned)" if runs[0]["never_tuned"] else ""
             lines.append(f"| {task}{tag} ({runs[0]['test_cases']}) | {kind} | {key.replace('_', ' ')} | "
                          + " | ".join(cells) + f" | {diffs} | {'yes' if ok else '**no**'} |")
-    lines += ["", "## The ladder (compiled skill, test split)", "",
+    lines += ["", f"{h} The ladder (compiled skill, test split)", "",
               "| task | student | answered before the teacher | accepted precision [Wilson 95%] | by tier | "
               "after escalation (upper bound) | cost vs teacher-only (student local / as Haiku) | signals chosen |",
               "|---|---|---|---|---|---|---|---|"]
@@ -458,14 +473,14 @@ def markdown(doc: dict[str, Any]) -> str:
                          f"{costs} | {chosen} |")
     multi = [(t, k, r) for t, ks in by_task.items() for k, rs in ks.items() for r in rs[:1] if r["per_field"]]
     if multi:
-        lines += ["", "## Per field (share of test cases whose field matches the label, student alone)", ""]
+        lines += ["", f"{h} Per field (share of test cases whose field matches the label, student alone)", ""]
         for task, kind, r in multi:
             fields = list(r["per_field"]["compiled"])
             lines += [f"{task}, {kind}:", "", "| row | " + " | ".join(fields) + " |", "|---" * (len(fields) + 1) + "|"]
             for row in ("plain", "naive_few_shot", "compiled"):
                 lines.append(f"| {row} | " + " | ".join(f"{r['per_field'][row].get(f, 0):.3f}" for f in fields) + " |")
             lines.append("")
-    lines += ["", "## Compile cost", "",
+    lines += ["", f"{h} Compile cost", "",
               "| task | student | seed | wall time | calls (teacher / student / other) | cost at reference prices | "
               "chosen (dev score; plain's) | small-machine setting |", "|---|---|---|---|---|---|---|---|"]
     for task, kinds in by_task.items():
@@ -479,9 +494,28 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines.append(f"| {task} | {kind} | {r['seed']} | {c['seconds']:.0f} s | {teacher} / {student} / "
                              f"{other} | ${c['usd_at_reference_prices']:.4f} | {c['chosen']} ({c['dev_score']:.3f}; "
                              f"{c['baseline_dev_score']:.3f}) | {setting} |")
-    lines += ["", "## Targets (issue 30)", "", "| target | measured | met |", "|---|---|---|"]
+    lines += ["", f"{h} Targets (issue 30)", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in doc["targets"]]
     return "\n".join(lines) + "\n"
+
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def write(doc: dict[str, Any], out: Path) -> None:
+    """The result file (JSON and Markdown), and the tables of docs/benchmarks.md between its markers."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+    if out.resolve() == (RESULTS / "benchmark").resolve() and DOCS.exists():
+        text = DOCS.read_text(encoding="utf-8")
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            _, tail = rest.split(END, 1)
+            note = ("<!-- written by bench/benchmark.py from bench/results/benchmark.json: do not edit by hand -->"
+                    "\n\n")
+            DOCS.write_text(f"{head}{START}\n{note}{markdown(doc, level=4)}{END}{tail}", encoding="utf-8")
 
 
 def main() -> None:
@@ -493,14 +527,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)), help="units at a time")
     parser.add_argument("--resume", action="store_true", help="reuse unit results of this commit in .bench/")
     parser.add_argument("--out", default=str(RESULTS / "benchmark"), help="output path without extension")
+    parser.add_argument("--render", action="store_true",
+                        help="only redraw benchmark.md and docs/benchmarks.md from the JSON (no run)")
+    parser.add_argument("--options", default="{}",
+                        help="CompileOptions fields to set besides the defaults, as JSON (an ablation: stated in the "
+                             "result file; the benchmark's own figures use none)")
     parser.add_argument("--unit", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.unit:
         name, kind, seed = args.unit.split(":")
-        result = run_unit(name, kind, int(seed), args.limit)
-        path = unit_path(Path(args.work), name, kind, int(seed), args.limit)
+        result = run_unit(name, kind, int(seed), args.limit, json.loads(args.options))
+        path = unit_path(Path(args.work), name, kind, int(seed), args.limit, args.options)
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return
+    if args.render:
+        doc = json.loads(Path(args.out).with_suffix(".json").read_text(encoding="utf-8"))
+        doc["targets"] = targets(doc["results"])
+        write(doc, Path(args.out))
         return
     unknown = sorted(set(args.tasks) - set(ALL_TASKS))
     kinds = [k for k in args.students.split(",") if k]
@@ -512,22 +556,21 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     units = [(t, k, s) for t in args.tasks for k in kinds for s in seeds]
     start = time.perf_counter()
-    run_units(units, work=work, limit=args.limit, jobs=args.jobs, resume=args.resume)
-    results = [json.loads(unit_path(work, *u, args.limit).read_text()) for u in units]
+    options = json.dumps(json.loads(args.options), sort_keys=True)
+    run_units(units, work=work, limit=args.limit, jobs=args.jobs, resume=args.resume, options=options)
+    results = [json.loads(unit_path(work, *u, args.limit, options).read_text()) for u in units]
     by_task = summarise(results)
     doc = {
         "commit": commit, "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{len(os.sched_getaffinity(0))} cores, {platform.machine()}, Python {platform.python_version()}",
         "command": " ".join(["bench/benchmark.py", *sys.argv[1:]]), "jobs": args.jobs,
+        "non_default_options": json.loads(options),
         "wall_seconds": round(time.perf_counter() - start, 1), "split_seed": SPLIT_SEED,
         "teacher_only": f"{REFERENCE_TEACHER} answering every input with the plain prompt (docs/benchmarks.md)",
         "student_prices": f"local $0, and as {REFERENCE_STUDENT}; the Claude-like student as {REFERENCE_STUDENT}",
         "results": by_task, "targets": targets(by_task),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+    write(doc, Path(args.out))
     print(markdown(doc))
 
 

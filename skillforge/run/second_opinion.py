@@ -3,9 +3,7 @@
 A student's own probabilities rank its right and wrong answers only so well (a small model is often
 confidently wrong). A second prompt -- or a second model -- that fails on *other* inputs than the
 student's prompt does is independent evidence: where it backs the student's answer, the answer is far
-more often right. Measured on the sentiment test split (embedded SmolLM2-135M, 300 inputs): the
-student's class probability alone ranks right above wrong with AUROC 0.82; combined with the
-probability the plain zero-shot prompt gives the same answer, 0.95 (``bench/cascade.py``).
+more often right (the AUROC each signal reaches is measured by ``make bench``, docs/benchmarks.md).
 
 Two signals (:mod:`skillforge.run.signals`):
 
