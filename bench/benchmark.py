@@ -55,6 +55,7 @@ from skillforge import CompileOptions, Example, Ledger, Model, SkillSpec, compil
 from skillforge.evaluate import GOLD, EvalResult, aevaluate_skill
 from skillforge.format import FORMAT_VERSION, Demo, Manifest, Metrics, Provenance, Settings
 from skillforge.ledger import LedgerEntry
+from skillforge.models.answer_cache import AnswerCache
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
 from skillforge.observe.drift import two_sided_z, wilson_interval
 from skillforge.run.prompt import plain_instructions
@@ -236,8 +237,8 @@ async def _evaluate(skill: Skill, test: list[Example], student: Model, *, escala
                                  count_tokens=counter)
 
 
-def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict[str, Any] | None = None
-             ) -> dict[str, Any]:
+def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict[str, Any] | None = None,
+             cache: Path | None = None) -> dict[str, Any]:
     task: Task = ALL_TASKS[name]()
     train, dev, test = task.splits()
     test = test[:limit] if limit else test
@@ -246,7 +247,9 @@ def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict
     options = CompileOptions(seed=seed, **{**extra, **(overrides or {})})
     ledger = Ledger(None)
     start = time.perf_counter()
-    skill = compile_skill(task.spec, train, options, dev_examples=dev, teacher=LOCAL, student=student, ledger=ledger)
+    # From scratch: no answer cache unless a development run asks for one (--cache; stated in the result).
+    skill = compile_skill(task.spec, train, options, dev_examples=dev, teacher=LOCAL, student=student, ledger=ledger,
+                          cache=AnswerCache(cache) if cache is not None else False)
     compile_seconds = time.perf_counter() - start
     compiled_prompt = skill.settings.escalation_prompt
     # Escalations are answered by a teacher simulated by the labels: always right, so by the compiler's own
@@ -274,7 +277,7 @@ def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict
     return {
         "task": name, "student": kind, "seed": seed, "test_cases": len(test), "train_examples": len(train),
         "dev_cases": len(dev), "never_tuned": name in NEVER_TUNED, "small_machine_options": extra,
-        "non_default_options": overrides or {},
+        "non_default_options": overrides or {}, "answer_cache": None if cache is None else str(cache),
         "metric": key, "rows": rows, "per_field": {k: per_field(r) for k, r in results.items()} if key == "field_score"
         else None,
         "compiled_minus_plain": {"diff": _r(diff), "paired_se": _r(diff_se),
@@ -311,7 +314,7 @@ def unit_path(work: Path, name: str, kind: str, seed: int, limit: int | None, op
 
 
 def run_units(units: list[tuple[str, str, int]], *, work: Path, limit: int | None, jobs: int, resume: bool,
-              options: str = "{}") -> None:
+              options: str = "{}", cache: Path | None = None) -> None:
     """Each unit in its own process (a fresh model state), ``jobs`` at a time, each pinned to one core."""
     todo = [u for u in units if not (resume and unit_path(work, *u, limit, options).exists())]
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
@@ -327,7 +330,7 @@ def run_units(units: list[tuple[str, str, int]], *, work: Path, limit: int | Non
                 unit = todo.pop(0)
             name, kind, seed = unit
             cmd = [sys.executable, str(Path(__file__).resolve()), "--unit", f"{name}:{kind}:{seed}",
-                   "--work", str(work), "--options", options]
+                   "--work", str(work), "--options", options] + (["--cache", str(cache)] if cache else [])
             if limit:
                 cmd += ["--limit", str(limit)]
             if jobs > 1:
@@ -419,6 +422,9 @@ def markdown(doc: dict[str, Any], level: int = 2) -> str:
              "THE GOLD LABELS: accuracy after escalation is an upper bound. Teacher-only: Claude Opus 5.5 answering "
              "every input with the plain prompt. Figures are means over the seeds; Wilson intervals are 95%, "
              "two-sided, on the first seed's test run.", ""]
+    if doc.get("answer_cache"):
+        lines += [f"**Compiled through an answer cache** ({doc['answer_cache']}): a development run, its compile "
+                  "times and calls are not from scratch.", ""]
     if doc.get("non_default_options"):
         lines += [f"**Not the defaults:** every compile here set {json.dumps(doc['non_default_options'])} "
                   "(an ablation).", ""]
@@ -532,12 +538,15 @@ def main() -> None:
     parser.add_argument("--options", default="{}",
                         help="CompileOptions fields to set besides the defaults, as JSON (an ablation: stated in the "
                              "result file; the benchmark's own figures use none)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="an answer cache to compile through (development runs: compile times then mean "
+                             "nothing; the benchmark's own figures compile from scratch)")
     parser.add_argument("--unit", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.unit:
         name, kind, seed = args.unit.split(":")
-        result = run_unit(name, kind, int(seed), args.limit, json.loads(args.options))
+        result = run_unit(name, kind, int(seed), args.limit, json.loads(args.options), args.cache)
         path = unit_path(Path(args.work), name, kind, int(seed), args.limit, args.options)
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return
@@ -557,14 +566,15 @@ def main() -> None:
     units = [(t, k, s) for t in args.tasks for k in kinds for s in seeds]
     start = time.perf_counter()
     options = json.dumps(json.loads(args.options), sort_keys=True)
-    run_units(units, work=work, limit=args.limit, jobs=args.jobs, resume=args.resume, options=options)
+    run_units(units, work=work, limit=args.limit, jobs=args.jobs, resume=args.resume, options=options,
+              cache=args.cache)
     results = [json.loads(unit_path(work, *u, args.limit, options).read_text()) for u in units]
     by_task = summarise(results)
     doc = {
         "commit": commit, "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{len(os.sched_getaffinity(0))} cores, {platform.machine()}, Python {platform.python_version()}",
         "command": " ".join(["bench/benchmark.py", *sys.argv[1:]]), "jobs": args.jobs,
-        "non_default_options": json.loads(options),
+        "non_default_options": json.loads(options), "answer_cache": None if args.cache is None else str(args.cache),
         "wall_seconds": round(time.perf_counter() - start, 1), "split_seed": SPLIT_SEED,
         "teacher_only": f"{REFERENCE_TEACHER} answering every input with the plain prompt (docs/benchmarks.md)",
         "student_prices": f"local $0, and as {REFERENCE_STUDENT}; the Claude-like student as {REFERENCE_STUDENT}",

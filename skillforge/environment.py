@@ -10,6 +10,8 @@ explicitly to skillforge wins.
 - ``SKILLFORGE_LEDGER``: ledger path (default ``.skillforge/ledger.jsonl``); batch state files live in
   ``batches/`` next to it.
 - ``SKILLFORGE_LOCAL_MODEL``: path of a GGUF file for ``local:`` models (default: the embedded one).
+- ``SKILLFORGE_CACHE``: the compile's answer cache (default ``cache.sqlite`` next to the ledger); ``off``
+  turns it off.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Env:
     openai_base_url: str | None
     ledger_path: Path
     local_model_path: Path | None
+    #: The answer cache's file (``None``: off).
+    cache_path: Path | None = None
 
     @property
     def default_teacher(self) -> str:
@@ -54,6 +58,8 @@ class Env:
 def read_env() -> Env:
     """Snapshot of the environment, read when called (never at import)."""
     local = os.environ.get("SKILLFORGE_LOCAL_MODEL")
+    ledger = Path(os.environ.get("SKILLFORGE_LEDGER") or ".skillforge/ledger.jsonl")
+    cache = os.environ.get("SKILLFORGE_CACHE") or str(ledger.parent / "cache.sqlite")
     return Env(
         teacher=os.environ.get("SKILLFORGE_TEACHER") or None,
         student=os.environ.get("SKILLFORGE_STUDENT") or None,
@@ -61,6 +67,7 @@ def read_env() -> Env:
         anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
         openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
         openai_base_url=os.environ.get("SKILLFORGE_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or None,
-        ledger_path=Path(os.environ.get("SKILLFORGE_LEDGER") or ".skillforge/ledger.jsonl"),
+        ledger_path=ledger,
         local_model_path=Path(local) if local else None,
+        cache_path=None if cache.strip().lower() == "off" else Path(cache),
     )

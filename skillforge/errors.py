@@ -18,8 +18,9 @@ The hierarchy::
         ├── ReplayMissError            -- replay mode met a request with no recording
         └── LedgerWriteError           -- ledger entries still cannot be written when flushed
 
-Warnings: ``SkillIntegrityWarning`` (a changed file, non-strict mode), ``UnknownPriceWarning`` and
-``LedgerWriteWarning`` (a ledger line could not be written; the entry is kept and written later).
+Warnings: ``SkillIntegrityWarning`` (a changed file, non-strict mode), ``UnknownPriceWarning``,
+``LedgerWriteWarning`` (a ledger line could not be written; the entry is kept and written later) and
+``CacheWarning`` (an answer-cache entry could not be read or written; the model is asked instead).
 """
 
 from __future__ import annotations
@@ -171,3 +172,8 @@ class SkillIntegrityWarning(UserWarning):
 
 class UnknownPriceWarning(UserWarning):
     """No price is known for a model id; its cost is reported as None."""
+
+
+class CacheWarning(UserWarning):
+    """The answer cache could not read or write an entry (damaged, locked, full disk). The model is asked
+    instead; nothing is answered wrongly."""

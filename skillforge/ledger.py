@@ -60,6 +60,10 @@ class LedgerEntry(StrictModel):
     #: Re-asks before this call in the same ask (0: the first call for an input; written only when
     #: positive), so a reader counts inputs, not calls, without grouping lines.
     reask: int = Field(default=0, ge=0)
+    #: Answered from the answer cache (written only when true): ``cost_usd`` is 0, and
+    #: ``original_cost_usd`` what the answer cost when it was first bought.
+    cached: bool = False
+    original_cost_usd: float | None = None
 
 
 class Ledger:
@@ -92,14 +96,18 @@ class Ledger:
         outcome: str,
         batch: bool = False,
         reask: int = 0,
+        original_cost_usd: float | None = None,
+        cached: bool = False,
     ) -> LedgerEntry:
         entry = LedgerEntry(
             time=self.clock().isoformat(timespec="milliseconds"),
             skill=skill, phase=phase, role=role, model_id=model_id, usage=usage,
             cost_usd=cost_usd, latency_s=round(latency_s, 4), outcome=outcome, batch=batch, reask=reask,
+            cached=cached, original_cost_usd=original_cost_usd if cached else None,
         )
         # Default-valued flags are left out: a line stays short, and readers of older lines agree.
-        omit = {k for k, v in (("batch", batch), ("reask", reask)) if not v}
+        omit = {k for k, v in (("batch", batch), ("reask", reask), ("cached", cached),
+                               ("original_cost_usd", cached)) if not v}
         line = dumps_line(entry.model_dump(mode="json", exclude=omit or None))
         line.encode("utf-8")  # text that cannot be written fails here, before anything is recorded
         with self._lock:

@@ -6,7 +6,8 @@
   does: no log-probabilities, no class probabilities, no embeddings, no temperature; priced as Claude.
 
 Either embeds texts when given ``embed`` (a function of one text giving its vector), like a local
-model does for a skill's classifier tier.
+model does for a skill's classifier tier, and is cached by a compile's answer cache when given an
+``identity`` (what its answers depend on; without one, never).
 
 Both count tokens roughly (whitespace words) so ledgers and reports have numbers to show.
 """
@@ -43,8 +44,10 @@ class _DoubleBase(Model):
         structured: bool,
         price_per_token: float | None,
         embed: Embed | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> None:
         self.model_id = model_id
+        self.identity = identity
         self.embed_fn = embed
         self.supports_embeddings = embed is not None
         #: Every text embedded, in order.
@@ -77,6 +80,10 @@ class _DoubleBase(Model):
         self.embedded += texts
         return [[float(v) for v in self.embed_fn(t)] for t in texts]
 
+    def cache_identity(self) -> dict[str, Any] | None:
+        """``identity`` as given: a double's answers are cached only when its test says what they depend on."""
+        return None if self.identity is None else {"double": self.model_id, **self.identity}
+
     def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         if self.price_per_token is None:
             return None
@@ -97,9 +104,10 @@ class QueuedModel(_DoubleBase):
         structured: bool = True,
         price_per_token: float | None = 0.0,
         embed: Embed | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token,
-                         embed=embed)
+                         embed=embed, identity=identity)
         self.queue: list[Answer] = list(answers)
 
     def push(self, *answers: Answer) -> None:
@@ -125,9 +133,10 @@ class FunctionModel(_DoubleBase):
         structured: bool = True,
         price_per_token: float | None = 0.0,
         embed: Embed | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model_id, logprob=logprob, structured=structured, price_per_token=price_per_token,
-                         embed=embed)
+                         embed=embed, identity=identity)
         self.fn = fn
 
     async def request(self, request: ModelRequest) -> ModelResponse:
@@ -196,6 +205,11 @@ class ClaudeLike(Model):
 
     def for_role(self, role: Role) -> Model:
         return self
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        inner = self.inner.cache_identity()
+        return None if inner is None else {"wrapper": "claude-like", "model_id": self.model_id,
+                                           "temperature": self.temperature, "inner": inner}
 
 
 def _content_seed(request: ModelRequest) -> int:

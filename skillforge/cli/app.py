@@ -75,6 +75,8 @@ def compile_cmd(
         "--tier", help="A model to measure behind the student, before the teacher, e.g. "
         "anthropic:claude-haiku-5-5 (repeatable, in ladder order); kept only where it lowers the cost per call.")
     ] = None,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Ask every model afresh: neither reuse nor keep answers in the answer cache.")] = False,
 ) -> None:
     """Compile a skill from a spec and labelled examples, then write it to --out."""
     _note_defaults(teacher, student)
@@ -87,7 +89,7 @@ def compile_cmd(
     ledger = Ledger(read_env().ledger_path)
     with RichProgress(err) as progress:
         skill = compile_skill(skill_spec, train, options, dev_examples=dev_set, teacher=teacher, student=student,
-                              ledger=ledger, progress=progress)
+                              ledger=ledger, progress=progress, cache=not no_cache)
     print_compile_report(err, skill, ledger)
     path = _save_paid_for(skill, out)
     err.print(f"skill written to [bold]{escape(str(path))}[/]")
@@ -304,9 +306,11 @@ from skillforge.cli.serve import serve_cmd  # noqa: E402  (its own module: comma
 app.command("serve")(serve_cmd)
 
 # Commands in their own modules (cli/<name>_cmd.py), registered here.
+from skillforge.cli.cache_cmd import cache_cmd  # noqa: E402
 from skillforge.cli.export_cmd import export_cmd, import_cmd  # noqa: E402
 from skillforge.cli.update_cmd import update_cmd  # noqa: E402
 
+app.command("cache")(cache_cmd)
 app.command("update")(update_cmd)
 app.command("export")(export_cmd)
 app.command("import")(import_cmd)

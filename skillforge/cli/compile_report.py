@@ -55,6 +55,11 @@ def _call_notes(skill: SkillDefinition, ledger: Ledger) -> list[str]:
     batched = sum(e.batch for e in mine)
     if batched:
         out.append(f"batched: {batched} teacher call(s) answered through the batch API, priced at its discount")
+    cached = [e for e in mine if e.cached]
+    if cached:
+        saved = sum(e.original_cost_usd or 0.0 for e in cached)
+        out.append(f"answer cache: {len(cached)} of {len(mine)} answers reused from earlier compiles (cost "
+                   f"nothing now; {money(saved)} when bought)")
     return out
 
 
@@ -158,8 +163,9 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
         console.print(f"refinement round {r.round}: {r.failures_shown} failures shown, dev {r.dev_score_before:.3f} "
                       f"-> {after}, {'kept' if r.kept else 'discarded'}")
     if m.compile_steps:
-        console.print("compile time: " + "; ".join(f"{c.step} {c.calls} calls {c.seconds:.0f} s"
-                                                   for c in m.compile_steps))
+        steps = [f"{c.step} {c.calls} calls" + ("" if c.seconds is None else f" {c.seconds:.0f} s")
+                 for c in m.compile_steps]
+        console.print("compile time: " + "; ".join(steps))
     if s.confidence.method == "self_consistency":
         t = s.confidence.temperature
         at = "the model's own sampling" if t is None else f"temperature {t}"

@@ -126,5 +126,5 @@ def assemble(state: CompileState) -> Skill:
     # one agree.
     classifier = state.the_plan().classifier
     hashed = SkillDefinition(manifest, cand.instructions, cand.demos, tests, classifier).hashed_manifest()
-    return Skill(hashed, cand.instructions, cand.demos, tests, classifier=classifier, student=state.student,
+    return Skill(hashed, cand.instructions, cand.demos, tests, classifier=classifier, student=state.plain_student(),
                  teacher=state.plain_teacher(), tiers=state.tier_models, embedder=state.embedder)

@@ -50,7 +50,7 @@ class TierMeasurement:
 
 def tier_model(state: CompileState, name: str) -> Model:
     """The model of tier ``name``: injected for that id, else resolved from the registry."""
-    model = state.tier_models.get(name) or resolve_model(name, name, role="tier")
+    model = state.cached(state.tier_models.get(name) or resolve_model(name, name, role="tier"))
     model.check_schema(state.spec.output_schema)
     return model
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from skillforge.compile import ladder, steps
@@ -31,6 +32,7 @@ from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, SpecError
 from skillforge.format import CompileOptions, StepCost
 from skillforge.ledger import Clock, Ledger, utc_now
+from skillforge.models.answer_cache import AnswerCache, CachedModel
 from skillforge.models.base import Model, blocking
 from skillforge.models.batching import BatchingModel
 from skillforge.models.registry import resolve_model
@@ -61,6 +63,7 @@ def initial_state(
     clock: Clock,
     progress: Progress | None,
     tier_models: Mapping[str, Model] | None = None,
+    cache: AnswerCache | bool = True,
 ) -> CompileState:
     """The state compilation starts from (the prepare step): every argument checked before any model
     is called, the models resolved, the data split. The other steps take it from here."""
@@ -85,6 +88,9 @@ def initial_state(
                             f"{teacher_m.model_id} has none", field="teacher_batch")
         teacher_m = BatchingModel(teacher_m, state_dir=env.batch_state_dir)
     embedder = _classifier_embedder(options, spec, student_m)
+    store = answer_cache(cache, env.cache_path)
+    if store is not None:
+        teacher_m, student_m = CachedModel(teacher_m, store), CachedModel(student_m, store)
     train, dev_ex = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.dev_fraction,
                                   max_dev=options.max_dev)
     checks = spec.checks if spec.checks is not None else learn_checks(
@@ -97,8 +103,16 @@ def initial_state(
         progress=progress or NullProgress(), clock=clock, train=train, dev_examples=dev_ex,
         template_text=template_instructions(spec.description, spec.output_schema),
         plain_text=plain_instructions(spec.description), tier_models=dict(tier_models or {}), embedder=embedder,
-        checks=None if checks.empty else checks,
+        checks=None if checks.empty else checks, cache=store,
     )
+
+
+def answer_cache(cache: AnswerCache | bool, path: Path | None) -> AnswerCache | None:
+    """The compile's answer cache: ``cache`` itself, or with ``True`` the environment's file (``None`` when
+    that is turned off), or none with ``False``."""
+    if isinstance(cache, AnswerCache):
+        return cache
+    return AnswerCache(path) if cache and path is not None else None
 
 
 def _classifier_embedder(options: CompileOptions, spec: SkillSpec, student: Model) -> Model | None:
@@ -153,6 +167,7 @@ async def acompile_skill(
     clock: Clock = utc_now,
     progress: Progress | None = None,
     tier_models: Mapping[str, Model] | None = None,
+    cache: AnswerCache | bool = True,
 ) -> Skill:
     """Compile a skill: see the module docstring for the steps.
 
@@ -171,9 +186,14 @@ async def acompile_skill(
     ``options.model_tiers`` names models to measure behind the student (e.g. Claude Haiku behind the
     embedded model); ``tier_models`` gives instances for some of those ids (the rest are resolved from
     the registry). See :mod:`skillforge.compile.model_tiers`.
+
+    Every model answer is kept in the answer ``cache`` (:mod:`skillforge.models.answer_cache`; ``True``: the
+    environment's file, ``.skillforge/cache.sqlite`` next to the ledger; ``False``: none): a compile
+    killed part-way and run again, or run again with other options, pays only for requests it has not
+    asked before. Answers served from it are marked in the ledger (cost 0, the original cost noted).
     """
     state = initial_state(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress,
-                          tier_models)
+                          tier_models, cache)
     for step in (steps.draft, steps.select, steps.refine, ladder.calibrate):
         await timed(state, step)
     return assemble(state)

@@ -29,7 +29,7 @@ def second_model(state: CompileState) -> Model:
     """The model of the configured second opinion (the student's own, or the one named)."""
     name = state.options.second_opinion
     assert name is not None
-    model = state.student if name == STUDENT else resolve_model(name, name, role="second_opinion")
+    model = state.student if name == STUDENT else state.cached(resolve_model(name, name, role="second_opinion"))
     model.check_schema(state.spec.output_schema)
     return model
 

@@ -15,6 +15,7 @@ from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost, ToCertify
 from skillforge.ledger import Clock, Ledger
+from skillforge.models.answer_cache import AnswerCache, CachedModel
 from skillforge.models.base import Model
 from skillforge.models.batching import BatchingModel
 from skillforge.progress import Progress
@@ -77,6 +78,8 @@ class CompileState:
     checks: AnswerChecks | None = None
     #: calibrate: whether an answer that breaks a check is repaired (asked again) before escalating.
     repair: bool = True
+    #: The answer cache every model call of the compile goes through (``None``: none).
+    cache: AnswerCache | None = None
     #: calibrate: each per-field signal's AUROC by field, and -- when the student answers nothing -- what
     #: more labelled data would let it.
     field_auroc: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -94,13 +97,23 @@ class CompileState:
     def teacher_concurrency(self) -> int:
         # One llama.cpp context serves one call at a time (and keeps its KV prefix warm in order). A
         # batching teacher sends whatever is asked at once as one batch: let every call join it.
-        if isinstance(self.teacher, BatchingModel):
+        teacher = self.teacher.inner if isinstance(self.teacher, CachedModel) else self.teacher
+        if isinstance(teacher, BatchingModel):
             return BATCH_CONCURRENCY
         return 1 if self.teacher.is_local else 8
 
     def plain_teacher(self) -> Model:
-        """The teacher without the batching wrapper: what the compiled skill escalates to."""
-        return self.teacher.inner if isinstance(self.teacher, BatchingModel) else self.teacher
+        """The teacher without the cache and batching wrappers: what the compiled skill escalates to."""
+        teacher = self.teacher.inner if isinstance(self.teacher, CachedModel) else self.teacher
+        return teacher.inner if isinstance(teacher, BatchingModel) else teacher
+
+    def plain_student(self) -> Model:
+        """The student without the cache: what the compiled skill runs with."""
+        return self.student.inner if isinstance(self.student, CachedModel) else self.student
+
+    def cached(self, model: Model) -> Model:
+        """``model`` through the compile's answer cache (itself when there is none)."""
+        return model if self.cache is None or isinstance(model, CachedModel) else CachedModel(model, self.cache)
 
     def student_concurrency(self) -> int:
         return 1 if self.student.is_local else 8

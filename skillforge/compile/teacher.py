@@ -24,7 +24,8 @@ async def teacher_text(
         return None
     ledger.record(skill=skill, phase="compile", role="teacher", model_id=teacher.model_id,
                   usage=response.usage, cost_usd=teacher.cost_of(response), latency_s=response.latency_s,
-                  outcome="refused" if response.refused else outcome, batch=response.batch)
+                  outcome="refused" if response.refused else outcome, batch=response.batch, cached=response.cached,
+                  original_cost_usd=teacher.bought_for(response) if response.cached else None)
     # A refusal's text is no instructions: the caller sees nothing usable (the call is still paid for).
     return response.model_copy(update={"text": ""}) if response.refused else response
 

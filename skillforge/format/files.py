@@ -78,6 +78,8 @@ def dump_manifest(manifest: Manifest) -> str:
     for tier in data["settings"].get("model_tiers", []):
         if tier["confidence"].get("second_opinion", "") is None:
             del tier["confidence"]["second_opinion"]
+    for step in data["metrics"].get("compile_steps") or []:  # wall time: the compile's report only
+        step.pop("seconds", None)
     for ladder in data["metrics"]["ladders"]:  # alternatives' labels, written only where set
         for name in ("confidence", "repair"):
             if ladder.get(name, "") is None:

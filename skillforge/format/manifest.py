@@ -195,7 +195,9 @@ class StepCost(StrictModel):
     #: ``draft``, ``select``, ``refine`` or ``calibrate``.
     step: str
     calls: int = Field(ge=0)
-    seconds: float = Field(ge=0.0)
+    #: Wall time, known to the compile that measured it; not written to ``skill.yaml`` (two compiles of the
+    #: same inputs write identical files), so ``None`` in a loaded skill.
+    seconds: float | None = Field(default=None, ge=0.0)
 
 
 class LadderOption(StrictModel):

@@ -140,6 +140,8 @@ class AnthropicModel(AnthropicBatching, Model):
         self._effort: Effort | None = effort
         self._cache_control = True
         self._adapted: dict[str, tuple[dict[str, Any], bool]] = {}
+        #: The server asked (``None``: the SDK's default or an injected client's own).
+        self._server: str | None = None
         if client is not None:
             self._init_clients(client, None)
             return
@@ -151,6 +153,7 @@ class AnthropicModel(AnthropicBatching, Model):
                 "(a local Anthropic-compatible server accepts any placeholder), or pass client="
             )
         url = base_url or env.anthropic_base_url
+        self._server = url
         guard_sdk_logs([key])
         # The key lives only in this closure and the clients it builds, never on the model.
         self._init_clients(None, lambda: anthropic.AsyncAnthropic(
@@ -165,6 +168,12 @@ class AnthropicModel(AnthropicBatching, Model):
     def request_effort(self) -> Effort | None:
         """The ``output_config.effort`` requests carry now (``None``: none is sent)."""
         return self._effort
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        """The model, the effort its requests carry, how structured output is asked for, and the server:
+        what its answers depend on besides the request (never the key)."""
+        return {"provider": "anthropic", "model_id": self.model_id, "effort": self._effort,
+                "structured": self.structured, "server": self._server}
 
     def for_role(self, role: Role) -> AnthropicModel:
         """A copy asking for the role's effort (:data:`~skillforge.models.claude.ROLE_EFFORT`: student

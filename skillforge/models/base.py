@@ -129,6 +129,8 @@ class ModelResponse(BaseModel):
     latency_s: float = 0.0
     #: Answered through a provider's batch API (priced at its batch discount).
     batch: bool = False
+    #: Answered from the answer cache (:mod:`skillforge.models.answer_cache`): it costs nothing now.
+    cached: bool = False
 
     @property
     def refused(self) -> bool:
@@ -241,8 +243,22 @@ class Model(ABC):
         return 0.0 if self.is_local else None
 
     def cost_of(self, response: ModelResponse) -> float | None:
-        """Price of one response: its usage, at the batch discount when a batch API answered it."""
+        """Price of one response: its usage, at the batch discount when a batch API answered it; nothing
+        when the answer cache answered it (:meth:`bought_for` is what it cost when first bought)."""
+        if response.cached:
+            return 0.0
+        return self.bought_for(response)
+
+    def bought_for(self, response: ModelResponse) -> float | None:
+        """What ``response`` cost (or would cost) from the provider: its usage at list price, at the batch
+        discount when a batch API answered it."""
         return self.cost_usd(response.usage, batch=True) if response.batch else self.cost_usd(response.usage)
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        """Everything besides the request that changes this model's answers (provider, model, settings,
+        weights), for the answer cache's key (:mod:`skillforge.models.answer_cache`); ``None``: its answers
+        are not cached (the default: a model must say what its answers depend on to be cached)."""
+        return None
 
     def for_role(self, role: Role) -> Model:
         """This model as ``role`` uses it: a provider with per-role request settings (Claude's

@@ -76,6 +76,9 @@ class BatchingModel(Model):
     def check_schema(self, schema: dict[str, Any]) -> None:
         self.inner.check_schema(schema)
 
+    def cache_identity(self) -> dict[str, Any] | None:
+        return self.inner.cache_identity()  # a batch answers as the model does, at a discount
+
     def cost_usd(self, usage: Usage, *, batch: bool = False) -> float | None:
         return self.inner.cost_usd(usage, batch=batch)
 

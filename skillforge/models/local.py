@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -53,6 +55,31 @@ _GRAMMARS: dict[str, Any] = {}
 #: How many of the most likely tokens greedy decoding checks against a grammar, in turn, before the
 #: whole vocabulary is (see ``AnswerLogitsLlama._greedy_shortcut``).
 _SHORTCUT_SIZES = (1, 32, 1024)
+
+
+#: Bump when this provider's decoding changes what it answers (the answer cache keys on it).
+DECODING_REVISION = 1
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def weights_hash(path: Path) -> str:
+    """The SHA-256 of a weights file, computed once per process per file version (path, size, mtime)."""
+    info = path.stat()
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(2**20), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def _engine_version() -> str:
+    try:
+        return importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def embedded_model_path() -> Path:
@@ -352,6 +379,12 @@ class LocalModel(Model):
         """The mean of the model's last hidden states over each text (576 numbers for the embedded
         model); texts past 512 tokens are cut."""
         return await asyncio.to_thread(embed_texts, self.path, list(texts), n_threads=_usable_cpus())
+
+    def cache_identity(self) -> dict[str, Any] | None:
+        """The weights (their SHA-256), the engine (llama-cpp-python's version and this provider's
+        decoding revision) and the context size: what the answers depend on besides the request."""
+        return {"provider": "llama.cpp", "model_id": self.model_id, "weights": weights_hash(self.path),
+                "engine": _engine_version(), "decoding": DECODING_REVISION, "n_ctx": self.n_ctx}
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's tokenizer."""

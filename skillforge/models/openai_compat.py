@@ -138,6 +138,10 @@ class OpenAIModel(RetryingTransport[openai.AsyncOpenAI], Model):
 
     # -- one request ---------------------------------------------------------------------------
 
+    def cache_identity(self) -> dict[str, Any] | None:
+        """The model and the server asked: what its answers depend on besides the request (never the key)."""
+        return {"provider": "openai-compatible", "model_id": self.model_id, "server": self.base_url}
+
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send ``request``; stop sending what the server refuses with a 400 that names it (structured
         mode, ``logprobs``, ``temperature``, ``seed``, ``max_tokens``), retry transient failures, and

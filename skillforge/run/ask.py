@@ -104,7 +104,8 @@ async def ask(
         ))
         ledger.record(skill=skill, phase=phase, role=role, model_id=model.model_id, usage=response.usage,
                       cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict, batch=response.batch,
-                      reask=n)
+                      reask=n, cached=response.cached,
+                      original_cost_usd=model.bought_for(response) if response.cached else None)
         if check.verdict == "refused":
             # A refusal (a safety classifier, not a format slip) is not fixed by the verifier's feedback:
             # no re-ask; the caller escalates or fails with it.

@@ -66,7 +66,8 @@ async def consult(
     check = check_answer(response.text, request.output_schema or {})
     cost = model.cost_of(response)
     ledger.record(skill=skill, phase=phase, role="second_opinion", model_id=model.model_id, usage=response.usage,
-                  cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict, batch=response.batch)
+                  cost_usd=cost, latency_s=response.latency_s, outcome=check.verdict, batch=response.batch,
+                  cached=response.cached, original_cost_usd=model.bought_for(response) if response.cached else None)
     attempt = Attempt(model_id=model.model_id, role="second_opinion", raw_text=response.text, verdict=check.verdict,
                       errors=check.errors, usage=response.usage, cost_usd=cost, latency_s=response.latency_s)
     return response, attempt
