@@ -238,7 +238,7 @@ async def _evaluate(skill: Skill, test: list[Example], student: Model, *, escala
 
 
 def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict[str, Any] | None = None,
-             cache: Path | None = None) -> dict[str, Any]:
+             cache: Path | None = None, save_to: Path | None = None) -> dict[str, Any]:
     task: Task = ALL_TASKS[name]()
     train, dev, test = task.splits()
     test = test[:limit] if limit else test
@@ -251,6 +251,8 @@ def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict
     skill = compile_skill(task.spec, train, options, dev_examples=dev, teacher=LOCAL, student=student, ledger=ledger,
                           cache=AnswerCache(cache) if cache is not None else False)
     compile_seconds = time.perf_counter() - start
+    if save_to is not None:  # for reading what was compiled; the work directory is not committed
+        skill.save(save_to)
     compiled_prompt = skill.settings.escalation_prompt
     # Escalations are answered by a teacher simulated by the labels: always right, so by the compiler's own
     # rule (a teacher that needs no demos gets the teacher-only prompt) they go out plain. Offline the
@@ -546,8 +548,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.unit:
         name, kind, seed = args.unit.split(":")
-        result = run_unit(name, kind, int(seed), args.limit, json.loads(args.options), args.cache)
         path = unit_path(Path(args.work), name, kind, int(seed), args.limit, args.options)
+        result = run_unit(name, kind, int(seed), args.limit, json.loads(args.options), args.cache,
+                          save_to=path.with_suffix(".skill"))
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return
     if args.render:

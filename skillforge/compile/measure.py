@@ -40,9 +40,11 @@ class Answer:
     answer_tokens: int
     calls: int
     failed_check: bool
+    #: What the student said, even an answer the learned checks rejected: what it is scored on.
+    said: dict[str, Any] | None
 
     def result(self, case: DevCase, comparators: Mapping[str, Comparator]) -> CaseResult:
-        cs = compare(self.output, case.expected, comparators)
+        cs = compare(self.said, case.expected, comparators)
         return CaseResult(self.output, cs.score, cs.correct, self.confidence, dict(self.signals), self.prompt_tokens,
                           self.answer_tokens, self.calls, self.failed_check)
 
@@ -183,7 +185,8 @@ async def measure(
         progress.advance()
         first = outcome.attempts[0].usage if outcome.attempts else None
         answer = Answer(outcome.output, outcome.confidence, signals, first.input_tokens if first else 0,
-                        first.output_tokens if first else 0, max(1, len(outcome.attempts)), outcome.failed_checks)
+                        first.output_tokens if first else 0, max(1, len(outcome.attempts)), outcome.failed_checks,
+                        outcome.answer)
         if memo is not None:
             memo[key] = answer
         return answer.result(case, comparators)

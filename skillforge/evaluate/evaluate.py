@@ -47,7 +47,8 @@ async def _student_case(runner: Runner, ex: Example, counter: Callable[[str], in
     # then follows the skill's ladder: a classifier tier in front answers what it is sure of.
     out, consulted = await runner.ask_student(value, threshold=None, phase="eval", request=request)
     usage = sum((a.usage for a in out.attempts), Usage())
-    got = compare(out.output, ex.expected, s.comparators)
+    # Scored on what the student said, even an answer the learned checks rejected (not accepted, below).
+    got = compare(out.answer, ex.expected, s.comparators)
     # A skill that does not ask its student (``ask_student: false``) accepts none of its answers: they are
     # measured, never used (nor paid for, see EvalResult.student_asked).
     accepted = s.ask_student and out.output is not None and (

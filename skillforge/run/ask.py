@@ -41,6 +41,13 @@ class Outcome:
     signals: Signals = field(default_factory=dict)
     #: An answer failed the learned checks (:mod:`skillforge.spec.checks`): re-asked (repaired) or not.
     failed_checks: bool = False
+    #: The last answer that matched the schema, even one the learned checks then rejected: what the model
+    #: said, for measuring it (``output`` is what may be used).
+    answer: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.answer is None:
+            self.answer = self.output
 
 
 async def ask(
@@ -73,6 +80,7 @@ async def ask(
     """
     attempts: list[Attempt] = []
     failed = False
+    answer: dict[str, Any] | None = None
     for n in range(max_reasks + 1):
         try:
             response = observed(model, await model.request(request))
@@ -89,7 +97,7 @@ async def ask(
         if checks is not None and check.output is not None and check.verdict == "accepted" and request.input:
             learned = check_errors(check.output, request.input, checks)
             if learned:
-                check, failed = Check("invalid", output=check.output, errors=learned), True
+                check, failed, answer = Check("invalid", output=check.output, errors=learned), True, check.output
         confidence: float | None = None
         signals: Signals = {}
         if check.output is not None and check.verdict == "accepted":
@@ -119,7 +127,7 @@ async def ask(
             break
         if n < max_reasks:
             request = reask(request, response.text, check.errors)
-    return Outcome(attempts, None, False, None, failed_checks=failed)
+    return Outcome(attempts, None, False, None, failed_checks=failed, answer=answer)
 
 
 def summarize(attempts: Sequence[Attempt]) -> tuple[dict[str, Usage], float | None]:
