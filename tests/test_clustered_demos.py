@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, SkillFormatError, compile_skill, load_skill
-from skillforge.compile.candidates import Candidate
-from skillforge.compile.measure import CaseResult, Measurement
-from skillforge.compile.selection import Scored, worth_redrawing
 from skillforge.format import Demo
 from skillforge.models.base import ModelRequest, run_sync
 from skillforge.regress.cassette import CassetteModel
@@ -180,22 +177,6 @@ def test_compile_keeps_retrieval_when_it_clearly_beats_the_groups() -> None:
     skill = compile_skill(sentiment_spec(), _topic_examples(60), teacher=keyword_model(),
                           student=FunctionModel(needs_nearest_demo), options=CompileOptions(ks=[2], refine_rounds=0))
     assert skill.settings.demo_strategy == "retrieved", skill.manifest.metrics.selection
-
-
-def _first_draw(name: str, correct: list[bool], *, k: int = 2, clustered: bool = False) -> Scored:
-    demos = [Demo(input={"text": str(i)}, output={"sentiment": "positive"}, source="label") for i in range(9)]
-    cand = Candidate(name, "template", "x", demos, retrieve_k=k, clustered=clustered)
-    return Scored([Measurement(cand, [CaseResult({}, float(c), c, 0.9) for c in correct])])
-
-
-def test_draws_go_to_the_simpler_contender_within_the_noise() -> None:
-    base = Scored([Measurement(Candidate("plain", "plain", "x", []), [CaseResult({}, 0.0, False, 0.9)] * 40)])
-    retrieved = _first_draw("retrieved", [True] * 36 + [False] * 4)
-    twin = _first_draw("clustered", [True] * 35 + [False] * 5, clustered=True)
-    assert worth_redrawing([base, retrieved, twin], [retrieved, twin], z=1.0, top=1) == [twin]
-    # Clearly behind: the draws stay with retrieval.
-    weak = _first_draw("clustered", [True] * 20 + [False] * 20, clustered=True)
-    assert worth_redrawing([base, retrieved, weak], [retrieved, weak], z=1.0, top=1) == [retrieved]
 
 
 def test_no_clustered_candidate_when_turned_off() -> None:

@@ -1,11 +1,9 @@
 """Measuring a candidate: the student answers every case with the candidate's prompt, each answer scored.
 
-Every candidate is run by the student on the dev cases, in order, so a local model's KV cache keeps
-the candidate's static prefix warm. A :class:`Stop` rule, checked after each case (after each batch
-of ``concurrency`` cases), ends a measurement early once the candidate can no longer win (sequential
-testing, see :func:`~skillforge.compile.selection.can_clearly_beat`); the measurement then records how
-many of the planned cases it measured. A rule may measure the cases in its own order: first the ones
-that decide soonest whether the candidate can still win. A ``memo`` shares answers between candidates:
+Every candidate is run by the student on the cases, in order, so a local model's KV cache keeps the
+candidate's static prefix warm (a race, :mod:`~skillforge.compile.race`, measures candidates a batch of
+dev cases at a time and records how many of the planned cases each answered before it stopped). A
+``memo`` shares answers between candidates:
 a request asked before (a later demo draw that retrieves the same demos for an input) is not sent
 again -- at temperature 0 the student would answer it the same. With ``sampling`` each valid answer
 also gets the sample-agreement signals (:mod:`skillforge.run.samples`): further samples of its request.
@@ -74,29 +72,15 @@ class CaseResult:
     failed_check: bool = False
 
 
-@dataclass(frozen=True)
-class Stop:
-    """When to end a measurement early (sequential testing), and the order to measure its cases in."""
-
-    #: True once the results so far (in the order measured) say the candidate can no longer win.
-    done: Callable[[Sequence[CaseResult]], bool]
-    #: The case indices in the order to measure them (a permutation of the cases); ``None``: in order.
-    order: tuple[int, ...] | None = None
-
-
 @dataclass
 class Measurement:
     """A candidate's answers to a list of cases, each scored against its reference."""
 
     candidate: Candidate
-    #: One result per case, in the cases' order; a measurement stopped early holds the cases it
-    #: measured, in the order it measured them (:attr:`Stop.order`).
+    #: One result per case, in the cases' order; a measurement stopped early holds the first cases.
     cases: list[CaseResult] = field(default_factory=list)
     #: Cases the measurement was planned on (0: as many as it has).
     planned: int = 0
-    #: Measured on the zero-shot screening cases only (:mod:`~skillforge.compile.screening`), to be
-    #: completed if the choice could need it -- rather than stopped once it could no longer win.
-    screening: bool = False
 
     @property
     def stopped(self) -> bool:
@@ -136,7 +120,6 @@ async def measure(
     concurrency: int,
     progress: Progress,
     choice_scores: bool = False,
-    stop: Stop | None = None,
     memo: dict[str, Answer] | None = None,
     role: Role = "student",
     sampling: ConfidenceSettings | None = None,
@@ -145,8 +128,7 @@ async def measure(
     """Run the student on every case with this candidate and score it. A retrieval (or clustered)
     candidate never shows a demo whose input equals the case's own (leave-one-out), so cases drawn from
     the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
-    probability of every allowed enum value (the ``class_prob`` signal). ``stop`` orders the cases and
-    ends the measurement early once its rule is true of the results so far; ``memo`` (request -> answer)
+    probability of every allowed enum value (the ``class_prob`` signal); ``memo`` (request -> answer)
     reuses identical requests' answers; ``sampling`` adds the sample-agreement signals to each valid
     answer (``sampling.samples - 1`` further calls of its request, :mod:`skillforge.run.samples`);
     ``checks`` holds every answer to the learned checks, repairing one that breaks them (a re-ask)."""
@@ -191,7 +173,7 @@ async def measure(
             memo[key] = answer
         return answer.result(case, comparators)
 
-    return Measurement(candidate, await _run(one, dev, stop, concurrency), planned=len(dev))
+    return Measurement(candidate, await _run(one, dev, concurrency), planned=len(dev))
 
 
 def candidate_requests(
@@ -224,19 +206,10 @@ def candidate_requests(
     return request_for
 
 
-async def _run(one: Callable[[DevCase], Awaitable[CaseResult]], dev: Sequence[DevCase], stop: Stop | None,
-               concurrency: int) -> list[CaseResult]:
-    """Every case's result in case order, or when ``stop`` ends it early, the results so far in the
-    order measured. One at a time, strictly in order (keeps a local KV cache warm); concurrent without
-    a stop rule, else in batches of ``concurrency`` with the rule checked between them."""
-    order = list(range(len(dev))) if stop is None or stop.order is None else list(stop.order)
-    if sorted(order) != list(range(len(dev))):
-        raise ValueError(f"a stop rule's order must be a permutation of the {len(dev)} cases' indices")
-    cases: list[CaseResult] = []
-    step = max(1, concurrency) if stop is not None or concurrency <= 1 else len(dev) or 1
-    for start in range(0, len(dev), step):
-        cases += await asyncio.gather(*(one(dev[i]) for i in order[start : start + step]))
-        if stop is not None and len(cases) < len(dev) and stop.done(cases):
-            return cases
-    by_index = dict(zip(order, cases, strict=True))
-    return [by_index[i] for i in range(len(dev))]
+async def _run(one: Callable[[DevCase], Awaitable[CaseResult]], dev: Sequence[DevCase], concurrency: int
+               ) -> list[CaseResult]:
+    """Every case's result in case order: one at a time, strictly in order, for a student that serves one
+    call at a time (keeps a local KV cache warm); concurrently otherwise."""
+    if concurrency <= 1:
+        return [await one(case) for case in dev]
+    return list(await asyncio.gather(*(one(case) for case in dev)))

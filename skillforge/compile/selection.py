@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from skillforge.compile.candidates import Candidate
-from skillforge.compile.measure import Measurement, Stop
+from skillforge.compile.measure import Measurement
 
 _SOURCE_RANK = {"plain": 0, "template": 1, "teacher": 2}
 
@@ -121,47 +121,6 @@ def clearly_better(new: Scored | Measurement, base: Scored | Measurement, z: flo
     return _clear(gain, margin(new, base), z)
 
 
-def can_clearly_beat(partial: Sequence[float], base: Sequence[float], z: float) -> bool:
-    """Whether a measurement whose first cases scored ``partial`` can still end up
-    :func:`clearly_better` than ``base`` (a single measurement, all its case scores known) once its
-    remaining cases are measured: the sequential test that stops a losing candidate early.
-
-    Exact for 0/1 case scores (a classification's): the best completions answer every remaining case
-    right that ``base`` got wrong, and keep the others level (a case lost only lowers the gain and
-    widens its error); every number of such cases put right is tried, since the standard error moves
-    with it. With partial credit, only a completion that cannot gain at all is ruled out (an even gain
-    on every case has no error at all)."""
-    n = len(partial)
-    diffs = [x - y for x, y in zip(partial, base[:n], strict=True)]
-    rest = base[n:]
-    if not all(x in (0.0, 1.0) for x in (*partial, *base)):
-        return (sum(diffs) + sum(1.0 - y for y in rest)) / len(base) > 1e-12
-    ups = sum(y == 0.0 for y in rest)
-    return any(_clear(*_mean_se(diffs + [1.0] * m + [0.0] * (len(rest) - m)), z) for m in range(ups + 1))
-
-
-def can_escape(partial: Sequence[float], top: Sequence[float], z: float, spread: float = 0.0) -> bool:
-    """Whether a single-draw measurement whose first cases scored ``partial`` can still end up *not*
-    :func:`clearly_better`-beaten by ``top`` (all its case scores known, in the same case order, any
-    values; its spread over demo draws ``spread``) once its remaining cases are measured.
-
-    Exact when ``partial`` is right-or-wrong (0/1), so that each remaining case scores 0 or 1: for a
-    given number ``m`` of remaining cases answered right the mean gain is fixed, and its standard error
-    is largest when they are the ``m`` on which ``top`` scored lowest (each right answer adds
-    ``1 - 2t`` to the sum of squared gains); a larger error only makes the gain less clear, so those
-    ``len(top) - len(partial) + 1`` completions decide. With partial credit the answer is a
-    conservative yes."""
-    if not all(x in (0.0, 1.0) for x in partial):
-        return True
-    fixed = [t - x for t, x in zip(top, partial, strict=False)]
-    rest = sorted(top[len(partial):])
-    for m in range(len(rest) + 1):
-        mean, se = _mean_se(fixed + [t - 1.0 for t in rest[:m]] + rest[m:])
-        if not _clear(mean, math.hypot(se, spread), z):
-            return True
-    return False
-
-
 def _errors(z: float) -> str:
     return "one standard error" if z == 1 else f"{z:g} standard errors"
 
@@ -175,15 +134,6 @@ def _eligible(scored: Sequence[Scored], z: float, need_spread: bool) -> list[Sco
     base = scored[0]
     return [base] + [sc for sc in scored[1:] if (sc.spread is not None or not need_spread)
                      and clearly_better(sc, base, z)]
-
-
-def yardstick(scored: Sequence[Scored], *, z: float, need_spread: bool = False) -> Scored:
-    """The candidate :func:`choose` measures the others against: the best-scoring one, or the best of
-    those that clearly beat the baseline when it does not. A candidate that this one clearly beats is
-    never chosen (nor can it become the yardstick: it scores lower)."""
-    top = best(scored)
-    eligible = _eligible(scored, z, need_spread)
-    return top if top in eligible else best(eligible)
 
 
 def choose(scored: Sequence[Scored], *, z: float, need_spread: bool = False) -> tuple[Scored, str]:
@@ -220,34 +170,3 @@ def choose(scored: Sequence[Scored], *, z: float, need_spread: bool = False) -> 
     if top is base:
         return top, f"{lead}: the baseline is kept"
     return top, f"{lead}: clearly ahead of the baseline and every simpler candidate (z={z:g})"
-
-
-def worth_redrawing(scored: Sequence[Scored], contenders: Sequence[Scored], z: float, top: int) -> list[Scored]:
-    """Which ``contenders`` (in ``scored``) to measure over more demo draws: for each of the ``top``
-    best-scoring, the simplest contender it does not clearly beat on the draws so far -- itself when
-    there is none. A simpler candidate within the noise would be kept by :func:`choose` anyway, so the
-    draws go to it rather than to a more complex one that would need them only to lose on simplicity
-    (on intent-router: two 7-retrieved-demo draws, a quarter of the compile's time, saved when the
-    clustered twin scores within the noise)."""
-    order = {id(sc): _simplicity(i, sc) for i, sc in enumerate(scored)}
-    picked: list[Scored] = []
-    for lead in sorted(contenders, key=lambda sc: -sc.score)[:top]:
-        simpler = [sc for sc in contenders if order[id(sc)] < order[id(lead)] and not clearly_better(lead, sc, z)]
-        pick = min(simpler, key=lambda sc: order[id(sc)]) if simpler else lead
-        if pick not in picked:
-            picked.append(pick)
-    return picked
-
-
-def stop_when_beaten(base: Sequence[float], z: float) -> Stop:
-    """A measurement's stop rule: true once its results so far can no longer end up clearly better
-    than ``base``'s case scores (:func:`can_clearly_beat`).
-
-    The cases are measured in the order of ``base``'s scores, lowest first (dev order among equals):
-    only there can the candidate gain. Once they are measured, the rest can only keep its gain or
-    lower it, so a candidate that is not clearly ahead by then stops at once, where in dev order it
-    would run on until too few of ``base``'s misses were left to make up the difference. A candidate
-    that can win is measured on every case either way, and its results are kept in dev order."""
-    order = tuple(sorted(range(len(base)), key=lambda i: (base[i], i)))
-    ordered = [base[i] for i in order]
-    return Stop(lambda done: not can_clearly_beat([c.score for c in done], ordered, z), order)

@@ -10,7 +10,7 @@ from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
-from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, Stop, measure
+from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, measure
 from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost, ToCertify
@@ -144,19 +144,20 @@ class CompileState:
         return self.chosen
 
     async def measure(
-        self, candidate: Candidate, cases: list[DevCase], what: str, *, choice_scores: bool = False,
-        stop: Stop | None = None, sampling: ConfidenceSettings | None = None,
+        self, candidate: Candidate, cases: list[DevCase], what: str | None, *, choice_scores: bool = False,
+        sampling: ConfidenceSettings | None = None,
     ) -> Measurement:
-        """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage.
-        ``stop`` ends it early (sequential testing). A request asked before is answered from
+        """The student's answers to ``cases`` with ``candidate``'s prompt, scored; a progress stage named
+        by ``what`` (``None``: the caller's stage goes on). A request asked before is answered from
         :attr:`answers` unless the answers are sampled (self-consistency wraps the student); ``sampling``
         adds the sample-agreement signals (:func:`~skillforge.compile.measure.measure`)."""
-        self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
+        if what is not None:
+            self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
         o = self.options
         memo = self.answers if self.student_eval is self.student else None
         return await measure(candidate, cases, student=self.student_eval, output_schema=self.spec.output_schema,
                              input_schema=self.spec.input_schema, comparators=o.comparators, max_tokens=o.max_tokens,
                              max_reasks=1, ledger=self.ledger,
                              skill=self.name, concurrency=self.student_concurrency(), progress=self.progress,
-                             choice_scores=choice_scores, stop=stop, memo=memo, sampling=sampling,
+                             choice_scores=choice_scores, memo=memo, sampling=sampling,
                              checks=self.checks)

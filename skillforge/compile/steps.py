@@ -26,29 +26,12 @@ from skillforge.compile.candidates import (
 from skillforge.compile.cascade import ClassifierFit, embed_inputs, train_classifier
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import DevCase
+from skillforge.compile.race import race
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
-from skillforge.compile.screening import (
-    complete_screened,
-    measure_screened,
-    on_screen,
-    screen_cases,
-    screened,
-)
-from skillforge.compile.selection import (
-    Scored,
-    best,
-    choose,
-    clearly_better,
-    paired_gain,
-    stop_when_beaten,
-    worth_redrawing,
-)
+from skillforge.compile.selection import Scored, best, choose, clearly_better, paired_gain
 from skillforge.compile.state import CompileState
 from skillforge.errors import SpecError
-from skillforge.format import (
-    Demo,
-    RefinementRound,
-)
+from skillforge.format import Demo, InstructionsSource, RefinementRound
 from skillforge.models.pricing import total_cost
 from skillforge.run import ask, build_request, without_inputs
 from skillforge.spec import Example
@@ -159,15 +142,6 @@ async def draft(state: CompileState) -> None:
     )
 
 
-async def _measure_all(state: CompileState, cands: Sequence[Candidate]) -> list[Scored]:
-    out = []
-    for cand in cands:
-        m = await state.measure(cand, state.dev, "dev")
-        state.measurements.append(m)
-        out.append(Scored([m]))
-    return out
-
-
 def _renderings(state: CompileState) -> tuple[Rendering, list[Rendering]]:
     """The baseline's rendering and the renderings to try. A student without constrained decoding
     needs the schema's text in the prompt."""
@@ -177,86 +151,86 @@ def _renderings(state: CompileState) -> tuple[Rendering, list[Rendering]]:
 
 
 async def _redraw(state: CompileState, scored: list[Scored]) -> None:
-    """Contenders with demos (beating the baseline on their first draw) measured over ``draws - 1``
-    more demo draws: their spread. For each of the ``redraw_top`` best, the simplest contender it does
-    not clearly beat is the one redrawn (:func:`~skillforge.compile.selection.worth_redrawing`); the
-    rest are not (and cannot win): extra draws multiply the student's calls."""
+    """The leading contender with demos -- the best-scoring one that clearly beats the baseline on its
+    first draw -- measured over ``draws - 1`` more demo draws: its spread (a candidate with demos must beat
+    the baseline by more than it). The others cannot be chosen over it without clearly beating it."""
     o, base = state.options, scored[0]
     if o.draws < 2:
         return
     contenders = [sc for sc in scored if sc.candidate.k > 0 and not sc.draws[0].stopped
                   and clearly_better(sc, base, o.selection_z)]
-    for sc in worth_redrawing(scored, contenders, o.selection_z, o.redraw_top):
-        for d in range(1, o.draws):
-            cand = redraw(sc.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
-            m = await state.measure(cand, state.dev, f"dev, demo draw {d + 1}")
-            state.measurements.append(m)
-            sc.draws.append(m)
-
-
-async def _retrieval(state: CompileState, cands: Sequence[Candidate], base: Scored) -> list[Scored]:
-    """Each retrieved-demo candidate, after its clustered twin when clustering is on and its pool holds
-    more than ``k`` demos: the pool grouped into fixed demo sets (one cacheable prefix per group),
-    measured in full. The choice keeps the simpler twin unless retrieval clearly beats it, so once the
-    twin clearly beats the baseline (a contender), the retrieval candidate stops as soon as it can no
-    longer clearly beat the twin (:func:`~skillforge.compile.selection.stop_when_beaten`): it is out of
-    the running, and each of its calls evaluates all its demos afresh."""
-    o, out = state.options, []
-    for cand in cands:
-        stop = None
-        if o.clustered and len(cand.demos) > cand.k:
-            twin = (await _measure_all(state, [clustered_twin(cand)]))[0]
-            out.append(twin)
-            if clearly_better(twin, base, o.selection_z):
-                stop = stop_when_beaten(twin.case_scores, o.selection_z)
-        m = await state.measure(cand, state.dev, "dev", stop=stop)
+    if not contenders:
+        return
+    lead = best(contenders)
+    for d in range(1, o.draws):
+        cand = redraw(lead.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
+        m = await state.measure(cand, state.dev, f"dev, demo draw {d + 1}")
         state.measurements.append(m)
-        out.append(Scored([m]))
+        lead.draws.append(m)
+
+
+def _retrieval_pool(state: CompileState) -> list[Demo]:
+    """The teacher-checked demos plus further labelled training examples (labels need no teacher call),
+    without dev inputs: what demo groups and per-input retrieval draw from."""
+    o = state.options
+    labelled = [Demo(input=e.input, output=e.expected, source="label")
+                for e in state.train[o.max_demo_pool:] if e.expected is not None]
+    return without_inputs(state.pool + labelled, [c.input for c in state.dev])[: o.max_retrieval_pool]
+
+
+def _demo_candidates(state: CompileState, texts: Sequence[tuple[InstructionsSource, str]], rendering: Rendering
+                     ) -> list[Candidate]:
+    """Fixed demos with each text; demo groups and per-input retrieved demos with the first (best) text."""
+    o, schema = state.options, state.spec.output_schema
+    out = build_candidates(texts=texts, pool=state.pool, output_schema=schema, ks=o.ks, seed=o.seed,
+                           rendering=rendering)
+    pool = _retrieval_pool(state)
+    if o.retrieval and pool and texts:
+        source, text = texts[0]
+        ks = o.retrieval_ks if o.retrieval_ks is not None else o.ks
+        retrieved = retrieval_candidates(source=source, instructions=text, pool=pool, output_schema=schema, ks=ks,
+                                         rendering=rendering)
+        for cand in retrieved:
+            if o.clustered and len(cand.demos) > cand.k:
+                out.append(clustered_twin(cand))
+            out.append(cand)
     return out
 
 
 async def select(state: CompileState) -> None:
-    """Measure the candidates on dev and choose (see :func:`~skillforge.compile.selection.choose`).
-    Zero-shot: the plain prompt (the baseline), the template text in each rendering, the teacher's text
-    in the best one; all but the baseline screened on part of dev (:mod:`~skillforge.compile.screening`).
-    Then fixed demos with the two best texts, retrieved demos with the best text (each after its
-    clustered twin, :func:`_retrieval`), each in the best zero-shot rendering (demo inputs rendered like
-    the input), and more demo draws of the contenders; screened candidates the choice could need are
-    completed."""
-    o, pool, schema = state.options, state.pool, state.spec.output_schema
+    """Race the candidates on dev (:mod:`~skillforge.compile.race`) and choose (see
+    :func:`~skillforge.compile.selection.choose`). First the zero-shot prompts: the plain prompt (the
+    baseline, measured in full) and the template instructions in each rendering; then the teacher's
+    instructions in the best of those renderings. Then, in that rendering, fixed demos with the two best
+    texts, and demo groups and per-input retrieved demos with the best. Then more demo draws of the leading
+    contender with demos. Every race holds its candidates against everything measured before it."""
+    o = state.options
     baseline, renderings = _renderings(state)
-    plain, *others = zero_shot_candidates(plain_text=state.plain_text, template_text=state.template_text,
-                                          renderings=renderings, baseline=baseline)
-    # The baseline in full; the other zero-shot candidates on a screening share of dev, ranked there.
-    idx = screen_cases(len(state.dev), o.seed)
-    scored = await _measure_all(state, [plain]) + await measure_screened(state, others, idx)
-    rendering = best(scored, score=lambda sc: on_screen(sc, idx)).candidate.rendering
+    plain, *templates = zero_shot_candidates(plain_text=state.plain_text, template_text=state.template_text,
+                                             renderings=renderings, baseline=baseline)
+    first = await race(state, [plain, *templates], what="zero-shot", finish=[0])
+    done = [m for m in first if not m.stopped]
+    rendering = best([Scored([m]) for m in done]).candidate.rendering
     if state.teacher_text:
-        scored += await measure_screened(state, [candidate("teacher", state.teacher_text, [], rendering)], idx)
-    ranked = sorted(scored, key=lambda sc: -on_screen(sc, idx))
-    texts = list(dict.fromkeys((sc.candidate.instructions_source, sc.candidate.instructions) for sc in ranked))[:2]
-    scored += await _measure_all(state, build_candidates(texts=texts, pool=pool, output_schema=schema, ks=o.ks,
-                                                         seed=o.seed, rendering=rendering))
-    # Retrieved demos draw on a larger pool: the teacher-checked demos plus further labelled training
-    # examples (labels need no teacher call). Tried with the best instruction text only, which keeps
-    # the grid linear in the demo counts.
-    labelled = [Demo(input=e.input, output=e.expected, source="label")
-                for e in state.train[o.max_demo_pool:] if e.expected is not None]
-    retrieval_pool = without_inputs(pool + labelled, [c.input for c in state.dev])[: o.max_retrieval_pool]
-    if o.retrieval and retrieval_pool:
-        lead = best([sc for sc in scored if not screened(sc)]).candidate
-        scored += await _retrieval(state, retrieval_candidates(
-            source=lead.instructions_source, instructions=lead.instructions, pool=retrieval_pool, output_schema=schema,
-            ks=o.retrieval_ks if o.retrieval_ks is not None else o.ks, rendering=rendering), scored[0])
+        first += await race(state, [candidate("teacher", state.teacher_text, [], rendering)], what="teacher's",
+                            rivals=done)
+        done = [m for m in first if not m.stopped]
+    ranked = [sc.draws[0] for sc in sorted((Scored([m]) for m in done), key=lambda sc: -sc.score)]
+    texts: list[tuple[InstructionsSource, str]] = list(dict.fromkeys(
+        (m.candidate.instructions_source, m.candidate.instructions) for m in ranked))
+    second = await race(state, _demo_candidates(state, texts[:2], rendering), what="demo", rivals=done)
+    scored = [Scored([m]) for m in [*first, *second]]
     await _redraw(state, scored)
     state.scored = scored
-    choice, state.why = choose(await complete_screened(state, scored, idx), z=o.selection_z, need_spread=o.draws > 1)
+    choice, state.why = choose([sc for sc in scored if not sc.draws[0].stopped], z=o.selection_z,
+                               need_spread=o.draws > 1)
     state.chosen = choice.committed
 
 
 async def refine(state: CompileState) -> None:
-    """The teacher revises the chosen instructions from the student's dev failures; a revision is kept
-    only if it clearly beats the current choice. Stops at the first revision that does not help (a
+    """The teacher revises the chosen instructions from the student's dev failures; each revision races
+    the choice (:mod:`~skillforge.compile.race`: it stops once the choice clearly beats it) and is kept
+    only if it clearly beats the choice. Stops at the first revision that does not help (a
     deterministic teacher shown the same failures would write the same text again)."""
     o = state.options
     spent: float | None = 0.0
@@ -275,11 +249,8 @@ async def refine(state: CompileState) -> None:
                                                 dev_score_before=_r(chosen.score)))
             return
         base = chosen.candidate
-        # Sequential testing: the revision stops as soon as it can no longer clearly beat the choice.
-        ev = await state.measure(replace(base, name=f"{base.name}~r{n}", instructions_source="teacher",
-                                         instructions=text), state.dev, "dev",
-                                 stop=stop_when_beaten(chosen.case_scores, o.selection_z))
-        state.measurements.append(ev)
+        (ev,) = await race(state, [replace(base, name=f"{base.name}~r{n}", instructions_source="teacher",
+                                           instructions=text)], what="revised", rivals=[chosen])
         state.scored.append(Scored([ev]))
         kept = not ev.stopped and clearly_better(ev, chosen, o.selection_z)
         state.rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
