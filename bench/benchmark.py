@@ -52,8 +52,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.tasks import HELD_OUT_TASKS, ROOT, SPLIT_SEED, TASKS, Task
 from skillforge import CompileOptions, Example, Ledger, Model, SkillSpec, compile_skill, get_model
+from skillforge.compile import estimate_compile_skill
+from skillforge.compile.estimate import CompileEstimate
 from skillforge.evaluate import GOLD, EvalResult, aevaluate_skill
-from skillforge.format import FORMAT_VERSION, Demo, Manifest, Metrics, Provenance, Settings
+from skillforge.format import FORMAT_VERSION, Demo, Manifest, Metrics, Provenance, Settings, StepCost
 from skillforge.ledger import LedgerEntry
 from skillforge.models.answer_cache import AnswerCache
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
@@ -206,6 +208,25 @@ def compile_cost(entries: Sequence[LedgerEntry]) -> dict[str, Any]:
     return {"calls": len(entries), "by_role": by_role, "usd_at_reference_prices": round(total, 6)}
 
 
+def estimate_vs_actual(plan: CompileEstimate, entries: Sequence[LedgerEntry], steps: Sequence[StepCost]
+                       ) -> dict[str, Any]:
+    """The plan made before the compile against what it made: calls per step, and calls and tokens in all,
+    each as a share of the plan's midpoint."""
+    actual_calls = {s.step: s.calls for s in steps}
+    per_step = {}
+    for s in plan.steps():
+        mid = (s.calls[0] + s.calls[1]) / 2
+        per_step[s.step] = {"planned": list(s.calls), "made": actual_calls.get(s.step, 0),
+                            "of_midpoint": _r(actual_calls.get(s.step, 0) / mid) if mid else None}
+    tokens = sum(e.usage.input_tokens + e.usage.output_tokens for e in entries)
+    calls, tok = plan.total(), plan.total("input_tokens") + plan.total("output_tokens")
+    return {"steps": per_step, "calls": {"planned": [round(calls.low), round(calls.high)], "made": len(entries),
+                                         "of_midpoint": _r(len(entries) / calls.mid) if calls.mid else None},
+            "tokens": {"planned": [round(tok.low), round(tok.high)], "made": tokens,
+                       "of_midpoint": _r(tokens / tok.mid) if tok.mid else None},
+            "usd_planned": [round(plan.total("usd").low, 6), round(plan.total("usd").high, 6)]}
+
+
 def signals_chosen(skill: Skill) -> dict[str, Any]:
     """What the compile chose the skill's confidence and ladder from."""
     s = skill.settings
@@ -246,6 +267,7 @@ def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict
     extra = SMALL_MACHINE.get(name, {})
     options = CompileOptions(seed=seed, **{**extra, **(overrides or {})})
     ledger = Ledger(None)
+    plan = estimate_compile_skill(task.spec, train, options, dev_examples=dev, teacher=LOCAL, student=student)
     start = time.perf_counter()
     # From scratch: no answer cache unless a development run asks for one (--cache; stated in the result).
     skill = compile_skill(task.spec, train, options, dev_examples=dev, teacher=LOCAL, student=student, ledger=ledger,
@@ -286,6 +308,7 @@ def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict
                                  "compiled_ge_plain_minus_1se": diff >= -diff_se},
         "ladder": ladder_stats(comp),
         "signals": {**signals_chosen(skill), "escalation_prompt_compiled": compiled_prompt},
+        "estimate": estimate_vs_actual(plan, ledger.entries, m.compile_steps),
         "compile": {"seconds": round(compile_seconds, 1), **compile_cost(ledger.entries),
                     "chosen": m.chosen, "dev_score": m.dev_score, "baseline_dev_score": m.zero_shot_dev_score,
                     "calibration_cases": m.calibration_size,
@@ -502,6 +525,20 @@ def markdown(doc: dict[str, Any], level: int = 2) -> str:
                 lines.append(f"| {task} | {kind} | {r['seed']} | {c['seconds']:.0f} s | {teacher} / {student} / "
                              f"{other} | ${c['usd_at_reference_prices']:.4f} | {c['chosen']} ({c['dev_score']:.3f}; "
                              f"{c['baseline_dev_score']:.3f}) | {setting} |")
+    lines += ["", f"{h} Estimate before the compile vs what it made", "",
+              "| task | student | seed | calls planned | calls made (of the midpoint) | tokens planned | "
+              "tokens made (of the midpoint) | dollars planned |", "|---|---|---|---|---|---|---|---|"]
+    for task, kinds in by_task.items():
+        for kind, runs in kinds.items():
+            for r in runs:
+                e = r.get("estimate")
+                if not e:
+                    continue
+                c, t = e["calls"], e["tokens"]
+                lines.append(f"| {task} | {kind} | {r['seed']} | {c['planned'][0]:,}-{c['planned'][1]:,} | "
+                             f"{c['made']:,} ({_pct(c['of_midpoint'])}) | {t['planned'][0]:,}-{t['planned'][1]:,} | "
+                             f"{t['made']:,} ({_pct(t['of_midpoint'])}) | ${e['usd_planned'][0]:.4f}-"
+                             f"${e['usd_planned'][1]:.4f} |")
     lines += ["", f"{h} Targets (issue 30)", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in doc["targets"]]
     return "\n".join(lines) + "\n"

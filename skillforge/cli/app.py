@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from skillforge.cli.batch import batch_cmd
-from skillforge.cli.compile_report import print_compile_report
+from skillforge.cli.compile_report import print_compile_report, print_estimate
 from skillforge.cli.eval_report import print_eval
 from skillforge.cli.progress import RichProgress
 from skillforge.cli.regress_report import print_report
 from skillforge.cli.report_cmd import report
 from skillforge.cli.status_cmd import status
-from skillforge.compile import CompileOptions, compile_skill
+from skillforge.compile import CompileOptions, compile_skill, estimate_compile_skill
 from skillforge.environment import read_env
 from skillforge.errors import InputValidationError, SkillforgeError, SpecError
 from skillforge.evaluate import aevaluate_skill, write_plot
@@ -77,15 +77,25 @@ def compile_cmd(
     ] = None,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Ask every model afresh: neither reuse nor keep answers in the answer cache.")] = False,
+    budget_usd: Annotated[float | None, typer.Option(
+        "--budget-usd", help="Spend at most this many dollars on the whole compile (list prices; every call "
+        "reserves its worst case first). Below what every skill needs, nothing is called.")] = None,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Only print what the compile would cost (calls, tokens, dollars per step); call nothing.")
+    ] = False,
 ) -> None:
     """Compile a skill from a spec and labelled examples, then write it to --out."""
     _note_defaults(teacher, student)
-    check_destination(out)  # before anything is spent on models
     skill_spec = SkillSpec.from_file(spec)
     train = read_examples(examples)
     dev_set = read_examples(dev) if dev is not None else None
     options = CompileOptions(target_precision=target_precision, seed=seed, teacher_batch=teacher_batch,
-                             model_tiers=tuple(tier or ()))
+                             model_tiers=tuple(tier or ()), budget_usd=budget_usd)
+    if estimate:
+        print_estimate(Console(), estimate_compile_skill(skill_spec, train, options, dev_examples=dev_set,
+                                                         teacher=teacher, student=student))
+        return
+    check_destination(out)  # before anything is spent on models
     ledger = Ledger(read_env().ledger_path)
     with RichProgress(err) as progress:
         skill = compile_skill(skill_spec, train, options, dev_examples=dev_set, teacher=teacher, student=student,

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillforge.cli.format import ESCALATION_PROMPTS, money
+from skillforge.compile.estimate import CompileEstimate
 from skillforge.format import SkillDefinition, ToCertify
 from skillforge.ledger import Ledger
 
@@ -147,6 +148,49 @@ def _confidence_lines(skill: SkillDefinition) -> list[str]:
     return out
 
 
+def print_estimate(console: Console, plan: CompileEstimate) -> None:
+    """What a compile would cost (:func:`~skillforge.compile.estimate_compile_skill`), per step and role."""
+    table = Table(title=f"What the compile would cost (teacher {plan.teacher}, student {plan.student})",
+                  show_edge=False)
+    for col in ("step", "role", "calls", "input tokens", "output tokens", "dollars (list prices)"):
+        table.add_column(col, justify="left" if col in ("step", "role") else "right")
+
+    def fmt(x: float, money_: bool) -> str:
+        return f"${x:.4f}" if money_ else f"{x:,.0f}"
+
+    def span(lo: float, hi: float, money_: bool = False) -> str:
+        return fmt(lo, money_) if round(lo, 6) == round(hi, 6) else f"{fmt(lo, money_)} - {fmt(hi, money_)}"
+
+    for ln in plan.lines:
+        table.add_row(ln.step, ln.role, span(ln.calls.low, ln.calls.high), span(ln.input_tokens.low,
+                      ln.input_tokens.high), span(ln.output_tokens.low, ln.output_tokens.high),
+                      span(ln.usd.low, ln.usd.high, True))
+    total = plan.total("usd")
+    table.add_row("all", "", span(plan.total().low, plan.total().high), span(plan.total("input_tokens").low,
+                  plan.total("input_tokens").high), span(plan.total("output_tokens").low,
+                  plan.total("output_tokens").high), span(total.low, total.high, True))
+    console.print(table)
+    for line in plan.assumptions:
+        console.print(f"[dim]{line}[/]")
+    console.print(f"minimum budget (what every skill needs, worst case): ${plan.minimum_usd:.4f}")
+
+
+def _estimate_lines(skill: SkillDefinition) -> list[str]:
+    m = skill.manifest.metrics
+    out = []
+    actual = {c.step: c.calls for c in m.compile_steps}
+    for e in m.estimate:
+        if e.step in actual:
+            mid = (e.calls[0] + e.calls[1]) / 2
+            out.append(f"{e.step}: planned {e.calls[0]}-{e.calls[1]} calls, made {actual[e.step]}"
+                       + (f" ({actual[e.step] / mid:.0%} of the midpoint)" if mid else ""))
+    if m.budget is not None:
+        cut = "; cut: " + "; ".join(m.budget.cuts) if m.budget.cuts else "; nothing cut"
+        out.append(f"budget: ${m.budget.spent_usd:.4f} spent of ${m.budget.limit_usd:.4f}{cut}")
+    return (["estimate vs actual: " + "; ".join(out[:-1] if m.budget else out)] if m.estimate else []) + (
+        [out[-1]] if m.budget is not None else [])
+
+
 def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledger) -> None:
     """What a compile did and chose: tokens and cost per role (from ``ledger``), every candidate's dev
     score, the refinement rounds, the choice, the threshold and the expected student share."""
@@ -171,7 +215,7 @@ def print_compile_report(console: Console, skill: SkillDefinition, ledger: Ledge
         at = "the model's own sampling" if t is None else f"temperature {t}"
         console.print(f"confidence: self-consistency, {s.confidence.samples} samples at {at} per student call "
                       f"({s.confidence.samples}x the student's calls and tokens above)")
-    for line in _call_notes(skill, ledger):
+    for line in _estimate_lines(skill) + _call_notes(skill, ledger):
         console.print(line)
     if m.demo_pool_size is not None:
         console.print(f"demo pool: {m.demo_pool_size} demos ({m.teacher_answers_replaced} teacher answers dropped "

@@ -4,7 +4,7 @@
 from skillforge.compile.calibrate import Calibration, choose_threshold, stored_threshold, wilson_lower_bound, z_for
 from skillforge.compile.candidates import Candidate, build_candidates, pick_demos, retrieval_candidates
 from skillforge.compile.measure import CaseResult, DevCase, Measurement, measure
-from skillforge.compile.pipeline import acompile_skill, compile_skill
+from skillforge.compile.pipeline import acompile_skill, compile_skill, estimate_compile_skill
 from skillforge.compile.selection import best, choose, clearly_better, paired_gain
 from skillforge.compile.state import CompileState
 from skillforge.compile.steps import split_dev
@@ -26,6 +26,7 @@ __all__ = [
     "choose_threshold",
     "clearly_better",
     "compile_skill",
+    "estimate_compile_skill",
     "measure",
     "paired_gain",
     "pick_demos",

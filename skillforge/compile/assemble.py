@@ -11,6 +11,7 @@ from skillforge.compile.selection import Scored
 from skillforge.compile.state import CompileState
 from skillforge.format import (
     FORMAT_VERSION,
+    BudgetReport,
     CandidateResult,
     CompileOptions,
     CoveragePoint,
@@ -90,7 +91,10 @@ def _metrics(state: CompileState, cal: Calibration) -> Metrics:
         ladders=state.the_plan().ladders, risk_coverage=_risk_coverage(state),
         invalid_share=_r(sum(c.output is None for c in cases) / len(cases)) if cases else None,
         compile_steps=state.step_costs, teacher_only=_teacher_only(state), to_certify=state.to_certify,
-        field_auroc=state.field_auroc,
+        field_auroc=state.field_auroc, estimate=state.estimate.steps() if state.estimate is not None else [],
+        budget=None if state.budget is None else BudgetReport(limit_usd=state.budget.limit,
+                                                              spent_usd=round(state.budget.spent, 6),
+                                                              cuts=list(state.budget.cuts)),
     )
 
 

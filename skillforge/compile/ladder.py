@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from skillforge.compile.budget import BudgetExhausted
 from skillforge.compile.calibrate import Calibration, examples_to_certify
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import LadderCosts
@@ -181,6 +182,8 @@ async def calibrate(state: CompileState) -> None:
     """The calibrate step (see the module docstring): fills ``calibration_cases``, ``confidence``,
     ``plan``, ``calibration`` and ``repair``."""
     o, chosen, spec = state.options, state.the_choice(), state.spec
+    if state.budget is not None:
+        state.budget.release()  # what was held back for this step
     cand = chosen.candidate
     extra = calibration_extra(state, cand)
     scores = (o.signal_search and o.confidence.method != "self_consistency" and state.student.supports_choice_scores
@@ -241,8 +244,12 @@ async def calibrate(state: CompileState) -> None:
         state.to_certify = _to_certify(priced, o.target_precision, o.confidence_level)
     state.costs = costs.plus_student(_evidence_cost(state.confidence, costs, second_cost))
     if state.plan.ask_student:
-        await add_model_tiers(state, cand, [*state.dev, *extra], fit, vote, state.costs,
-                              sum(c.prompt_tokens for c in best.cases) / max(1, len(best.cases)))
+        try:
+            await add_model_tiers(state, cand, [*state.dev, *extra], fit, vote, state.costs,
+                                  sum(c.prompt_tokens for c in best.cases) / max(1, len(best.cases)))
+        except BudgetExhausted:
+            if state.budget is not None:
+                state.budget.cut("the model tiers behind the student")
 
 
 def _to_certify(priced: Sequence[_Priced], target: float, level: float | None) -> ToCertify | None:

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from skillforge.compile.budget import BudgetExhausted
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.measure import CaseResult, DevCase, Measurement
 from skillforge.compile.selection import paired_gain
-from skillforge.compile.state import CompileState
+
+if TYPE_CHECKING:  # the state holds the plan, which sizes races by these constants
+    from skillforge.compile.state import CompileState
 
 #: Dev cases each racing candidate answers between two looks.
 BATCH = 10
@@ -74,7 +78,14 @@ async def race(
         batch = dev[start:start + BATCH]
         alive = [e for e in entrants if not e.stopped]
         for e in alive:
-            e.cases += (await state.measure(e.candidate, batch, None)).cases
+            try:
+                e.cases += (await state.measure(e.candidate, batch, None)).cases
+            except BudgetExhausted:
+                if e.finish:
+                    raise
+                e.stopped = True
+                if state.budget is not None:
+                    state.budget.cut(f"{what} candidates stopped by the budget before they finished")
         everyone: list[Entrant | Measurement] = [*alive, *rivals]
         for e in alive:
             if not e.finish and len(e.cases) < len(dev) and beaten(e, everyone):

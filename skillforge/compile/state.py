@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from skillforge.compile.budget import Budget, BudgetedModel
 from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
+from skillforge.compile.estimate import CompileEstimate
 from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, measure
 from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
@@ -23,6 +25,19 @@ from skillforge.spec import AnswerChecks, Example, SkillSpec
 
 #: Concurrent teacher calls with a batching teacher (the Message Batches API takes 100,000 per batch).
 BATCH_CONCURRENCY = 10_000
+
+
+def wrappers(model: Model) -> list[Model]:
+    """``model`` and every model it wraps (answer cache, budget, batching), outermost first."""
+    out = [model]
+    while isinstance(out[-1], CachedModel | BudgetedModel | BatchingModel):
+        out.append(out[-1].inner)
+    return out
+
+
+def unwrapped(model: Model) -> Model:
+    """The provider model inside the compile's wrappers."""
+    return wrappers(model)[-1]
 
 
 @dataclass
@@ -80,6 +95,9 @@ class CompileState:
     repair: bool = True
     #: The answer cache every model call of the compile goes through (``None``: none).
     cache: AnswerCache | None = None
+    #: The compile's budget (``None``: none), and the plan it was checked against.
+    budget: Budget | None = None
+    estimate: CompileEstimate | None = None
     #: calibrate: each per-field signal's AUROC by field, and -- when the student answers nothing -- what
     #: more labelled data would let it.
     field_auroc: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -97,23 +115,25 @@ class CompileState:
     def teacher_concurrency(self) -> int:
         # One llama.cpp context serves one call at a time (and keeps its KV prefix warm in order). A
         # batching teacher sends whatever is asked at once as one batch: let every call join it.
-        teacher = self.teacher.inner if isinstance(self.teacher, CachedModel) else self.teacher
-        if isinstance(teacher, BatchingModel):
+        if any(isinstance(m, BatchingModel) for m in wrappers(self.teacher)):
             return BATCH_CONCURRENCY
         return 1 if self.teacher.is_local else 8
 
     def plain_teacher(self) -> Model:
-        """The teacher without the cache and batching wrappers: what the compiled skill escalates to."""
-        teacher = self.teacher.inner if isinstance(self.teacher, CachedModel) else self.teacher
-        return teacher.inner if isinstance(teacher, BatchingModel) else teacher
+        """The teacher without the compile's wrappers (cache, budget, batching): what the skill escalates to."""
+        return unwrapped(self.teacher)
 
     def plain_student(self) -> Model:
-        """The student without the cache: what the compiled skill runs with."""
-        return self.student.inner if isinstance(self.student, CachedModel) else self.student
+        """The student without the compile's wrappers (cache, budget): what the compiled skill runs with."""
+        return unwrapped(self.student)
 
     def cached(self, model: Model) -> Model:
-        """``model`` through the compile's answer cache (itself when there is none)."""
-        return model if self.cache is None or isinstance(model, CachedModel) else CachedModel(model, self.cache)
+        """``model`` as the compile calls it: held to the budget, through the answer cache."""
+        if isinstance(model, CachedModel | BudgetedModel):
+            return model
+        if self.budget is not None:
+            model = BudgetedModel(model, self.budget)
+        return model if self.cache is None else CachedModel(model, self.cache)
 
     def student_concurrency(self) -> int:
         return 1 if self.student.is_local else 8

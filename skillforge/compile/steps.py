@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from skillforge.compile.budget import BudgetExhausted
 from skillforge.compile.candidates import (
     PLAIN,
     Candidate,
@@ -162,11 +163,17 @@ async def _redraw(state: CompileState, scored: list[Scored]) -> None:
     if not contenders:
         return
     lead = best(contenders)
-    for d in range(1, o.draws):
-        cand = redraw(lead.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
-        m = await state.measure(cand, state.dev, f"dev, demo draw {d + 1}")
-        state.measurements.append(m)
-        lead.draws.append(m)
+    draws = []
+    try:
+        for d in range(1, o.draws):
+            cand = redraw(lead.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
+            draws.append(await state.measure(cand, state.dev, f"dev, demo draw {d + 1}"))
+    except BudgetExhausted:
+        if state.budget is not None:
+            state.budget.cut(f"the demo draws of {lead.candidate.name} (its spread unmeasured, it cannot win)")
+        return
+    state.measurements.extend(draws)
+    lead.draws.extend(draws)
 
 
 def _retrieval_pool(state: CompileState) -> list[Demo]:
@@ -205,6 +212,9 @@ async def select(state: CompileState) -> None:
     texts, and demo groups and per-input retrieved demos with the best. Then more demo draws of the leading
     contender with demos. Every race holds its candidates against everything measured before it."""
     o = state.options
+    if state.budget is not None and state.estimate is not None:
+        # The calibration's worst case stays spare while candidates are raced and refined.
+        state.budget.hold(state.estimate.total("usd", "calibrate").high + state.estimate.in_flight_usd)
     baseline, renderings = _renderings(state)
     plain, *templates = zero_shot_candidates(plain_text=state.plain_text, template_text=state.template_text,
                                              renderings=renderings, baseline=baseline)
@@ -240,8 +250,13 @@ async def refine(state: CompileState) -> None:
         if not failures or over_budget(spent, o.refine_budget_usd):
             return
         state.progress.stage(f"teacher: refinement round {n}", 1)
-        text, cost = await revise_instructions(state.teacher, state.spec, chosen.candidate.instructions, failures,
-                                               ledger=state.ledger)
+        try:
+            text, cost = await revise_instructions(state.teacher, state.spec, chosen.candidate.instructions,
+                                                   failures, ledger=state.ledger)
+        except BudgetExhausted:
+            if state.budget is not None:
+                state.budget.cut(f"refinement from round {n} on")
+            return
         state.progress.advance()
         spent = total_cost([spent, cost])
         if text is None:

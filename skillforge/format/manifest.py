@@ -223,6 +223,25 @@ class TokenCounts(StrictModel):
     output_tokens: float = Field(ge=0.0)
 
 
+class StepEstimate(StrictModel):
+    """What the compile planned for one step before it started (:mod:`skillforge.compile.estimate`): each
+    quantity as ``[low, high]``."""
+
+    step: str
+    calls: tuple[int, int]
+    input_tokens: tuple[int, int]
+    output_tokens: tuple[int, int]
+    usd: tuple[float, float]
+
+
+class BudgetReport(StrictModel):
+    """A compile budget (``CompileOptions.budget_usd``): the limit, what was spent, and what it cut."""
+
+    limit_usd: float
+    spent_usd: float
+    cuts: list[str] = Field(default_factory=list)
+
+
 class ToCertify(StrictModel):
     """What more labelled data would let the calibration certify student answers (see
     :func:`skillforge.compile.calibrate.examples_to_certify`)."""
@@ -279,6 +298,10 @@ class Metrics(StrictModel):
     invalid_share: float | None = Field(default=None, ge=0.0, le=1.0)
     #: Model calls (teacher and student) and wall time of each compile step, in order.
     compile_steps: list[StepCost] = Field(default_factory=list)
+    #: The plan made before the first call, per step (compare ``compile_steps``).
+    estimate: list[StepEstimate] = Field(default_factory=list)
+    #: The compile's budget and what it cut (``None``: no budget).
+    budget: BudgetReport | None = None
     #: For a skill whose student answers nothing: what more labelled data would let it certify a share.
     to_certify: ToCertify | None = None
     #: Per-field AUROC of each per-field signal (``field_prob``, ``sample``, ``second``: each field's own,
@@ -294,10 +317,10 @@ class Metrics(StrictModel):
 #: Metrics fields added after skills were first committed: a skill.yaml compiled before them lacks them
 #: without being cut short (each sits before ``ladders``, which a cut-short file loses first).
 LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps", "teacher_only", "to_certify",
-                           "field_auroc"})
+                           "field_auroc", "estimate", "budget"})
 #: Compile options added after skills were first committed: written only when recorded (set), so a skill
 #: compiled before them saves unchanged.
-LATER_OPTIONS = frozenset({"clustered", "model_tiers", "classifier_embeddings"})
+LATER_OPTIONS = frozenset({"clustered", "model_tiers", "classifier_embeddings", "budget_usd"})
 
 
 class Manifest(StrictModel):

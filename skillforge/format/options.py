@@ -162,6 +162,10 @@ class CompileOptions(UserConfig):
     draws: int = Field(default=3, ge=1)
     #: At most this many contenders (the best on their first draw) are redrawn; the others cannot win.
     redraw_top: int = Field(default=1, ge=1)
+    #: Spend at most this many dollars on the whole compile (``None``: no budget): every call reserves its
+    #: worst case first; when the budget runs out the compile finishes with the best skill measured so far
+    #: and says what was cut. Below what every skill needs, the compile fails before its first call.
+    budget_usd: float | None = Field(default=None, gt=0.0)
     #: Send the teacher's compile-time calls (drafting, answering training examples, refinement)
     #: through its batch API at the batch discount (Claude's Message Batches: half price, results in
     #: minutes to hours). Needs a teacher with a batch API; resumable after an interruption.

@@ -1,0 +1,286 @@
+"""What a compile will cost, before any model is called.
+
+:func:`estimate_compile` plans the compile's calls step by step from the spec, the examples and the
+options -- the teacher's draft and demo pool, the races of selection, the refinement rounds, the
+calibration (with the samples or second opinion a student's confidence needs) -- and sizes each call's
+prompt and answer from the examples' own text. Where the search can stop early the plan is a range:
+**low** when every candidate that may stop does so at its first look and no refinement is tried, **high**
+when nothing stops and every round runs. Token counts come from the student's tokenizer when it has one
+(the local model), else from the text's length at :data:`CHARS_PER_TOKEN`. Dollars are the tokens at list
+price -- a local model at its role's reference Claude price (Haiku 5.5 for a student, Opus 5.5 for a
+teacher) -- and the **minimum** is the worst case of what a skill cannot do without (the draft, the demo
+pool, the baseline on dev, the calibration): a compile budget below it fails before the first call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillforge.compile.candidates import demo_counts, label_field
+from skillforge.compile.race import BATCH
+from skillforge.format import CompileOptions, StepEstimate
+from skillforge.models.base import Model, Usage
+from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
+from skillforge.run.prompt import render_input, render_output, schema_text, template_instructions
+from skillforge.spec import Example, SkillSpec
+
+#: Characters per token where no tokenizer is at hand (English prose and JSON: about four).
+CHARS_PER_TOKEN = 4.0
+#: Tokens a chat turn adds around its text (role markers, separators).
+TURN_OVERHEAD = 6
+#: What the teacher's draft and revision prompts add to the examples or failures they show, and their answers.
+DRAFT_PROMPT, DRAFT_ANSWER = 250, 250
+REVISE_PROMPT, REVISE_ANSWER = 350, 300
+#: The share of student answers the high end allows to be re-asked (invalid answers are asked once more).
+REASKS = 0.15
+
+
+@dataclass(frozen=True)
+class Span:
+    """A planned quantity: low and high."""
+
+    low: float
+    high: float
+
+    @property
+    def mid(self) -> float:
+        return (self.low + self.high) / 2
+
+    def __add__(self, other: Span) -> Span:
+        return Span(self.low + other.low, self.high + other.high)
+
+    def times(self, x: float) -> Span:
+        return Span(self.low * x, self.high * x)
+
+
+ZERO = Span(0.0, 0.0)
+
+
+@dataclass
+class Line:
+    """One step's calls by one role, with their tokens and dollars."""
+
+    step: str
+    role: str
+    calls: Span = ZERO
+    input_tokens: Span = ZERO
+    output_tokens: Span = ZERO
+    usd: Span = ZERO
+
+    def add(self, calls: Span, prompt: float, answer: float, price: Callable[[float, float], float]) -> None:
+        """``calls`` calls of ``prompt`` tokens in and ``answer`` out, at ``price`` per call."""
+        self.calls += calls
+        self.input_tokens += calls.times(prompt)
+        self.output_tokens += calls.times(answer)
+        self.usd += calls.times(price(prompt, answer))
+
+    def with_reasks(self, share: float) -> None:
+        """Up to ``share`` of the calls re-asked once (the high end only)."""
+        up = 1.0 + share
+        self.calls, self.input_tokens = Span(self.calls.low, self.calls.high * up), Span(
+            self.input_tokens.low, self.input_tokens.high * up)
+        self.output_tokens, self.usd = Span(self.output_tokens.low, self.output_tokens.high * up), Span(
+            self.usd.low, self.usd.high * up)
+
+
+@dataclass
+class CompileEstimate:
+    """The plan: one :class:`Line` per step and role, and the minimum a budget must allow."""
+
+    teacher: str
+    student: str
+    lines: list[Line] = field(default_factory=list)
+    minimum_usd: float = 0.0
+    #: The worst case of the calls that may be in flight at once (what a budget keeps spare).
+    in_flight_usd: float = 0.0
+    #: What the plan assumed, in words (for the report).
+    assumptions: list[str] = field(default_factory=list)
+
+    def line(self, step: str, role: str) -> Line:
+        for ln in self.lines:
+            if (ln.step, ln.role) == (step, role):
+                return ln
+        ln = Line(step, role)
+        self.lines.append(ln)
+        return ln
+
+    def total(self, what: str = "calls", step: str | None = None) -> Span:
+        out = ZERO
+        for ln in self.lines:
+            if step is None or ln.step == step:
+                out += getattr(ln, what)
+        return out
+
+    def steps(self) -> list[StepEstimate]:
+        """The plan per step (roles summed), as a skill's metrics record it."""
+        def span(what: str, step: str) -> tuple[int, int]:
+            s = self.total(what, step)
+            return math.floor(s.low), math.ceil(s.high)
+
+        out = []
+        for step in dict.fromkeys(ln.step for ln in self.lines):
+            usd = self.total("usd", step)
+            out.append(StepEstimate(step=step, calls=span("calls", step), input_tokens=span("input_tokens", step),
+                                    output_tokens=span("output_tokens", step),
+                                    usd=(round(usd.low, 6), round(usd.high, 6))))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        def span(s: Span, nd: int = 0) -> list[float]:
+            return [round(s.low, nd), round(s.high, nd)] if nd else [math.floor(s.low), math.ceil(s.high)]
+
+        return {"teacher": self.teacher, "student": self.student, "minimum_usd": round(self.minimum_usd, 6),
+                "lines": [{"step": ln.step, "role": ln.role, "calls": span(ln.calls),
+                           "input_tokens": span(ln.input_tokens), "output_tokens": span(ln.output_tokens),
+                           "usd": span(ln.usd, 6)} for ln in self.lines],
+                "calls": span(self.total()), "input_tokens": span(self.total("input_tokens")),
+                "output_tokens": span(self.total("output_tokens")), "usd": span(self.total("usd"), 6),
+                "assumptions": self.assumptions}
+
+
+def _pricer(model: Model, reference: str) -> Callable[[float, float], float]:
+    """Dollars per call of ``model``: its own price, or a local (free) model's role reference."""
+    own = model.cost_usd(Usage(input_tokens=1_000_000, output_tokens=0))
+    ref = price_for(reference, warn=False)
+
+    def price(prompt: float, answer: float) -> float:
+        usage = Usage(input_tokens=round(prompt), output_tokens=round(answer))
+        cost = model.cost_usd(usage)
+        if own and cost is not None:
+            return cost
+        return cost_usd(usage, ref) if ref is not None else 0.0
+
+    return price
+
+
+def _counter(student: Model) -> Callable[[str], float]:
+    count = getattr(student, "count_tokens", None)
+    if callable(count):
+        return lambda text: float(count(text))
+    return lambda text: len(text) / CHARS_PER_TOKEN
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """Tokens of a compile's calls, sized from the examples."""
+
+    input: float
+    answer: float
+    system: float
+    demo: float
+
+
+def _sizes(spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], count: Callable[[str], float]) -> _Sizes:
+    schema = spec.output_schema
+    inputs = [render_input(e.input) for e in [*train, *dev]][:200]
+    answers = [render_output(e.expected, schema) for e in [*train, *dev] if e.expected is not None][:200]
+    input_tokens = _mean([count(x) for x in inputs]) + TURN_OVERHEAD
+    answer_tokens = max(1.0, _mean([count(a) for a in answers]))
+    system = count(template_instructions(spec.description, schema)) + count(schema_text(schema)) / 2 + TURN_OVERHEAD
+    return _Sizes(input_tokens, answer_tokens, system, input_tokens + answer_tokens + TURN_OVERHEAD)
+
+
+def estimate_compile(
+    spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], options: CompileOptions, *,
+    teacher: Model, student: Model, sampling: bool, second_opinion: Model | None, renderings: int,
+) -> CompileEstimate:
+    """The plan of a compile of ``spec`` on ``train`` and ``dev`` (see the module docstring). ``sampling``:
+    the calibration measures the student's extra samples; ``second_opinion``: the model asked for one;
+    ``renderings``: the zero-shot renderings tried besides the baseline."""
+    o = options
+    size = _sizes(spec, train, dev, _counter(student))
+    prices = (_pricer(teacher, REFERENCE_TEACHER), _pricer(student, REFERENCE_STUDENT))
+    plan = CompileEstimate(teacher.model_id, student.model_id)
+    n_dev, n_train = len(dev), sum(e.expected is not None for e in train)
+    pool = min(o.max_demo_pool, len(train))
+    # draft: the teacher's instructions, its answers to unlabelled dev cases and to the demo pool.
+    draft = plan.line("draft", "teacher")
+    draft.add(Span(1, 1), DRAFT_PROMPT + 8 * size.demo, DRAFT_ANSWER, prices[0])
+    asked = pool + sum(e.expected is None for e in dev)
+    draft.add(Span(asked, asked), size.system + size.input, size.answer, prices[0])
+    ks = _plan_select(plan, spec, o, size, n_dev, n_train, pool, renderings, prices[1])
+    if o.refine_rounds:  # each round: a revision by the teacher, and its race against the choice
+        plan.line("refine", "teacher").add(Span(0, o.refine_rounds), REVISE_PROMPT + 12 * size.demo, REVISE_ANSWER,
+                                           prices[0])
+        plan.line("refine", "student").add(Span(0, o.refine_rounds * n_dev), size.system + size.input, size.answer,
+                                           prices[1])
+    extra = _plan_calibrate(plan, o, size, n_dev, n_train, min(ks) if ks else 0, student, sampling,
+                            second_opinion, prices[1])
+    in_flight = 1 if student.is_local else 8
+    plan.in_flight_usd = (in_flight * prices[1]((size.system + size.input) * CHARS_PER_TOKEN, o.max_tokens)
+                          + prices[0](DRAFT_PROMPT * CHARS_PER_TOKEN, o.max_tokens))
+    plan.minimum_usd = _minimum(plan, n_dev, size.system + size.input, size.answer, prices[1]) + plan.in_flight_usd
+    plan.assumptions = [
+        f"prompts sized from the examples: ~{size.input:.0f} tokens per input, ~{size.answer:.0f} per answer, "
+        f"~{size.system:.0f} of instructions, ~{size.demo:.0f} per demo",
+        f"low: every candidate that may stop does so after its first {min(BATCH, n_dev)} dev cases and no "
+        f"refinement is tried; high: nothing stops, every round runs, up to {REASKS:.0%} of answers re-asked",
+        f"{extra} held-out examples calibrated on" + (f", each with {o.confidence.samples - 1} extra samples"
+                                                      if sampling else ""),
+    ]
+    return plan
+
+
+def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, size: _Sizes, n_dev: int, n_train: int,
+                 pool: int, renderings: int, price: Callable[[float, float], float]) -> list[int]:
+    """The races of selection: the baseline in full, the template in each rendering and the teacher's text,
+    fixed demos with two texts, demo groups and retrieval with one, and the leader's demo draws."""
+    schema = spec.output_schema
+    n_classes = len((schema.get("properties") or {}).get(label_field(schema) or "", {}).get("enum", [])) or None
+    ks = demo_counts(pool, n_classes, o.ks)
+    rks = demo_counts(min(o.max_retrieval_pool, n_train), n_classes, o.retrieval_ks if o.retrieval_ks is not None
+                      else o.ks) if o.retrieval else []
+    stoppable = Span(min(BATCH, n_dev), n_dev)
+    select = plan.line("select", "student")
+    select.add(Span(n_dev, n_dev), size.system + size.input, size.answer, price)  # the baseline
+    select.add(stoppable.times(renderings + 1), size.system + size.input, size.answer, price)
+    fixed = [k for k in ks for _ in range(2)]
+    pooled = [k for k in rks for _ in range(2 if o.clustered else 1)]
+    for k in [*fixed, *pooled]:
+        select.add(stoppable, size.system + size.input + k * size.demo, size.answer, price)
+    if o.draws > 1 and (fixed or pooled):
+        k_mean = _mean([float(k) for k in [*fixed, *pooled]])
+        select.add(Span(0, (o.draws - 1) * n_dev), size.system + size.input + k_mean * size.demo, size.answer, price)
+    select.with_reasks(REASKS)
+    return ks
+
+
+def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, size: _Sizes, n_dev: int, n_train: int, shown: int,
+                    student: Model, sampling: bool, second_opinion: Model | None,
+                    price: Callable[[float, float], float]) -> int:
+    """Dev again (class probabilities or samples), every held-out example, and the evidence calls."""
+    extra = min(max(0, n_train - shown), 1000 if o.calibration_extra is None else o.calibration_extra)
+    again = n_dev if (student.supports_choice_scores or sampling) else 0
+    prompt = size.system + size.input + shown * size.demo
+    calibration = plan.line("calibrate", "student")
+    calibration.add(Span(extra + again, extra + again), prompt, size.answer, price)
+    calibration.with_reasks(REASKS)
+    if sampling:
+        samples = (o.confidence.samples - 1) * (extra + n_dev)
+        plan.line("calibrate", "samples").add(Span(samples, samples), prompt, size.answer, price)
+    if second_opinion is not None:
+        plan.line("calibrate", "second opinion").add(Span(extra + n_dev, extra + n_dev), size.system + size.input,
+                                                     size.answer, _pricer(second_opinion, REFERENCE_STUDENT))
+    return extra
+
+
+def _minimum(plan: CompileEstimate, n_dev: int, prompt: float, answer: float,
+             student_price: Callable[[float, float], float]) -> float:
+    """What a skill cannot do without, at the high end: the draft and pool, the baseline, the calibration
+    (the caller adds the worst case of the calls that may be in flight at once)."""
+    musts = [ln.usd.high for ln in plan.lines if ln.step in ("draft", "calibrate")]
+    return sum(musts) + n_dev * student_price(prompt, answer) * (1 + REASKS)
+
+
+def expected_vs_actual(estimate: Mapping[str, Any], actual_calls: int) -> float:
+    """``actual_calls`` as a share of the estimate's midpoint (1.0: on the midpoint)."""
+    low, high = estimate["calls"]
+    mid = (low + high) / 2
+    return actual_calls / mid if mid else 0.0
