@@ -208,3 +208,36 @@ def test_embeddings_are_one_vector_per_text_whatever_they_are_sent_with() -> Non
     assert len(alone[0]) == 576 and [len(v) for v in together] == [576, 576, 576]
     assert np.allclose(alone[0], together[1])
     assert not np.allclose(together[0], together[1])
+
+
+def test_the_same_compile_twice_from_empty_caches_writes_the_same_skill(tmp_path: Path) -> None:
+    """Reproducible on the embedded model: the same spec, examples, options and seed, compiled twice, each
+    from an empty answer cache, write identical files but for ``compiled_at``; and a third compile served
+    from the cache writes them too, reusing every answer."""
+    from skillforge.models.answer_cache import AnswerCache
+
+    rows = [("I love it, works great", "positive"), ("Awful, broke in a day", "negative"),
+            ("Best purchase ever", "positive"), ("Waste of money", "negative"),
+            ("The food was delicious", "positive"), ("Rude staff and cold food", "negative"),
+            ("A wonderful film", "positive"), ("Boring and too long", "negative"),
+            ("Highly recommend", "positive"), ("Never again", "negative")]
+    examples = [Example(input={"text": t}, expected={"sentiment": s}) for t, s in rows]
+    # A small search: the point is that two runs agree, not what they choose.
+    options = CompileOptions(ks=[2], refine_rounds=0, retrieval=False, draws=1, seed=3, renderings=("plain",),
+                             max_demo_pool=4, cascade=False)
+
+    def compile_to(name: str, cache: AnswerCache, ledger: Ledger) -> list[str]:
+        skill = compile_skill(sentiment_spec(), examples[:6], dev_examples=examples[6:], options=options,
+                              teacher="local:smollm2-135m", student="local:smollm2-135m", ledger=ledger, cache=cache)
+        path = skill.save(tmp_path / name)
+        files = []
+        for f in sorted(path.iterdir()):
+            files += [f"{f.name}: {line}" for line in f.read_text().splitlines() if "compiled_at" not in line]
+        return files
+
+    first = compile_to("a", AnswerCache(tmp_path / "a.sqlite"), Ledger(None))
+    second = compile_to("b", AnswerCache(tmp_path / "b.sqlite"), Ledger(None))
+    assert first == second
+    reused = Ledger(None)
+    assert compile_to("c", AnswerCache(tmp_path / "a.sqlite"), reused) == first
+    assert reused.entries and all(e.cached for e in reused.entries)
