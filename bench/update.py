@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.tasks import ROOT, intent_router
 from skillforge import CompileOptions, Ledger, get_model, load_skill
-from skillforge.compile import acompile_skill
+from skillforge.compile import SearchConfig, acompile_skill
 from skillforge.evaluate import GOLD, aevaluate_skill
 from skillforge.models.base import ModelRequest
 from skillforge.run import read_escalations, render_input, template_instructions
@@ -44,8 +44,10 @@ from skillforge.update import Snapshot, aupdate_skill
 RESULTS = ROOT / "bench" / "results"
 STUDENT = "local:smollm2-135m"
 TRAIN, DEV = 60, 20
-OPTIONS = CompileOptions(ks=(), retrieval_ks=(4,), refine_rounds=0, calibration_extra=30, max_demo_pool=16,
-                         target_precision=0.9)
+OPTIONS = CompileOptions(
+    target_precision=0.9,
+    search=SearchConfig(ks=(), retrieval_ks=(4,), refine_rounds=0, calibration_extra=30, max_demo_pool=16),
+)
 
 
 class Stages:
@@ -71,15 +73,28 @@ def oracle(gold: dict[str, dict[str, Any]], spec_text: str) -> FunctionModel:
 
 
 def _snapshot(s: Snapshot) -> dict[str, Any]:
-    return {"dev_score": s.dev_score, "dev_size": s.dev_size, "expected_student_share": s.expected_student_share,
-            "cost_per_1k_usd": s.cost_per_1k, "demos": s.demos, "escalation_demos": s.escalation_demos,
-            "regression_cases": s.regression_cases, "old_cases": vars(s.old_cases), "all_cases": vars(s.all_cases)}
+    return {
+        "dev_score": s.dev_score,
+        "dev_size": s.dev_size,
+        "expected_student_share": s.expected_student_share,
+        "cost_per_1k_usd": s.cost_per_1k,
+        "demos": s.demos,
+        "escalation_demos": s.escalation_demos,
+        "regression_cases": s.regression_cases,
+        "old_cases": vars(s.old_cases),
+        "all_cases": vars(s.all_cases),
+    }
 
 
 def _test_row(r: Any) -> dict[str, Any]:
     j = r.to_json()
-    return {"cases": j["cases"], "student_accuracy": j["student_accuracy"], **j["at_threshold"],
-            "tier_shares": j["tier_shares"], "cost_per_1k_calls_usd": j["cost_per_1k_calls_usd"]}
+    return {
+        "cases": j["cases"],
+        "student_accuracy": j["student_accuracy"],
+        **j["at_threshold"],
+        "tier_shares": j["tier_shares"],
+        "cost_per_1k_calls_usd": j["cost_per_1k_calls_usd"],
+    }
 
 
 def write(results: dict[str, Any]) -> None:
@@ -89,36 +104,58 @@ def write(results: dict[str, Any]) -> None:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    lines = ["# update on intents (teacher simulated by the gold labels)", "",
-             f"Command: `{r['command']}`", "", f"Stages done: {', '.join(r['stages'])}; seconds: {r['seconds']}", ""]
+    lines = [
+        "# update on intents (teacher simulated by the gold labels)",
+        "",
+        f"Command: `{r['command']}`",
+        "",
+        f"Stages done: {', '.join(r['stages'])}; seconds: {r['seconds']}",
+        "",
+    ]
     if "update" in r:
         u, b, a = r["update"], r["update"]["before"], r["update"]["after"]
-        lines += ["Regression measures: the skill's own answers (classifier tier and student, no escalation) "
-                  "on the same cases for both versions.", "",
-                  f"Escalations folded: {u['train']} as demo/calibration candidates, {u['holdout']} held out as new "
-                  f"regression cases, {u['duplicates']} duplicates; status: **{u['status']}**.", "",
-                  "| measure | before | after |", "|---|---|---|",
-                  f"| dev score (own dev set) | {b['dev_score']} (n={b['dev_size']}) | {a['dev_score']} "
-                  f"(n={a['dev_size']}) |"]
+        lines += [
+            "Regression measures: the skill's own answers (classifier tier and student, no escalation) "
+            "on the same cases for both versions.",
+            "",
+            f"Escalations folded: {u['train']} as demo/calibration candidates, {u['holdout']} held out as new "
+            f"regression cases, {u['duplicates']} duplicates; status: **{u['status']}**.",
+            "",
+            "| measure | before | after |",
+            "|---|---|---|",
+            f"| dev score (own dev set) | {b['dev_score']} (n={b['dev_size']}) | {a['dev_score']} "
+            f"(n={a['dev_size']}) |",
+        ]
         for key in ("old_cases", "all_cases"):
             for m in ("pass_rate", "field_score", "answered_share"):
-                lines.append(f"| regression {m.replace('_', ' ')}, {key.replace('_', ' ')} (n={b[key]['cases']}) | "
-                             f"{b[key][m]} | {a[key][m]} |")
+                lines.append(
+                    f"| regression {m.replace('_', ' ')}, {key.replace('_', ' ')} (n={b[key]['cases']}) | "
+                    f"{b[key][m]} | {a[key][m]} |"
+                )
         for m in ("expected_student_share", "cost_per_1k_usd", "demos", "escalation_demos"):
             lines.append(f"| {m.replace('_', ' ')} | {b[m]} | {a[m]} |")
     if "test_before" in r and "test_after" in r:
         b, a = r["test_before"], r["test_after"]
-        lines += ["", f"Test split ({b['cases']} cases, escalating below the threshold):", "",
-                  "| measure | before | after |", "|---|---|---|"]
-        names = {"student_accuracy": "student accuracy (every case)",
-                 "student_share": "answered before the teacher (classifier tier + student)",
-                 "accepted_accuracy": "accuracy of those answers", "accuracy_after_escalation":
-                 "accuracy after escalation"}
+        lines += [
+            "",
+            f"Test split ({b['cases']} cases, escalating below the threshold):",
+            "",
+            "| measure | before | after |",
+            "|---|---|---|",
+        ]
+        names = {
+            "student_accuracy": "student accuracy (every case)",
+            "student_share": "answered before the teacher (classifier tier + student)",
+            "accepted_accuracy": "accuracy of those answers",
+            "accuracy_after_escalation": "accuracy after escalation",
+        }
         for m, label in names.items():
             lines.append(f"| {label} | {b[m]} | {a[m]} |")
         lines.append(f"| tier shares | {b['tier_shares']} | {a['tier_shares']} |")
-        lines.append(f"| cost per 1,000 calls, mix (USD) | {b['cost_per_1k_calls_usd']['mix']} | "
-                     f"{a['cost_per_1k_calls_usd']['mix']} |")
+        lines.append(
+            f"| cost per 1,000 calls, mix (USD) | {b['cost_per_1k_calls_usd']['mix']} | "
+            f"{a['cost_per_1k_calls_usd']['mix']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -131,9 +168,16 @@ async def main(args: argparse.Namespace) -> None:
     work = Path(args.work)
     skill_dir, before_dir = work / "intent-router", work / "before"
     progress, ledger = Stages(), Ledger(None)
-    results: dict[str, Any] = {"command": " ".join(["bench/update.py", *sys.argv[1:]]), "stages": [], "seconds": {},
-                               "teacher": "gold labels (simulated)", "student": STUDENT,
-                               "options": OPTIONS.model_dump(mode="json"), "train": TRAIN, "dev": DEV}
+    results: dict[str, Any] = {
+        "command": " ".join(["bench/update.py", *sys.argv[1:]]),
+        "stages": [],
+        "seconds": {},
+        "teacher": "gold labels (simulated)",
+        "student": STUDENT,
+        "options": OPTIONS.model_dump(mode="json"),
+        "train": TRAIN,
+        "dev": DEV,
+    }
 
     async def stage(name: str, coro: Any) -> Any:
         t0 = time.monotonic()
@@ -144,12 +188,22 @@ async def main(args: argparse.Namespace) -> None:
         return out
 
     if not (skill_dir / "skill.yaml").exists():
-        skill = await stage("compile", acompile_skill(task.spec, train[:TRAIN], OPTIONS, dev_examples=dev[:DEV],
-                                                      teacher=teacher, student=student, ledger=ledger,
-                                                      progress=progress))
+        skill = await stage(
+            "compile",
+            acompile_skill(
+                task.spec,
+                train[:TRAIN],
+                OPTIONS,
+                dev_examples=dev[:DEV],
+                teacher=teacher,
+                student=student,
+                ledger=ledger,
+                progress=progress,
+            ),
+        )
         skill.save(skill_dir)
     skill = load_skill(skill_dir)
-    traffic = train[TRAIN:TRAIN + args.run]
+    traffic = train[TRAIN : TRAIN + args.run]
 
     async def run_traffic() -> int:
         progress.stage("run: production traffic", len(traffic))
@@ -162,19 +216,24 @@ async def main(args: argparse.Namespace) -> None:
         shutil.copytree(skill_dir, before_dir, dirs_exist_ok=True)
     results["run_inputs"] = len(traffic)
     results["escalations"] = len(read_escalations(skill_dir / "escalations.jsonl"))
-    report = await stage("update", aupdate_skill(skill_dir, teacher=teacher, student=student, ledger=ledger,
-                                                 progress=progress))
+    report = await stage(
+        "update", aupdate_skill(skill_dir, teacher=teacher, student=student, ledger=ledger, progress=progress)
+    )
     assert report.before is not None and report.after is not None
-    results["update"] = {"status": report.status, "train": len(report.plan.train),
-                         "holdout": len(report.plan.holdout), "duplicates": len(report.plan.duplicates),
-                         "before": _snapshot(report.before), "after": _snapshot(report.after),
-                         "refusals": report.refusals}
+    results["update"] = {
+        "status": report.status,
+        "train": len(report.plan.train),
+        "holdout": len(report.plan.holdout),
+        "duplicates": len(report.plan.duplicates),
+        "before": _snapshot(report.before),
+        "after": _snapshot(report.after),
+        "refusals": report.refusals,
+    }
     write(results)
     cases = test[: args.test]
     after_skill = report.skill if report.skill is not None else load_skill(skill_dir)
     for key, s in (("test_before", load_skill(before_dir)), ("test_after", after_skill)):
-        r = await stage(key, aevaluate_skill(s, cases, student=student, teacher=GOLD, ledger=ledger,
-                                             progress=progress))
+        r = await stage(key, aevaluate_skill(s, cases, student=student, teacher=GOLD, ledger=ledger, progress=progress))
         results[key] = _test_row(r)
         write(results)
 

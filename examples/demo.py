@@ -25,6 +25,7 @@ from skillforge import (
     load_skill,
 )
 from skillforge.cli import RichProgress, print_compile_report
+from skillforge.compile import SearchConfig
 from skillforge.models.base import Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
 from skillforge.run.teacher_only import teacher_only_request, teacher_only_usage
@@ -83,13 +84,16 @@ def main() -> int:
     # retrieved per input (processed anew on every call), one refinement round; every remaining training
     # example is a calibration case (the default). The demo's 63 examples cannot certify 95% precision by the Wilson
     # bound (that takes 52 accepted answers without a mistake), so it targets 85%; real skills keep 0.95.
-    options = CompileOptions(ks=(7,), retrieval_ks=(5,), max_demo_pool=21, refine_rounds=1, target_precision=0.85)
+    options = CompileOptions(
+        target_precision=0.85, search=SearchConfig(ks=(7,), retrieval_ks=(5,), max_demo_pool=21, refine_rounds=1)
+    )
     with RichProgress(console) as progress:
         skill = compile_skill(spec, examples, options, ledger=ledger, progress=progress)
     print_compile_report(console, skill, ledger)
     path = skill.save(OUT / "skills" / spec.name)
-    console.print(f"\nskill written to [bold]{path.relative_to(ROOT)}[/] "
-                  f"({', '.join(sorted(p.name for p in path.iterdir()))})")
+    console.print(
+        f"\nskill written to [bold]{path.relative_to(ROOT)}[/] ({', '.join(sorted(p.name for p in path.iterdir()))})"
+    )
 
     console.rule("[bold]2. run (student answers; low confidence or invalid -> teacher)")
     skill = load_skill(path, strict=True)
@@ -110,19 +114,25 @@ def main() -> int:
         table.add_row(text, r.output["intent"], r.tier, conf, r.answered_by, f"${cost:.6f}")
     console.print(table)
     if teacher_only:
-        console.print(f"this traffic at list prices: ${mix:.6f} with the skill (student tiers as {STUDENT}, "
-                      f"escalations as {TEACHER}) against ${teacher_only:.6f} teacher-only -- every input sent to "
-                      f"{TEACHER} with the plain prompt ({mix / teacher_only:.0%} of it); on this machine the "
-                      "student tiers cost $0")
+        console.print(
+            f"this traffic at list prices: ${mix:.6f} with the skill (student tiers as {STUDENT}, "
+            f"escalations as {TEACHER}) against ${teacher_only:.6f} teacher-only -- every input sent to "
+            f"{TEACHER} with the plain prompt ({mix / teacher_only:.0%} of it); on this machine the "
+            "student tiers cost $0"
+        )
     threshold = skill.settings.threshold
-    console.print(f"threshold {threshold if threshold is None else round(threshold, 4)}; "
-                  f"escalations are appended to {(path / 'escalations.jsonl').relative_to(ROOT)}")
+    console.print(
+        f"threshold {threshold if threshold is None else round(threshold, 4)}; "
+        f"escalations are appended to {(path / 'escalations.jsonl').relative_to(ROOT)}"
+    )
 
     console.rule("[bold]3. ledger")
     runs = [e for e in ledger.entries if e.phase == "run"]
     compiles = [e for e in ledger.entries if e.phase == "compile"]
-    console.print(f"{len(compiles)} model calls while compiling, {len(runs)} while running; every call is a line "
-                  f"in {(OUT / 'ledger.jsonl').relative_to(ROOT)} (billed $0 here: local model)")
+    console.print(
+        f"{len(compiles)} model calls while compiling, {len(runs)} while running; every call is a line "
+        f"in {(OUT / 'ledger.jsonl').relative_to(ROOT)} (billed $0 here: local model)"
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, SkillSpec, SpecError, compile_skill, load_skill
+from skillforge.compile import SearchConfig
 from skillforge.models.base import ModelRequest
 from skillforge.spec import AnswerChecks, check_errors, learn_checks
 from skillforge.testing import FunctionModel, QueuedModel, skill_input
@@ -70,11 +71,23 @@ def test_a_spec_states_its_own_checks_or_none() -> None:
         name_spec(checks={"copied": ["nickname"]})
     assert info.value.field == "checks" and "nickname" in str(info.value)
     model = FunctionModel(lambda r: "Split it." if r.output_schema is None else _right(r))
-    stated = compile_skill(name_spec(checks={"required": ["surname"]}), name_examples(60),
-                           CompileOptions(ks=(2,), refine_rounds=0), teacher=model, student=model, ledger=Ledger(None))
+    stated = compile_skill(
+        name_spec(checks={"required": ["surname"]}),
+        name_examples(60),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0)),
+        teacher=model,
+        student=model,
+        ledger=Ledger(None),
+    )
     assert stated.settings.checks == AnswerChecks(required=("surname",))
-    none = compile_skill(name_spec(checks={}), name_examples(60), CompileOptions(ks=(2,), refine_rounds=0),
-                         teacher=model, student=model, ledger=Ledger(None))
+    none = compile_skill(
+        name_spec(checks={}),
+        name_examples(60),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0)),
+        teacher=model,
+        student=model,
+        ledger=Ledger(None),
+    )
     assert none.settings.checks is None
     # A spec without checks hashes as before checks could be stated.
     assert name_spec().spec_hash() == SkillSpec(**name_spec().model_dump(exclude={"checks"})).spec_hash()
@@ -103,11 +116,20 @@ def _made_up_then(fixed: bool) -> FunctionModel:
 
 @pytest.mark.parametrize("fixed", [True, False])
 def test_repair_is_kept_only_where_it_pays(tmp_path: Path, fixed: bool) -> None:
-    teacher = FunctionModel(lambda r: "Split the name." if r.output_schema is None else _right(r),
-                            model_id="test:teacher", price_per_token=1e-5)
+    teacher = FunctionModel(
+        lambda r: "Split the name." if r.output_schema is None else _right(r),
+        model_id="test:teacher",
+        price_per_token=1e-5,
+    )
     student = _made_up_then(fixed)
-    skill = compile_skill(name_spec(), name_examples(150), CompileOptions(ks=(2,), refine_rounds=0, retrieval=False),
-                          teacher=teacher, student=student, ledger=Ledger(None))
+    skill = compile_skill(
+        name_spec(),
+        name_examples(150),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, retrieval=False)),
+        teacher=teacher,
+        student=student,
+        ledger=Ledger(None),
+    )
     s = skill.settings
     assert s.checks is not None and "surname" in s.checks.copied
     # A repair that fixes the answer saves an escalation for a student call: kept. One that never does
@@ -134,8 +156,14 @@ def test_repair_is_kept_only_where_it_pays(tmp_path: Path, fixed: bool) -> None:
 
 def test_the_runtime_holds_answers_to_the_skills_checks() -> None:
     model = FunctionModel(lambda r: "Split it." if r.output_schema is None else _right(r))
-    skill = compile_skill(name_spec(), name_examples(60), CompileOptions(ks=(2,), refine_rounds=0),
-                          teacher=model, student=model, ledger=Ledger(None))
+    skill = compile_skill(
+        name_spec(),
+        name_examples(60),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0)),
+        teacher=model,
+        student=model,
+        ledger=Ledger(None),
+    )
     skill.manifest.settings.ask_student, skill.manifest.settings.threshold = True, None
     student = QueuedModel([{"given_name": "Ann", "surname": "Smith"}])
     ok = skill.run({"text": "Ann Smith"}, student=student, teacher=QueuedModel([]), ledger=Ledger(None))

@@ -18,7 +18,7 @@ from skillforge.cli import print_compile_report
 from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER, read_env
 from skillforge.errors import ConfigurationError, EscalationFailed, ModelAPIError, SpecError
 from skillforge.evaluate import STUDENT_REFERENCE, TEACHER_REFERENCE
-from skillforge.format import ConfidenceSettings
+from skillforge.format import ConfidenceOptions
 from skillforge.models.anthropic import AnthropicModel
 from skillforge.models.anthropic_batch import custom_id, read_state
 from skillforge.models.base import ModelRequest, Usage
@@ -196,7 +196,7 @@ def test_self_consistency_at_a_temperature_is_refused_for_a_model_that_takes_non
     examples = [Example(input={"text": f"good {i}"}, expected={"label": "pos"}) for i in range(8)]
     server = FakeServer()
     student, _ = make_model(server, name="claude-haiku-5-5")
-    options = CompileOptions(confidence=ConfidenceSettings(method="self_consistency", temperature=0.7))
+    options = CompileOptions(confidence=ConfidenceOptions(method="self_consistency", temperature=0.7))
     with pytest.raises(SpecError, match="takes no temperature") as info:
         compile_skill(SPEC, examples=examples, options=options, student=student,
                       teacher=FunctionModel(review_oracle, model_id="test:teacher"), ledger=Ledger(None))

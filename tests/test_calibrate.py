@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, compile_skill
+from skillforge.compile import SearchConfig
 from skillforge.compile.calibrate import choose_threshold, wilson_lower_bound, z_for
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.testing import FunctionModel, skill_input
@@ -54,13 +55,18 @@ def test_compilation_stores_the_bound_and_calibrates_on_held_out_training_exampl
     dev = [Example(input={"text": f"good dev {i}"}, expected={"sentiment": "positive"}) for i in range(10)]
     skill = compile_skill(sentiment_spec(), sentiment_examples(80), dev_examples=dev, teacher=keyword_model(),
                           student=FunctionModel(sure_and_right),
-                          options=CompileOptions(ks=[2], refine_rounds=0, cascade=False))
+                          options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0, cascade=False)))
     m = skill.manifest.metrics
     # 10 dev cases alone bound at 0.79 < 0.95; with held-out training examples the bound is met.
     assert m.calibration_size is not None and m.calibration_size > m.dev_size
     assert m.precision_lower_bound is not None and m.precision_lower_bound >= 0.95
     assert m.confidence_level == 0.95 and skill.settings.expected_student_share == 1.0
-    dev_only = compile_skill(sentiment_spec(), sentiment_examples(80), dev_examples=dev, teacher=keyword_model(),
-                             student=FunctionModel(sure_and_right),
-                             options=CompileOptions(ks=[2], refine_rounds=0, calibration_extra=0, cascade=False))
+    dev_only = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(80),
+        dev_examples=dev,
+        teacher=keyword_model(),
+        student=FunctionModel(sure_and_right),
+        options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0, calibration_extra=0, cascade=False)),
+    )
     assert dev_only.settings.expected_student_share == 0.0 and dev_only.manifest.metrics.calibration_size == 10

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from skillforge import CompileOptions, ConfigurationError, Example, Ledger, SpecError, compile_skill, load_skill
 from skillforge.cli.compile_report import print_compile_report
+from skillforge.compile import SearchConfig
 from skillforge.compile.cascade import embed_inputs, train_classifier
 from skillforge.format import ClassifierWeights, EmbeddingWeights
 from skillforge.models.base import ModelRequest
@@ -115,9 +116,13 @@ def _student(request: ModelRequest) -> str | dict[str, Any]:
 
 def _compile(student: FunctionModel, **options: Any) -> Any:
     train, _ = _split()
-    return compile_skill(sentiment_spec(), train, CompileOptions(ks=(2,), refine_rounds=0, retrieval=False,
-                                                                 target_precision=0.9, **options),
-                         teacher=FunctionModel(_student), student=student)
+    return compile_skill(
+        sentiment_spec(),
+        train,
+        CompileOptions(target_precision=0.9, **options, search=SearchConfig(ks=(2,), refine_rounds=0, retrieval=False)),
+        teacher=FunctionModel(_student),
+        student=student,
+    )
 
 
 def test_a_compiled_skill_embeds_each_input_once_and_its_classifier_answers(tmp_path: Path) -> None:
@@ -164,8 +169,13 @@ def test_the_compile_option_decides_what_the_classifier_reads(monkeypatch: pytes
     never = QueuedModel([])
     with pytest.raises(SpecError, match=r"classifier_embeddings.*gives no embeddings") as err:
         train, _ = _split()
-        compile_skill(sentiment_spec(), train, CompileOptions(classifier_embeddings="anthropic:claude-haiku-5-5"),
-                      teacher=never, student=never)
+        compile_skill(
+            sentiment_spec(),
+            train,
+            CompileOptions(classifier_embeddings="anthropic:claude-haiku-5-5"),
+            teacher=never,
+            student=never,
+        )
     assert err.value.field == "classifier_embeddings" and not never.requests
 
 
@@ -179,5 +189,12 @@ def test_a_model_without_embeddings_says_so() -> None:
 def test_training_on_inputs_that_were_not_embedded_names_the_gap() -> None:
     train, held_out = _split()
     with pytest.raises(ValueError, match="100 of 100 inputs have no embedding by test:embedder"):
-        train_classifier(SENTIMENT_OUT, train, [], target_precision=0.9, confidence_level=0.95, seed=0,
-                         embeddings=_embeddings(held_out))
+        train_classifier(
+            SENTIMENT_OUT,
+            train,
+            [],
+            target_precision=0.9,
+            confidence_level=0.95,
+            seed=0,
+            embeddings=_embeddings(held_out),
+        )

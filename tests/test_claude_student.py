@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill
+from skillforge.compile import SearchConfig
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, cost_usd, price_for
 from skillforge.run.samples import sample_signals
@@ -91,12 +92,19 @@ def test_the_signals_a_model_declares_are_the_only_ones_compile_and_run_read() -
 
     student = FunctionModel(answer, model_id="test:s", logprob=None)
     assert not student.supports_logprobs
-    skill = compile_skill(sentiment_spec(), examples(), CompileOptions(cascade=False), teacher=FunctionModel(
-        keyword_answer), student=student, ledger=Ledger(None))
+    skill = compile_skill(
+        sentiment_spec(),
+        examples(),
+        CompileOptions(search=SearchConfig(cascade=False)),
+        teacher=FunctionModel(keyword_answer),
+        student=student,
+        ledger=Ledger(None),
+    )
     assert "value_prob" not in skill.manifest.metrics.signal_auroc
     assert skill.settings.confidence.method != "logprob" or not skill.settings.ask_student
-    result = skill.run({"text": "good thing 1"}, student=student, teacher=FunctionModel(keyword_answer),
-                       ledger=Ledger(None))
+    result = skill.run(
+        {"text": "good thing 1"}, student=student, teacher=FunctionModel(keyword_answer), ledger=Ledger(None)
+    )
     assert "value_prob" not in result.signals
 
 
@@ -104,8 +112,14 @@ def test_sample_agreement_ranks_a_student_without_probabilities_and_runs_as_comp
     student = FunctionModel(unsure_student, model_id="test:claude", logprob=None, price_per_token=1e-8)
     teacher = FunctionModel(oracle, model_id="test:opus", price_per_token=1e-5)
     ledger = Ledger(None)
-    skill = compile_skill(sentiment_spec(), examples(), CompileOptions(cascade=False, ks=(2,), refine_rounds=0,
-                          retrieval=False), teacher=teacher, student=student, ledger=ledger)
+    skill = compile_skill(
+        sentiment_spec(),
+        examples(),
+        CompileOptions(search=SearchConfig(cascade=False, ks=(2,), refine_rounds=0, retrieval=False)),
+        teacher=teacher,
+        student=student,
+        ledger=ledger,
+    )
     c = skill.settings.confidence
     assert skill.settings.ask_student and c.method == "combined" and c.combiner is not None
     assert "sample_agreement" in c.combiner.signals and c.samples == 5
@@ -124,8 +138,7 @@ def test_sample_agreement_ranks_a_student_without_probabilities_and_runs_as_comp
     assert unsure.escalated and unsure.output == {"sentiment": "positive"}
     assert unsure.signals["sample_agreement"] == pytest.approx(0.5)
     # Every sample is on the bill: the student's price times five calls per asked input.
-    assert sum(a.cost_usd or 0.0 for a in sure.attempts) == pytest.approx(
-        5 * student.cost_usd(sure.attempts[0].usage))
+    assert sum(a.cost_usd or 0.0 for a in sure.attempts) == pytest.approx(5 * student.cost_usd(sure.attempts[0].usage))
 
 
 def test_sample_signals_count_whole_answers_and_the_weakest_field() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, SkillFormatError, compile_skill, load_skill
+from skillforge.compile import SearchConfig
 from skillforge.format import Demo
 from skillforge.models.base import ModelRequest, run_sync
 from skillforge.regress.cassette import CassetteModel
@@ -55,7 +56,8 @@ def test_an_input_goes_to_the_group_of_its_neighbours() -> None:
 
 def _clustered_skill(tmp_path: Path) -> Path:
     skill = compile_skill(sentiment_spec(), sentiment_examples(20), teacher=keyword_model(), student=keyword_model(),
-                          options=CompileOptions(ks=[2], refine_rounds=0))
+                          options=CompileOptions(
+        search=SearchConfig(ks=[2], refine_rounds=0)))
     s = skill.manifest.settings
     s.demo_strategy, s.k = "clustered", 3
     skill.demos = [Demo(input=p, output={"sentiment": "negative" if "poor" in p["text"] else "positive"},
@@ -153,14 +155,15 @@ def test_compile_keeps_clustered_demos_when_they_score_like_retrieval() -> None:
         return {"sentiment": "negative" if "good" in text else "positive"}
 
     skill = compile_skill(sentiment_spec(), _topic_examples(60), teacher=keyword_model(),
-                          student=FunctionModel(needs_topic_demo), options=CompileOptions(ks=[2], refine_rounds=0))
+                          student=FunctionModel(needs_topic_demo), options=CompileOptions(
+        search=SearchConfig(ks=[2], refine_rounds=0)))
     names = [c.name for c in skill.manifest.metrics.candidates]
     assert any("+clustered2" in n for n in names) and any("+retrieved2" in n for n in names)
     assert skill.settings.demo_strategy == "clustered" and skill.settings.k == 2
     assert skill.manifest.metrics.dev_score == 1.0
     groups = skill.settings.demo_groups or []
     assert sorted(p for g in groups for p in g) == list(range(len(skill.demos)))
-    assert skill.manifest.provenance.options is not None and skill.manifest.provenance.options.clustered
+    assert skill.manifest.provenance.options is not None and skill.manifest.provenance.options.search.clustered
 
 
 def test_compile_keeps_retrieval_when_it_clearly_beats_the_groups() -> None:
@@ -174,12 +177,22 @@ def test_compile_keeps_retrieval_when_it_clearly_beats_the_groups() -> None:
             return keyword_answer(request)
         return {"sentiment": "negative" if "good" in text else "positive"}
 
-    skill = compile_skill(sentiment_spec(), _topic_examples(60), teacher=keyword_model(),
-                          student=FunctionModel(needs_nearest_demo), options=CompileOptions(ks=[2], refine_rounds=0))
+    skill = compile_skill(
+        sentiment_spec(),
+        _topic_examples(60),
+        teacher=keyword_model(),
+        student=FunctionModel(needs_nearest_demo),
+        options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0)),
+    )
     assert skill.settings.demo_strategy == "retrieved", skill.manifest.metrics.selection
 
 
 def test_no_clustered_candidate_when_turned_off() -> None:
-    skill = compile_skill(sentiment_spec(), _topic_examples(60), teacher=keyword_model(), student=keyword_model(),
-                          options=CompileOptions(ks=[2], refine_rounds=0, clustered=False))
+    skill = compile_skill(
+        sentiment_spec(),
+        _topic_examples(60),
+        teacher=keyword_model(),
+        student=keyword_model(),
+        options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0, clustered=False)),
+    )
     assert not any("clustered" in c.name for c in skill.manifest.metrics.candidates)

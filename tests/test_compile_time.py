@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Ledger, compile_skill, load_skill
-from skillforge.compile import Candidate, CaseResult, Measurement
+from skillforge.compile import Candidate, CaseResult, Measurement, SearchConfig
 from skillforge.compile import race as race_module
 from skillforge.compile.measure import DevCase, measure
 from skillforge.compile.race import BATCH, Z_RACE, Entrant, beaten
@@ -75,7 +75,7 @@ def _race_compile(monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[Any, F
     student = FunctionModel(_four_demos, model_id="test:student")
     skill = compile_skill(sentiment_spec(), sentiment_examples(80), student=student,
                           teacher=refine_teacher("1. Think harder, then answer."),
-                          options=CompileOptions(ks=[2, 4], retrieval=False, max_dev=40, draws=1))
+                          options=CompileOptions(search=SearchConfig(ks=[2, 4], retrieval=False, max_dev=40, draws=1)))
     return skill, student
 
 
@@ -109,7 +109,7 @@ def test_a_revision_that_loses_stops_early_and_says_so() -> None:
     skill = compile_skill(sentiment_spec(), sentiment_examples(80), student=student, teacher=FunctionModel(
         lambda r: keyword_answer(r) if r.output_schema is not None else (
             "1. Think harder, then answer." if "got wrong" in r.messages[0].content else GOOD + " ok")),
-        options=CompileOptions(ks=[2], retrieval=False, max_dev=40))
+        options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False, max_dev=40)))
     m = skill.manifest.metrics
     (round_,) = m.refinement
     assert not round_.kept and round_.cases_measured is not None and round_.cases_measured < m.dev_size
@@ -125,8 +125,13 @@ def _yaml(skill: Any) -> str:
 
 
 def test_a_revision_that_wins_is_measured_on_every_case() -> None:
-    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=refine_teacher(GOOD),
-                          student=student_that_needs("GOOD"), options=CompileOptions(ks=[2], retrieval=False))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(30),
+        teacher=refine_teacher(GOOD),
+        student=student_that_needs("GOOD"),
+        options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False)),
+    )
     (round_,) = skill.manifest.metrics.refinement
     assert round_.kept and round_.cases_measured is None
 
@@ -143,10 +148,22 @@ def test_a_request_asked_before_is_answered_from_the_shared_answers() -> None:
     memo: dict[str, Any] = {}
 
     def run(instructions: str) -> Measurement:
-        return asyncio.run(measure(Candidate("c", "template", instructions, []), dev, student=student,
-                                   output_schema=sentiment_spec().output_schema, comparators={}, max_tokens=16,
-                                   max_reasks=0, ledger=Ledger(None), skill="s", concurrency=1,
-                                   progress=NullProgress(), memo=memo))
+        return asyncio.run(
+            measure(
+                Candidate("c", "template", instructions, []),
+                dev,
+                student=student,
+                output_schema=sentiment_spec().output_schema,
+                comparators={},
+                max_tokens=16,
+                max_reasks=0,
+                ledger=Ledger(None),
+                skill="s",
+                concurrency=1,
+                progress=NullProgress(),
+                memo=memo,
+            )
+        )
 
     first = run("Answer.")
     again = run("Answer.")
@@ -157,9 +174,14 @@ def test_a_request_asked_before_is_answered_from_the_shared_answers() -> None:
 
 def test_the_skill_records_calls_and_time_per_compile_step(tmp_path: Any) -> None:
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=refine_teacher(GOOD),
-                          student=student_that_needs("GOOD"), options=CompileOptions(ks=[2], retrieval=False),
-                          ledger=ledger)
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(30),
+        teacher=refine_teacher(GOOD),
+        student=student_that_needs("GOOD"),
+        options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False)),
+        ledger=ledger,
+    )
     costs = skill.manifest.metrics.compile_steps
     assert [c.step for c in costs] == ["draft", "select", "refine", "calibrate"]
     assert sum(c.calls for c in costs) == len(ledger.read()) and all(c.calls > 0 for c in costs)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, SpecError, compile_skill
-from skillforge.compile import split_dev
+from skillforge.compile import SearchConfig, split_dev
 from skillforge.compile.calibrate import choose_threshold
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.testing import FunctionModel, skill_input
@@ -28,7 +28,7 @@ def demo_hungry_student(request: ModelRequest) -> Any:
 def test_the_best_candidate_on_dev_wins_and_zero_shot_is_the_baseline() -> None:
     student = FunctionModel(demo_hungry_student, model_id="test:student")
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=keyword_model(), student=student,
-                          options=CompileOptions(ks=[2, 4]))
+                          options=CompileOptions(search=SearchConfig(ks=[2, 4])))
     m = skill.manifest.metrics
     scores = {c.name: c.dev_score for c in m.candidates}
     assert m.baseline == "plain+0/plain" and scores["plain+0/plain"] == m.zero_shot_dev_score < 1.0
@@ -60,7 +60,7 @@ def test_naive_few_shot_that_hurts_is_not_chosen() -> None:
         return keyword_answer(request) if request.static_messages == 0 else {"sentiment": "negative"}
 
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=keyword_model(),
-                          student=FunctionModel(demo_averse), options=CompileOptions(ks=[2, 4]))
+                          student=FunctionModel(demo_averse), options=CompileOptions(search=SearchConfig(ks=[2, 4])))
     assert skill.manifest.metrics.chosen == "plain+0/plain"
     assert skill.manifest.metrics.dev_score >= max(c.dev_score for c in skill.manifest.metrics.candidates)
     assert skill.demos == []
@@ -72,8 +72,13 @@ def test_wrong_teacher_answers_never_become_demos() -> None:
             return "Answer the opposite of what you think, always."
         return {"sentiment": "negative" if "good" in skill_input(request)["text"] else "positive"}
 
-    skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=FunctionModel(contrarian),
-                          student=FunctionModel(demo_hungry_student), options=CompileOptions(ks=[4]))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(30),
+        teacher=FunctionModel(contrarian),
+        student=FunctionModel(demo_hungry_student),
+        options=CompileOptions(search=SearchConfig(ks=[4])),
+    )
     assert skill.demos and all(d.source == "label" for d in skill.demos)
     for d in skill.demos:
         assert d.output["sentiment"] == ("positive" if "good" in d.input["text"] else "negative")
@@ -83,16 +88,28 @@ def test_unlabelled_examples_get_teacher_demos() -> None:
     labelled = sentiment_examples(12)
     unlabelled = [Example(input={"text": f"good news {i}"}) for i in range(6)]
     dev = sentiment_examples(18)[12:]  # disjoint from the examples (an overlap would be removed from them)
-    skill = compile_skill(sentiment_spec(), labelled + unlabelled, dev_examples=dev, teacher=keyword_model(),
-                          student=FunctionModel(demo_hungry_student), options=CompileOptions(ks=[18]))
+    skill = compile_skill(
+        sentiment_spec(),
+        labelled + unlabelled,
+        dev_examples=dev,
+        teacher=keyword_model(),
+        student=FunctionModel(demo_hungry_student),
+        options=CompileOptions(search=SearchConfig(ks=[18])),
+    )
     sources = {d.input["text"]: d.source for d in skill.demos}
     assert all(sources[f"good news {i}"] == "teacher" for i in range(6))
 
 
 def test_dev_cases_become_regression_cases_and_never_demos() -> None:
     dev = [Example(input={"text": f"good dev {i}"}, expected={"sentiment": "positive"}) for i in range(5)]
-    skill = compile_skill(sentiment_spec(), sentiment_examples(20), dev_examples=dev, teacher=keyword_model(),
-                          student=FunctionModel(demo_hungry_student), options=CompileOptions(ks=[4]))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(20),
+        dev_examples=dev,
+        teacher=keyword_model(),
+        student=FunctionModel(demo_hungry_student),
+        options=CompileOptions(search=SearchConfig(ks=[4])),
+    )
     assert [t.input for t in skill.tests] == [d.input for d in dev]
     assert not {d.input["text"] for d in skill.demos} & {d.input["text"] for d in dev}
 
@@ -100,11 +117,11 @@ def test_dev_cases_become_regression_cases_and_never_demos() -> None:
 def test_the_threshold_is_the_lowest_that_reaches_the_target_precision() -> None:
     # By the point estimate (confidence_level=None); the default, a Wilson bound, is in test_calibrate.py.
     point = {"confidence_level": None}
-    cal = choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5, None], [True, True, True, False, True, False],
-                           target_precision=0.75, **point)
+    cal = choose_threshold(
+        [0.9, 0.8, 0.7, 0.6, 0.5, None], [True, True, True, False, True, False], target_precision=0.75, **point
+    )
     assert cal.threshold == 0.5 and cal.student_share == pytest.approx(5 / 6) and cal.precision == 0.8
-    strict = choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5], [True, True, True, False, True], target_precision=1.0,
-                              **point)
+    strict = choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5], [True, True, True, False, True], target_precision=1.0, **point)
     assert strict.threshold == 0.7 and strict.student_share == pytest.approx(3 / 5)
     hopeless = choose_threshold([0.9, 0.5], [False, False], target_precision=0.9, **point)
     assert hopeless.student_share == 0.0 and hopeless.threshold is not None and hopeless.threshold > 0.9
@@ -119,17 +136,29 @@ def test_compilation_calibrates_from_the_students_confidence() -> None:
         right = "thing 1" not in text  # one systematic mistake, made with low confidence
         want = "positive" if "good" in text else "negative"
         answer = want if right else ("negative" if want == "positive" else "positive")
-        return ModelResponse(model_id="test:unsure", text=f'{{"sentiment": "{answer}"}}',
-                             logprob_sum=-0.05 if right else -2.0, usage=Usage(input_tokens=10, output_tokens=5))
+        return ModelResponse(
+            model_id="test:unsure",
+            text=f'{{"sentiment": "{answer}"}}',
+            logprob_sum=-0.05 if right else -2.0,
+            usage=Usage(input_tokens=10, output_tokens=5),
+        )
 
     examples = sentiment_examples(40)
     dev = [Example(input={"text": f"good thing 1{i}"}, expected={"sentiment": "positive"}) for i in range(2)]
     dev += [Example(input={"text": f"bad stuff {i}"}, expected={"sentiment": "negative"}) for i in range(8)]
-    skill = compile_skill(sentiment_spec(), examples, dev_examples=dev, teacher=keyword_model(),
-                          student=FunctionModel(unsure_when_wrong),
-                          # The point estimate, on dev alone.
-                          options=CompileOptions(target_precision=0.95, ks=[2], confidence_level=None,
-                                                 calibration_extra=0, cascade=False))
+    skill = compile_skill(
+        sentiment_spec(),
+        examples,
+        dev_examples=dev,
+        teacher=keyword_model(),
+        student=FunctionModel(unsure_when_wrong),
+        # The point estimate, on dev alone.
+        options=CompileOptions(
+            target_precision=0.95,
+            confidence_level=None,
+            search=SearchConfig(ks=[2], calibration_extra=0, cascade=False),
+        ),
+    )
     s = skill.settings
     assert s.threshold == pytest.approx(0.951229, abs=1e-5)  # exp(-0.05): the confident answers
     assert s.expected_student_share == 0.8
@@ -138,8 +167,14 @@ def test_compilation_calibrates_from_the_students_confidence() -> None:
 
 def test_every_compile_call_is_in_the_ledger(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    compile_skill(sentiment_spec(), sentiment_examples(20), teacher=keyword_model("test:t"),
-                  student=keyword_model("test:s"), ledger=ledger, options=CompileOptions(ks=[2]))
+    compile_skill(
+        sentiment_spec(),
+        sentiment_examples(20),
+        teacher=keyword_model("test:t"),
+        student=keyword_model("test:s"),
+        ledger=ledger,
+        options=CompileOptions(search=SearchConfig(ks=[2])),
+    )
     entries = ledger.read()
     assert {e.phase for e in entries} == {"compile"}
     assert {(e.role, e.model_id) for e in entries} == {("teacher", "test:t"), ("student", "test:s")}
@@ -157,8 +192,14 @@ def test_the_compile_report_is_printed(tmp_path: Path) -> None:
     console = Console(file=buffer, width=140, force_terminal=False)
     model = keyword_model()
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    skill = compile_skill(sentiment_spec(), sentiment_examples(20), teacher=model, student=model, ledger=ledger,
-                          options=CompileOptions(ks=[2]))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(20),
+        teacher=model,
+        student=model,
+        ledger=ledger,
+        options=CompileOptions(search=SearchConfig(ks=[2])),
+    )
     print_compile_report(console, skill, ledger)
     out = buffer.getvalue()
     assert "Model calls during compilation" in out and "demo pool:" in out
@@ -182,8 +223,7 @@ def test_bad_compile_input_is_a_clear_error(kwargs: dict[str, Any], match: str) 
     from skillforge import ConfigurationError
     from skillforge.spec.scoring import Comparator
 
-    args: dict[str, Any] = {"examples": sentiment_examples(20), "teacher": keyword_model(),
-                            "student": keyword_model()}
+    args: dict[str, Any] = {"examples": sentiment_examples(20), "teacher": keyword_model(), "student": keyword_model()}
     options: dict[str, Any] = {}
     for key, value in kwargs.items():
         if key == "comparators":

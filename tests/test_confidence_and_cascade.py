@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, SkillIntegrityError, compile_skill, load_skill
+from skillforge.compile import SearchConfig
 from skillforge.compile.cascade import LadderCosts, train_classifier
 from skillforge.compile.confidence_fit import choose_confidence, cross_fitted, fit_combiner
 from skillforge.compile.measure import CaseResult
@@ -172,8 +173,13 @@ def _oracle(request: ModelRequest) -> str | dict[str, Any]:
 
 def test_a_compiled_classifier_tier_answers_without_a_model_call(tmp_path: Path) -> None:
     model = FunctionModel(_oracle, price_per_token=1e-6)  # priced like a remote model: words only, no local embedder
-    skill = compile_skill(sentiment_spec(), _keyword_examples(120), CompileOptions(ks=(2,), refine_rounds=0,
-                          target_precision=0.9, classifier_embeddings=None), teacher=model, student=model)
+    skill = compile_skill(
+        sentiment_spec(),
+        _keyword_examples(120),
+        CompileOptions(target_precision=0.9, classifier_embeddings=None, search=SearchConfig(ks=(2,), refine_rounds=0)),
+        teacher=model,
+        student=model,
+    )
     assert [t.kind for t in skill.settings.tiers] == ["classifier"]
     assert skill.classifier is not None and any(ladder.chosen for ladder in skill.manifest.metrics.ladders)
     path = skill.save(tmp_path / "s")
@@ -190,8 +196,13 @@ def test_a_compiled_classifier_tier_answers_without_a_model_call(tmp_path: Path)
 
 def test_an_edited_classifier_is_an_integrity_problem(tmp_path: Path) -> None:
     model = FunctionModel(_oracle)
-    skill = compile_skill(sentiment_spec(), _keyword_examples(120), CompileOptions(ks=(2,), refine_rounds=0,
-                          target_precision=0.9), teacher=model, student=model)
+    skill = compile_skill(
+        sentiment_spec(),
+        _keyword_examples(120),
+        CompileOptions(target_precision=0.9, search=SearchConfig(ks=(2,), refine_rounds=0)),
+        teacher=model,
+        student=model,
+    )
     path = skill.save(tmp_path / "s")
     data = json.loads((path / "classifier.json").read_text())
     data["bias"][0] += 1.0
@@ -208,16 +219,24 @@ def _with_choices(request: ModelRequest) -> ModelResponse:
     dist = {'"positive"': sure, '"negative"': 1 - sure}
     if answer["sentiment"] == "negative":
         dist = {'"positive"': 1 - sure, '"negative"': sure}
-    return ModelResponse(model_id="test:scored", text=json.dumps(answer), logprob_sum=-0.01,
-                         choices={"sentiment": dist} if request.choice_scores else None)
+    return ModelResponse(
+        model_id="test:scored",
+        text=json.dumps(answer),
+        logprob_sum=-0.01,
+        choices={"sentiment": dist} if request.choice_scores else None,
+    )
 
 
 def test_class_probabilities_are_recorded_and_replayed(tmp_path: Path) -> None:
     inner = FunctionModel(_with_choices, model_id="test:scored")
     inner.supports_choice_scores = True
     recorder = CassetteModel(inner, tmp_path / "cassettes", "record")
-    request = ModelRequest(system="s", messages=(Message(role="user", content='{"text": "great item"}'),),
-                           output_schema=SENTIMENT_OUT, choice_scores=True)
+    request = ModelRequest(
+        system="s",
+        messages=(Message(role="user", content='{"text": "great item"}'),),
+        output_schema=SENTIMENT_OUT,
+        choice_scores=True,
+    )
     recorded = recorder.request_sync(request)
     recorder.save()
     replayed = CassetteModel(None, tmp_path / "cassettes", "replay", model_id="test:scored").request_sync(request)

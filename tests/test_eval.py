@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from skillforge import CompileOptions, ConfidenceSettings, Example, Skill, compile_skill
 from skillforge.cli import app
+from skillforge.compile import SearchConfig
 from skillforge.evaluate import GOLD, aevaluate_skill, auroc, risk_coverage
 from skillforge.models.base import Message, ModelRequest, ModelResponse, Usage, run_sync
 from skillforge.run.confidence import SelfConsistentModel
@@ -33,7 +34,7 @@ def unsure_on_films(request: ModelRequest) -> Any:
 
 def _skill() -> Skill:
     skill = compile_skill(sentiment_spec(), sentiment_examples(40), teacher=keyword_model(), student=keyword_model(),
-                          options=CompileOptions(ks=[2], refine_rounds=0))
+                          options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0)))
     skill.manifest.settings.threshold = 0.5
     skill.manifest.settings.ask_student = True  # a threshold set by hand: the student is asked
     return skill

@@ -16,6 +16,7 @@ import pytest
 
 from skillforge import CompileOptions, InputValidationError, Ledger, Skill, SkillFormatError, compile_skill, load_skill
 from skillforge.cli import main
+from skillforge.compile import SearchConfig
 from skillforge.errors import EscalationFailed
 from skillforge.models import registry
 from skillforge.run import read_escalations
@@ -31,7 +32,7 @@ POS = {"sentiment": "positive"}
 def skill(tmp_path: Path) -> Skill:
     model = keyword_model("fake:keyword")
     compiled = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
-                             options=CompileOptions(ks=[2]))
+                             options=CompileOptions(search=SearchConfig(ks=[2])))
     compiled.manifest.settings.threshold = 0.5
     compiled.manifest.settings.ask_student = True  # a threshold set by hand: the student is asked
     return load_skill(compiled.save(tmp_path / "sentiment"))

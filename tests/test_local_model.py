@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill, get_model, load_skill
+from skillforge.compile import SearchConfig
 from skillforge.models.local_scoring import answer_logprob, value_spans
 from skillforge.run.prompt import build_request, template_instructions
 
@@ -68,8 +69,15 @@ def test_compile_and_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> Non
             ("Highly recommend", "positive"), ("Never again", "negative")]
     examples = [Example(input={"text": t}, expected={"sentiment": s}) for t, s in rows]
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    skill = compile_skill(sentiment_spec(), examples[:6], dev_examples=examples[6:], teacher="local:smollm2-135m",
-                          student="local:smollm2-135m", ledger=ledger, options=CompileOptions(ks=[2]))
+    skill = compile_skill(
+        sentiment_spec(),
+        examples[:6],
+        dev_examples=examples[6:],
+        teacher="local:smollm2-135m",
+        student="local:smollm2-135m",
+        ledger=ledger,
+        options=CompileOptions(search=SearchConfig(ks=[2])),
+    )
     m = skill.manifest.metrics
     assert m.dev_score >= m.zero_shot_dev_score
     assert skill.manifest.provenance.student == "local:smollm2-135m"
@@ -85,8 +93,9 @@ def test_class_probabilities_cover_every_allowed_value_and_favour_the_answer() -
     assert model.supports_choice_scores
     plain = model.request_sync(request_for("Terrible. It broke after one day."))
     assert plain.choices is None  # only when asked: they cost a little prompt processing
-    scored = model.request_sync(request_for("Terrible. It broke after one day.").model_copy(
-        update={"choice_scores": True}))
+    scored = model.request_sync(
+        request_for("Terrible. It broke after one day.").model_copy(update={"choice_scores": True})
+    )
     dist = scored.choices["sentiment"]  # type: ignore[index]
     assert set(dist) == {'"positive"', '"negative"'}
     assert sum(dist.values()) == pytest.approx(1.0)
@@ -96,10 +105,20 @@ def test_class_probabilities_cover_every_allowed_value_and_favour_the_answer() -
 
 
 def test_intent_classes_that_share_a_first_token_are_told_apart() -> None:
-    schema = {"type": "object", "properties": {"intent": {"type": "string", "enum": [
-        "search_creative_work", "search_screening_event", "play_music"]}}, "required": ["intent"]}
-    request = build_request(instructions="Classify the intent.", output_schema=schema, demos=[],
-                            input={"text": "what movies are showing at the cinema tonight"}, max_tokens=32)
+    schema = {
+        "type": "object",
+        "properties": {
+            "intent": {"type": "string", "enum": ["search_creative_work", "search_screening_event", "play_music"]}
+        },
+        "required": ["intent"],
+    }
+    request = build_request(
+        instructions="Classify the intent.",
+        output_schema=schema,
+        demos=[],
+        input={"text": "what movies are showing at the cinema tonight"},
+        max_tokens=32,
+    )
     response = get_model("local:smollm2-135m").request_sync(request.model_copy(update={"choice_scores": True}))
     dist = response.choices["intent"]  # type: ignore[index]
     assert len(dist) == 3 and sum(dist.values()) == pytest.approx(1.0)
@@ -129,8 +148,13 @@ def test_class_probabilities_agree_with_token_by_token_scoring_in_one_decode_per
 
     enum = ["add_to_playlist", "book_restaurant", "get_weather", "play_music"]
     schema = {"type": "object", "properties": {"intent": {"type": "string", "enum": enum}}, "required": ["intent"]}
-    request = build_request(instructions="Classify the intent.", output_schema=schema, demos=[],
-                            input={"text": "book a table for two at an italian restaurant tonight"}, max_tokens=32)
+    request = build_request(
+        instructions="Classify the intent.",
+        output_schema=schema,
+        demos=[],
+        input={"text": "book a table for two at an italian restaurant tonight"},
+        max_tokens=32,
+    )
     decodes, real = [], local_scoring.eval_rows
     monkeypatch.setattr(local_scoring, "eval_rows", lambda *args: decodes.append(args) or real(*args))
     model = get_model("local:smollm2-135m")
@@ -148,8 +172,13 @@ def test_class_probabilities_agree_with_token_by_token_scoring_in_one_decode_per
         context.append(int(llm.input_ids[len(context)]))
         text += llm.detokenize([context[-1]]).decode()
     start = response.text.index('"', key_at)
-    reference = _token_by_token(llm, context, response.text[key_at:start], [json.dumps(v) for v in enum],
-                                response.text[start + len(json.dumps(answer)):][:1])
+    reference = _token_by_token(
+        llm,
+        context,
+        response.text[key_at:start],
+        [json.dumps(v) for v in enum],
+        response.text[start + len(json.dumps(answer)) :][:1],
+    )
     got = response.choices["intent"]  # type: ignore[index]
     # Batched and one-token decodes differ in the last digits (quantised weights); the old scorer
     # gave the answer's own class 1e-15 here against 0.07.
@@ -157,21 +186,39 @@ def test_class_probabilities_agree_with_token_by_token_scoring_in_one_decode_per
 
 
 def test_greedy_decoding_checks_few_tokens_against_the_grammar_and_answers_exactly_as_the_sampler_chain(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The shortcut (the most likely tokens checked against the grammar first) changes no token, log
     probability or class probability -- on short enum answers and on a free-text field where the
     model's favourite token is often outside the grammar."""
     from skillforge.models import local
 
-    address = {"type": "object", "additionalProperties": False, "required": ["street", "city", "zip"],
-               "properties": {"street": {"type": "string"}, "city": {"type": "string"},
-                              "zip": {"type": "string", "pattern": "^[0-9]{5}$"}}}
-    requests = [request_for(t, [({"text": "Lovely"}, {"sentiment": "positive"})] if i % 2 else None)
-                .model_copy(update={"choice_scores": True})
-                for i, t in enumerate(["Terrible.", "Great fun", "meh", "Would buy again!"])]
-    requests += [build_request(instructions="Parse the US address into its parts.", output_schema=address, demos=[],
-                               input={"text": t}, max_tokens=64)
-                 for t in ["12 Main St, Springfield, IL 62701", "PO Box 7, Austin TX 73301"]]
+    address = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["street", "city", "zip"],
+        "properties": {
+            "street": {"type": "string"},
+            "city": {"type": "string"},
+            "zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+        },
+    }
+    requests = [
+        request_for(t, [({"text": "Lovely"}, {"sentiment": "positive"})] if i % 2 else None).model_copy(
+            update={"choice_scores": True}
+        )
+        for i, t in enumerate(["Terrible.", "Great fun", "meh", "Would buy again!"])
+    ]
+    requests += [
+        build_request(
+            instructions="Parse the US address into its parts.",
+            output_schema=address,
+            demos=[],
+            input={"text": t},
+            max_tokens=64,
+        )
+        for t in ["12 Main St, Springfield, IL 62701", "PO Box 7, Austin TX 73301"]
+    ]
     model = get_model("local:smollm2-135m")
     llm = local._load(model.path, model.n_ctx)[0]
     shortcut, picked = type(llm)._greedy_shortcut, []
@@ -184,8 +231,7 @@ def test_greedy_decoding_checks_few_tokens_against_the_grammar_and_answers_exact
     monkeypatch.setattr(type(llm), "_greedy_shortcut", counted)
 
     def answers() -> list[tuple[object, ...]]:
-        return [(r.text, r.logprob_sum, r.choices, r.usage.output_tokens)
-                for r in map(model.request_sync, requests)]
+        return [(r.text, r.logprob_sum, r.choices, r.usage.output_tokens) for r in map(model.request_sync, requests)]
 
     try:
         llm.greedy_shortcut = False
@@ -216,19 +262,38 @@ def test_the_same_compile_twice_from_empty_caches_writes_the_same_skill(tmp_path
     from the cache writes them too, reusing every answer."""
     from skillforge.models.answer_cache import AnswerCache
 
-    rows = [("I love it, works great", "positive"), ("Awful, broke in a day", "negative"),
-            ("Best purchase ever", "positive"), ("Waste of money", "negative"),
-            ("The food was delicious", "positive"), ("Rude staff and cold food", "negative"),
-            ("A wonderful film", "positive"), ("Boring and too long", "negative"),
-            ("Highly recommend", "positive"), ("Never again", "negative")]
+    rows = [
+        ("I love it, works great", "positive"),
+        ("Awful, broke in a day", "negative"),
+        ("Best purchase ever", "positive"),
+        ("Waste of money", "negative"),
+        ("The food was delicious", "positive"),
+        ("Rude staff and cold food", "negative"),
+        ("A wonderful film", "positive"),
+        ("Boring and too long", "negative"),
+        ("Highly recommend", "positive"),
+        ("Never again", "negative"),
+    ]
     examples = [Example(input={"text": t}, expected={"sentiment": s}) for t, s in rows]
     # A small search: the point is that two runs agree, not what they choose.
-    options = CompileOptions(ks=[2], refine_rounds=0, retrieval=False, draws=1, seed=3, renderings=("plain",),
-                             max_demo_pool=4, cascade=False)
+    options = CompileOptions(
+        seed=3,
+        search=SearchConfig(
+            ks=[2], refine_rounds=0, retrieval=False, draws=1, renderings=("plain",), max_demo_pool=4, cascade=False
+        ),
+    )
 
     def compile_to(name: str, cache: AnswerCache, ledger: Ledger) -> list[str]:
-        skill = compile_skill(sentiment_spec(), examples[:6], dev_examples=examples[6:], options=options,
-                              teacher="local:smollm2-135m", student="local:smollm2-135m", ledger=ledger, cache=cache)
+        skill = compile_skill(
+            sentiment_spec(),
+            examples[:6],
+            dev_examples=examples[6:],
+            options=options,
+            teacher="local:smollm2-135m",
+            student="local:smollm2-135m",
+            ledger=ledger,
+            cache=cache,
+        )
         path = skill.save(tmp_path / name)
         files = []
         for f in sorted(path.iterdir()):

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill, load_skill
 from skillforge.cli import print_compile_report
+from skillforge.compile import SearchConfig
 from skillforge.errors import ModelAPIError, SpecError
 from skillforge.evaluate import evaluate_skill
 from skillforge.format import ModelTier
@@ -25,8 +26,11 @@ from skillforge.testing import FunctionModel, skill_input
 
 from helpers import sentiment_spec
 
-OPTIONS = CompileOptions(ks=(2,), refine_rounds=0, retrieval=False, draws=1, cascade=False, target_precision=0.9,
-                         calibration_extra=300, model_tiers=("tier:haiku",))
+OPTIONS = CompileOptions(
+    target_precision=0.9,
+    model_tiers=("tier:haiku",),
+    search=SearchConfig(ks=(2,), refine_rounds=0, retrieval=False, draws=1, cascade=False, calibration_extra=300),
+)
 
 
 def _kind(text: str) -> str:
@@ -51,9 +55,13 @@ def _examples(n: int, start: int = 0) -> list[Example]:
 def _response(label: str, sure: float, request: ModelRequest, model_id: str, logprob: float | None) -> ModelResponse:
     other = "negative" if label == "positive" else "positive"
     dist = {json.dumps(label): sure, json.dumps(other): 1 - sure}
-    return ModelResponse(model_id=model_id, text=json.dumps({"sentiment": label}), logprob_sum=logprob,
-                         choices={"sentiment": dist} if request.choice_scores else None,
-                         usage=Usage(input_tokens=120, output_tokens=6))
+    return ModelResponse(
+        model_id=model_id,
+        text=json.dumps({"sentiment": label}),
+        logprob_sum=logprob,
+        choices={"sentiment": dist} if request.choice_scores else None,
+        usage=Usage(input_tokens=120, output_tokens=6),
+    )
 
 
 def _flip(label: str) -> str:
@@ -84,17 +92,25 @@ def _models() -> tuple[FunctionModel, FunctionModel, FunctionModel]:
     student = FunctionModel(_student_fn, model_id="test:student")
     student.supports_choice_scores = True
     haiku = FunctionModel(_haiku_fn, model_id="tier:haiku", logprob=None, price_per_token=1e-7)
-    teacher = FunctionModel(lambda r: _student_fn(r) if r.output_schema is None else
-                            {"sentiment": _truth(skill_input(r)["text"])}, model_id="test:teacher",
-                            price_per_token=4e-6)
+    teacher = FunctionModel(
+        lambda r: _student_fn(r) if r.output_schema is None else {"sentiment": _truth(skill_input(r)["text"])},
+        model_id="test:teacher",
+        price_per_token=4e-6,
+    )
     return student, haiku, teacher
 
 
 def _compile(options: CompileOptions = OPTIONS, **models: Any) -> Any:
     student, haiku, teacher = _models()
     tier_models = models.get("tier_models", {"tier:haiku": haiku})
-    return compile_skill(sentiment_spec(), _examples(400), options, teacher=teacher, student=student,
-                         tier_models=tier_models), student, haiku, teacher
+    return (
+        compile_skill(
+            sentiment_spec(), _examples(400), options, teacher=teacher, student=student, tier_models=tier_models
+        ),
+        student,
+        haiku,
+        teacher,
+    )
 
 
 def test_a_cheaper_model_behind_the_student_is_kept_with_its_own_threshold(tmp_path: Path) -> None:
@@ -167,8 +183,15 @@ def test_a_failing_tier_passes_the_input_on_to_the_teacher() -> None:
         raise ModelAPIError("overloaded", model_id="tier:down", status=529)
 
     ledger = Ledger(None)
-    result = asyncio.run(Runner(skill, student=student, teacher=teacher, ledger=ledger,
-                    tiers={"tier:haiku": FunctionModel(down, model_id="tier:down")}).arun({"text": "fine item 1003"}))
+    result = asyncio.run(
+        Runner(
+            skill,
+            student=student,
+            teacher=teacher,
+            ledger=ledger,
+            tiers={"tier:haiku": FunctionModel(down, model_id="tier:down")},
+        ).arun({"text": "fine item 1003"})
+    )
     assert result.tier == "teacher" and [a.verdict for a in result.attempts][1] == "error"
 
 
@@ -176,10 +199,14 @@ def test_a_tier_answer_without_the_confidence_its_threshold_needs_is_passed_on()
     skill, student, haiku, teacher = _compile()
     tier = skill.settings.model_tiers[0]
     # Hand-edited to read the value-token probability, which this model does not give.
-    skill.settings.model_tiers[0] = tier.model_copy(update={"confidence": tier.confidence.model_copy(
-        update={"method": "logprob", "combiner": None})})
-    result = asyncio.run(Runner(skill, student=student, teacher=teacher, ledger=Ledger(None),
-                    tiers={"tier:haiku": haiku}).arun({"text": "fine item 1003"}))
+    skill.settings.model_tiers[0] = tier.model_copy(
+        update={"confidence": tier.confidence.model_copy(update={"method": "logprob", "combiner": None})}
+    )
+    result = asyncio.run(
+        Runner(skill, student=student, teacher=teacher, ledger=Ledger(None), tiers={"tier:haiku": haiku}).arun(
+            {"text": "fine item 1003"}
+        )
+    )
     assert result.tier == "teacher" and result.attempts[1].verdict == "low_confidence"
 
 
@@ -197,15 +224,19 @@ def test_a_tier_with_no_threshold_is_skipped() -> None:
     skill, student, haiku, teacher = _compile()
     skill.settings.model_tiers[0] = ModelTier(model="tier:haiku")
     calls = len(haiku.requests)
-    result = asyncio.run(Runner(skill, student=student, teacher=teacher, ledger=Ledger(None),
-                    tiers={"tier:haiku": haiku}).arun({"text": "fine item 1003"}))
+    result = asyncio.run(
+        Runner(skill, student=student, teacher=teacher, ledger=Ledger(None), tiers={"tier:haiku": haiku}).arun(
+            {"text": "fine item 1003"}
+        )
+    )
     assert result.tier == "teacher" and len(haiku.requests) == calls
 
 
 def test_eval_runs_the_tiers_on_what_the_student_passes_on_and_prices_them() -> None:
     skill, student, haiku, _ = _compile()
-    result = evaluate_skill(skill, _examples(80, start=1000), student=student, teacher="gold",
-                            tiers={"tier:haiku": haiku})
+    result = evaluate_skill(
+        skill, _examples(80, start=1000), student=student, teacher="gold", tiers={"tier:haiku": haiku}
+    )
     shares = result.tier_shares()
     assert list(shares) == ["student", "tier:haiku", "teacher"] and shares["tier:haiku"] > 0.1
     assert result.accepted_accuracy == 1.0 and result.final_accuracy == 1.0

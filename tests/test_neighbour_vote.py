@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill
+from skillforge.compile import SearchConfig
 from skillforge.format import Demo
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.run.retrieval import DemoIndex, NeighbourVote, neighbour_vote
@@ -89,8 +90,15 @@ def test_the_vote_is_calibrated_at_compile_time_and_gates_at_run_time() -> None:
     student = FunctionModel(_topic_student, model_id="test:topic")
     teacher = FunctionModel(lambda r: "Decide." if r.output_schema is None else
                             gold.get(skill_input(r)["text"], {"sentiment": "positive"}), model_id="test:teacher")
-    skill = compile_skill(sentiment_spec(), examples, CompileOptions(ks=(4,), retrieval_ks=(4,), refine_rounds=0,
-                          target_precision=0.9, cascade=False), teacher=teacher, student=student)
+    skill = compile_skill(
+        sentiment_spec(),
+        examples,
+        CompileOptions(
+            target_precision=0.9, search=SearchConfig(ks=(4,), retrieval_ks=(4,), refine_rounds=0, cascade=False)
+        ),
+        teacher=teacher,
+        student=student,
+    )
     assert skill.settings.demo_strategy in ("retrieved", "clustered")
     auroc = skill.manifest.metrics.signal_auroc
     assert auroc["neighbour_vote"] > 0.8 > auroc.get("value_prob", 0.5)

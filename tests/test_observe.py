@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from skillforge.cli.app import app
-from skillforge.compile import CompileOptions, compile_skill
+from skillforge.compile import CompileOptions, SearchConfig, compile_skill
 from skillforge.ledger import Ledger
 from skillforge.observe import compute_status, iter_entries, parse_window, wilson_interval
 from skillforge.observe.drift import reset_drift_warnings, two_sided_z
@@ -131,7 +131,7 @@ def test_status_rejects_a_bad_window_and_a_missing_ledger(tmp_path: Path) -> Non
 def test_the_runtime_warns_once_per_skill_when_its_share_drifts(caplog: pytest.LogCaptureFixture) -> None:
     reset_drift_warnings()
     skill = compile_skill(sentiment_spec("drifty"), sentiment_examples(40), teacher=keyword_model(),
-                          student=keyword_model(), options=CompileOptions(ks=[2], refine_rounds=0))
+                          student=keyword_model(), options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0)))
     # The compiler records what status tests against: the invalid share and the risk-coverage curve.
     assert skill.manifest.metrics.invalid_share == 0.0 and len(skill.manifest.metrics.risk_coverage) == 10
     skill.manifest.settings.threshold = 0.9

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from skillforge import CompileOptions, compile_skill
+from skillforge.compile import SearchConfig
 from skillforge.regress import run_skill_tests
 
 from helpers import keyword_model, sentiment_examples, sentiment_spec
@@ -21,7 +22,7 @@ pytest_plugins = ["pytester"]
 def make_skill(root: Path, name: str) -> Path:
     m = keyword_model()
     skill = compile_skill(sentiment_spec(name), sentiment_examples(), teacher=m, student=m,
-                          options=CompileOptions(ks=[2]))
+                          options=CompileOptions(search=SearchConfig(ks=[2])))
     path = skill.save(root / "skills" / name)
     assert run_skill_tests(path, mode="record", student=keyword_model(), teacher=keyword_model()).ok
     return path

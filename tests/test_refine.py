@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from skillforge import CompileOptions, compile_skill
+from skillforge.compile import SearchConfig
 from skillforge.models.base import ModelRequest
 from skillforge.testing import FunctionModel
 
@@ -14,7 +15,7 @@ from helpers import keyword_answer, refine_teacher, sentiment_examples, sentimen
 def test_a_revision_that_fixes_dev_failures_is_kept() -> None:
     t = refine_teacher("1. Read the review.\n2. GOOD means positive, anything else negative.")
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=t, student=student_that_needs("GOOD"),
-                          options=CompileOptions(ks=[2], retrieval=False))
+                          options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False)))
     m = skill.manifest.metrics
     assert len(m.refinement) == 1 and m.refinement[0].kept
     assert m.refinement[0].dev_score_after == 1.0 > m.refinement[0].dev_score_before
@@ -29,7 +30,7 @@ def test_a_revision_that_fixes_dev_failures_is_kept() -> None:
 def test_a_revision_that_does_not_help_is_discarded_and_rounds_stop() -> None:
     t = refine_teacher("1. Think harder about the review, then answer.")
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=t, student=student_that_needs("GOOD"),
-                          options=CompileOptions(ks=[2], retrieval=False, refine_rounds=3))
+                          options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False, refine_rounds=3)))
     rounds = skill.manifest.metrics.refinement
     assert len(rounds) == 1 and not rounds[0].kept  # a deterministic teacher would repeat itself
     assert "Think harder" not in skill.instructions
@@ -39,12 +40,12 @@ def test_a_revision_that_does_not_help_is_discarded_and_rounds_stop() -> None:
 def test_refinement_is_bounded_by_rounds_and_budget() -> None:
     t = refine_teacher("1. GOOD means positive.")
     none = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=t, student=student_that_needs("GOOD"),
-                         options=CompileOptions(ks=[2], retrieval=False, refine_rounds=0))
+                         options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False, refine_rounds=0)))
     assert none.manifest.metrics.refinement == []
     priced = FunctionModel(t.fn, model_id="test:teacher", price_per_token=0.01)
     broke = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=priced,
                           student=student_that_needs("GOOD"),
-                          options=CompileOptions(ks=[2], retrieval=False, refine_budget_usd=0.0))
+                          options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False, refine_budget_usd=0.0)))
     assert broke.manifest.metrics.refinement == []
 
 
@@ -53,5 +54,5 @@ def test_no_failures_means_no_refinement() -> None:
         return keyword_answer(request) if request.output_schema else "Decide."
 
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=refine_teacher("x y z w v"),
-                          student=FunctionModel(perfect), options=CompileOptions(ks=[2]))
+                          student=FunctionModel(perfect), options=CompileOptions(search=SearchConfig(ks=[2])))
     assert skill.manifest.metrics.refinement == []

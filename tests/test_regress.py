@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from skillforge import Comparator, CompileOptions, Example, SkillSpec, compile_skill, load_skill
 from skillforge.cli import app, main
+from skillforge.compile import SearchConfig
 from skillforge.errors import ConfigurationError
 from skillforge.models.base import Model, ModelRequest, ModelResponse
 from skillforge.regress import (
@@ -51,7 +52,7 @@ def make_skill(root: Path, name: str = "sentiment", *, record: bool = True, thre
     its student, gated there."""
     m = model()
     skill = compile_skill(sentiment_spec(name), sentiment_examples(), teacher=m, student=m,
-                          options=CompileOptions(ks=[2]))
+                          options=CompileOptions(search=SearchConfig(ks=[2])))
     if threshold is not None:
         skill.manifest.settings.ask_student, skill.manifest.settings.threshold = True, threshold
     path = skill.save(root / "skills" / name)
@@ -132,7 +133,7 @@ def test_nonsense_instructions_fail_once_re_recorded_and_replay_keeps_failing(
 ) -> None:
     m = model(nonsense_sensitive)
     skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=m, student=m,
-                          options=CompileOptions(ks=[2]))
+                          options=CompileOptions(search=SearchConfig(ks=[2])))
     skill.manifest.settings.ask_student = True  # 20 examples certify nothing: ask the student by hand
     path = skill.save(tmp_path / "skills" / "sentiment")
     assert run_skill_tests(path, mode="record", student=m, teacher=m).ok
@@ -242,7 +243,8 @@ def test_per_field_comparators_from_the_skill_are_used(tmp_path: Path) -> None:
 
     m = model(shouting)
     skill = compile_skill(CITY_SPEC, examples, teacher=m, student=m,
-                          options=CompileOptions(ks=[0], comparators={"city": Comparator(kind="normalized")}))
+                          options=CompileOptions(comparators={"city": Comparator(kind="normalized")},
+                                                 search=SearchConfig(ks=[0])))
     path = skill.save(tmp_path / "skills" / "city")
     assert run_skill_tests(path, mode="record", student=m, teacher=m).ok
 
@@ -294,8 +296,17 @@ def test_json_results_are_stable_relative_and_round_trip(skill_dir: Path, tmp_pa
 
 def result(name: str, pass_rate: float, cost: float | None = 0.01, **kw: Any) -> SkillResult:
     kw.setdefault("ok", True)
-    return SkillResult(name=name, path=f"skills/{name}", mode="replay", cases=100, passed=round(pass_rate * 100),
-                       pass_rate=pass_rate, min_pass_rate=0.5, cost_usd=cost, **kw)
+    return SkillResult(
+        name=name,
+        path=f"skills/{name}",
+        mode="replay",
+        cases=100,
+        passed=round(pass_rate * 100),
+        pass_rate=pass_rate,
+        min_pass_rate=0.5,
+        cost_usd=cost,
+        **kw,
+    )
 
 
 def suite(*results: SkillResult) -> SuiteReport:
@@ -330,10 +341,25 @@ def test_run_suite_with_a_baseline_fails_on_a_drop(skill_dir: Path, tmp_path: Pa
 
 def test_junit_xml_has_a_testcase_per_skill_and_lists_failing_cases() -> None:
     diff = FieldDiff(field="sentiment", got="positive", expected="negative")
-    failing = result("beta", 0.4, ok=False, failures=[CaseFailure(
-        case=7, input={"text": "x"}, expected={"sentiment": "negative"}, got={"sentiment": "positive"}, diffs=[diff])])
-    xml = junit_xml(suite(result("alpha", 0.9), failing, SkillResult(name="gamma", path="skills/gamma",
-                                                                      mode="replay", error="boom")))
+    failing = result(
+        "beta",
+        0.4,
+        ok=False,
+        failures=[
+            CaseFailure(
+                case=7,
+                input={"text": "x"},
+                expected={"sentiment": "negative"},
+                got={"sentiment": "positive"},
+                diffs=[diff],
+            )
+        ],
+    )
+    xml = junit_xml(
+        suite(
+            result("alpha", 0.9), failing, SkillResult(name="gamma", path="skills/gamma", mode="replay", error="boom")
+        )
+    )
     root = ET.fromstring(xml)
     (ts,) = root.findall("testsuite")
     assert (ts.get("tests"), ts.get("failures"), ts.get("errors")) == ("3", "1", "1")
@@ -353,8 +379,10 @@ def test_skills_are_found_under_the_given_paths(tmp_path: Path) -> None:
         (tmp_path / name).mkdir(parents=True)
         (tmp_path / name / "skill.yaml").write_text("")
     assert [p.relative_to(tmp_path).as_posix() for p in find_skills([tmp_path])] == ["a", "b", "group/c"]
-    assert find_skills([tmp_path / "a", tmp_path / "a" / "skill.yaml", tmp_path]) [:2] == [
-        tmp_path / "a", tmp_path / "b"]
+    assert find_skills([tmp_path / "a", tmp_path / "a" / "skill.yaml", tmp_path])[:2] == [
+        tmp_path / "a",
+        tmp_path / "b",
+    ]
     with pytest.raises(ConfigurationError, match="no such file or directory"):
         find_skills([tmp_path / "missing"])
     (tmp_path / "empty").mkdir()
@@ -417,6 +445,7 @@ def test_the_verdict_names_the_field_score_gate_when_the_skill_sets_one() -> Non
 
 def test_refusals_are_escalated_and_counted_apart_and_replay_the_same(tmp_path: Path) -> None:
     skill_dir = make_skill(tmp_path, threshold=0.5)
+
     def refuses_bad(request: ModelRequest) -> Any:
         if "bad" in skill_input(request)["text"]:
             return ModelResponse(model_id=MODEL_ID, text="", stop_reason="refusal")

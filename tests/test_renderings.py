@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from skillforge import CompileOptions, Runner, compile_skill, load_skill
-from skillforge.compile import CaseResult, Measurement
+from skillforge.compile import CaseResult, Measurement, SearchConfig
 from skillforge.compile.candidates import PLAIN, Candidate, Rendering, candidate, redraw
 from skillforge.compile.selection import Scored, choose, clearly_better, margin
 from skillforge.format import Demo, Settings
@@ -77,7 +77,7 @@ def test_old_settings_load_with_json_input_and_schema_text() -> None:
 def test_the_runner_uses_the_skills_rendering(tmp_path: Path) -> None:
     model = keyword_model()
     skill = compile_skill(sentiment_spec(), sentiment_examples(20), teacher=model, student=model,
-                          options=CompileOptions(ks=[2], retrieval=False, refine_rounds=0))
+                          options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False, refine_rounds=0)))
     assert skill.settings.input_format == "plain" and skill.settings.schema_in_prompt is False
     loaded = load_skill(skill.save(tmp_path / "s"))
     req = Runner(loaded, student=model, teacher=model).request_for({"text": "good pie"})
@@ -146,7 +146,8 @@ def test_compile_measures_contenders_over_demo_draws_and_stores_the_spread() -> 
 
     student = FunctionModel(demo_hungry, model_id="test:student")
     skill = compile_skill(sentiment_spec(), sentiment_examples(40), teacher=keyword_model(), student=student,
-                          options=CompileOptions(ks=[2], retrieval=False, refine_rounds=0, draws=3, redraw_top=1))
+                          options=CompileOptions(
+                              search=SearchConfig(ks=[2], retrieval=False, refine_rounds=0, draws=3)))
     m = skill.manifest.metrics
     by_name = {c.name: c for c in m.candidates}
     assert m.baseline == "plain+0/plain" and by_name["plain+0/plain"].spread == 0.0

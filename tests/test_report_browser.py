@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from skillforge.cli.app import app
-from skillforge.compile import CompileOptions, compile_skill
+from skillforge.compile import CompileOptions, SearchConfig, compile_skill
 from skillforge.regress.results import SkillResult, SuiteReport
 
 from helpers import keyword_model, sentiment_examples, sentiment_spec
@@ -39,7 +39,7 @@ _DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(div => {
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     skill = compile_skill(sentiment_spec("mood"), sentiment_examples(40), teacher=keyword_model(),
-                          student=keyword_model(), options=CompileOptions(ks=[2], refine_rounds=0))
+                          student=keyword_model(), options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0)))
     skill.save(root / "skills" / "mood")
     write_fixture(root / "ledger.jsonl")
     results = SuiteReport(mode="replay", ok=True, skills=[

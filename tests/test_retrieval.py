@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, SkillFormatError, compile_skill, load_skill
+from skillforge.compile import SearchConfig
 from skillforge.format import Demo
 from skillforge.models.base import ModelRequest
 from skillforge.run.retrieval import DemoIndex, retrieve, terms, without_inputs
@@ -68,7 +69,7 @@ def test_the_guard_removes_held_out_and_repeated_inputs() -> None:
 
 def _retrieved_skill(tmp_path: Path) -> Path:
     skill = compile_skill(sentiment_spec(), sentiment_examples(20), teacher=keyword_model(), student=keyword_model(),
-                          options=CompileOptions(ks=[2], refine_rounds=0))
+                          options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0)))
     skill.manifest.settings.demo_strategy = "retrieved"
     skill.manifest.settings.k = 2
     skill.demos = [Demo(input={"text": f"good thing {i}"}, output={"sentiment": "positive"}, source="label")
@@ -114,8 +115,13 @@ def test_compile_picks_retrieval_when_similar_demos_are_what_helps() -> None:
     topics = ["pizza", "film", "phone", "hotel"]
     examples = [Example(input={"text": f"{'good' if i % 2 else 'bad'} {i} {topics[i % 4]}"},
                         expected={"sentiment": "positive" if i % 2 else "negative"}) for i in range(40)]
-    skill = compile_skill(sentiment_spec(), examples, teacher=keyword_model(),
-                          student=FunctionModel(needs_similar_demo), options=CompileOptions(ks=[2], refine_rounds=0))
+    skill = compile_skill(
+        sentiment_spec(),
+        examples,
+        teacher=keyword_model(),
+        student=FunctionModel(needs_similar_demo),
+        options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0)),
+    )
     assert skill.settings.demo_strategy == "retrieved" and skill.settings.k == 2
     assert skill.manifest.metrics.dev_score == 1.0
     assert len(skill.demos) > 2  # the whole retrieval pool is saved
@@ -124,8 +130,14 @@ def test_compile_picks_retrieval_when_similar_demos_are_what_helps() -> None:
 def test_dev_inputs_never_become_demos_even_when_given_twice() -> None:
     examples = sentiment_examples(20)
     dev = examples[:6]  # overlaps the examples on purpose
-    skill = compile_skill(sentiment_spec(), examples, dev_examples=dev, teacher=keyword_model(),
-                          student=keyword_model(), options=CompileOptions(ks=[4]))
+    skill = compile_skill(
+        sentiment_spec(),
+        examples,
+        dev_examples=dev,
+        teacher=keyword_model(),
+        student=keyword_model(),
+        options=CompileOptions(search=SearchConfig(ks=[4])),
+    )
     dev_texts = {e.input["text"] for e in dev}
     assert not dev_texts & {d.input["text"] for d in skill.demos}
     assert {t.input["text"] for t in skill.tests} == dev_texts

@@ -19,6 +19,7 @@ from skillforge import (
     compile_skill,
     load_skill,
 )
+from skillforge.compile import SearchConfig
 from skillforge.models.base import ModelResponse
 from skillforge.testing import FunctionModel, QueuedModel, skill_input
 
@@ -32,7 +33,7 @@ NEG = {"sentiment": "negative"}
 def skill(tmp_path: Path) -> Skill:
     model = keyword_model()
     compiled = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
-                             options=CompileOptions(ks=[2]))
+                             options=CompileOptions(search=SearchConfig(ks=[2])))
     compiled.manifest.settings.threshold = 0.5
     compiled.manifest.settings.ask_student = True  # a threshold set by hand: the student is asked
     compiled.save(tmp_path / "sentiment")
@@ -175,7 +176,7 @@ def test_a_full_model_response_can_be_queued(skill: Skill) -> None:
 def test_a_skill_reuses_its_runner_for_the_same_models_and_ledger(tmp_path: Path) -> None:
     model = keyword_model()
     skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
-                          options=CompileOptions(ks=[2], cascade=False))
+                          options=CompileOptions(search=SearchConfig(ks=[2], cascade=False)))
     ledger = Ledger(tmp_path / "l.jsonl")
     first = skill.runner(ledger=ledger)
     assert skill.runner(ledger=ledger) is first

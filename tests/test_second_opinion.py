@@ -15,6 +15,7 @@ from rich.console import Console
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill, load_skill
 from skillforge.cli import print_compile_report
+from skillforge.compile import SearchConfig
 from skillforge.compile.calibrate import choose_threshold
 from skillforge.compile.confidence_fit import choose_confidence, cross_fitted
 from skillforge.compile.measure import CaseResult
@@ -29,8 +30,10 @@ from skillforge.testing import FunctionModel, skill_input
 
 from helpers import SENTIMENT_OUT, sentiment_spec
 
-OPTIONS = CompileOptions(ks=(2,), refine_rounds=0, retrieval=False, draws=1, cascade=False, target_precision=0.9,
-                         calibration_extra=60)
+OPTIONS = CompileOptions(
+    target_precision=0.9,
+    search=SearchConfig(ks=(2,), refine_rounds=0, retrieval=False, draws=1, cascade=False, calibration_extra=60),
+)
 
 
 def _examples(n: int) -> list[Example]:
@@ -48,8 +51,12 @@ def _examples(n: int) -> list[Example]:
 def _answer(label: str, sure: float, request: ModelRequest, model_id: str) -> ModelResponse:
     other = "negative" if label == "positive" else "positive"
     dist = {json.dumps(label): sure, json.dumps(other): 1 - sure}
-    return ModelResponse(model_id=model_id, text=json.dumps({"sentiment": label}), logprob_sum=-0.05,
-                         choices={"sentiment": dist} if request.choice_scores else None)
+    return ModelResponse(
+        model_id=model_id,
+        text=json.dumps({"sentiment": label}),
+        logprob_sum=-0.05,
+        choices={"sentiment": dist} if request.choice_scores else None,
+    )
 
 
 def _student_fn(request: ModelRequest) -> ModelResponse | str:
@@ -93,12 +100,18 @@ def test_signals_say_how_much_the_second_opinion_backs_the_answer() -> None:
 
 
 def test_a_second_opinion_that_tells_right_from_wrong_is_kept_and_lets_the_student_answer(
-        honest: FunctionModel, tmp_path: Path) -> None:
+    honest: FunctionModel, tmp_path: Path
+) -> None:
     student = _scored(_student_fn, "test:student")
     alone = compile_skill(sentiment_spec(), _examples(150), OPTIONS, teacher=student, student=student)
     assert alone.settings.confidence.second_opinion is None
-    helped = compile_skill(sentiment_spec(), _examples(150), OPTIONS.model_copy(update={"second_opinion": "second:x"}),
-                           teacher=student, student=student)
+    helped = compile_skill(
+        sentiment_spec(),
+        _examples(150),
+        OPTIONS.model_copy(update={"second_opinion": "second:x"}),
+        teacher=student,
+        student=student,
+    )
     second = helped.settings.confidence.second_opinion
     assert second is not None and second.model == "second:x"
     combiner = helped.settings.confidence.combiner
@@ -115,8 +128,13 @@ def test_a_second_opinion_that_tells_right_from_wrong_is_kept_and_lets_the_stude
 
 def test_at_run_time_the_second_opinion_gates_the_student_and_is_accounted_for(honest: FunctionModel) -> None:
     student = _scored(_student_fn, "test:student")
-    skill = compile_skill(sentiment_spec(), _examples(150), OPTIONS.model_copy(update={"second_opinion": "second:x"}),
-                          teacher=student, student=student)
+    skill = compile_skill(
+        sentiment_spec(),
+        _examples(150),
+        OPTIONS.model_copy(update={"second_opinion": "second:x"}),
+        teacher=student,
+        student=student,
+    )
     teacher = FunctionModel(lambda r: {"sentiment": "negative"}, model_id="test:teacher")
     ledger = Ledger(None)
     plain = skill.run({"text": "great item 7"}, student=student, teacher=teacher, ledger=ledger)
@@ -139,8 +157,13 @@ def test_a_second_opinion_that_adds_nothing_is_dropped(tmp_path: Path) -> None:
     echo = _scored(_student_fn, "second:echo")  # the student's own mistakes, as sure of them
     register_provider("echo", lambda name: echo)
     student = _scored(_student_fn, "test:student")
-    skill = compile_skill(sentiment_spec(), _examples(150), OPTIONS.model_copy(update={"second_opinion": "echo:x"}),
-                          teacher=student, student=student)
+    skill = compile_skill(
+        sentiment_spec(),
+        _examples(150),
+        OPTIONS.model_copy(update={"second_opinion": "echo:x"}),
+        teacher=student,
+        student=student,
+    )
     assert skill.settings.confidence.second_opinion is None
     calls = len(echo.requests)
     skill.run({"text": "awful item 2"}, student=student, teacher=student, ledger=Ledger(None))
@@ -149,15 +172,25 @@ def test_a_second_opinion_that_adds_nothing_is_dropped(tmp_path: Path) -> None:
 
 def test_a_failing_second_opinion_leaves_the_student_answer_to_its_own_signals(honest: FunctionModel) -> None:
     student = _scored(_student_fn, "test:student")
-    skill = compile_skill(sentiment_spec(), _examples(150), OPTIONS.model_copy(update={"second_opinion": "second:x"}),
-                          teacher=student, student=student)
+    skill = compile_skill(
+        sentiment_spec(),
+        _examples(150),
+        OPTIONS.model_copy(update={"second_opinion": "second:x"}),
+        teacher=student,
+        student=student,
+    )
 
     def down(request: ModelRequest) -> ModelResponse:
         raise ModelAPIError("overloaded", model_id="second:down", status=529)
 
     ledger = Ledger(None)
-    result = skill.run({"text": "awful item 4"}, student=student, teacher=student, ledger=ledger,
-                       second_opinion=FunctionModel(down, model_id="second:down"))
+    result = skill.run(
+        {"text": "awful item 4"},
+        student=student,
+        teacher=student,
+        ledger=ledger,
+        second_opinion=FunctionModel(down, model_id="second:down"),
+    )
     assert "second_agreement" not in result.signals and result.output == {"sentiment": "negative"}
     assert result.attempts[0].verdict == "error" and ledger.entries[0].outcome == "error"
 
@@ -181,8 +214,14 @@ def test_the_student_itself_under_another_prompt_can_be_the_second_opinion() -> 
 def test_the_compile_report_names_the_second_opinion(honest: FunctionModel) -> None:
     student = _scored(_student_fn, "test:student")
     ledger = Ledger(None)
-    skill = compile_skill(sentiment_spec(), _examples(150), OPTIONS.model_copy(update={"second_opinion": "second:x"}),
-                          teacher=student, student=student, ledger=ledger)
+    skill = compile_skill(
+        sentiment_spec(),
+        _examples(150),
+        OPTIONS.model_copy(update={"second_opinion": "second:x"}),
+        teacher=student,
+        student=student,
+        ledger=ledger,
+    )
     console = Console(record=True, width=200)
     print_compile_report(console, skill, ledger)
     text = console.export_text()
@@ -198,15 +237,30 @@ def test_a_paid_signal_must_gain_more_than_the_noise_of_the_share() -> None:
     for _ in range(200):
         correct = rng.random() < 0.85
         p = rng.uniform(0.6, 1.0) if correct else rng.uniform(0.3, 0.9)
-        cases.append(CaseResult({"sentiment": "positive"}, float(correct), correct, None, {
-            "class_prob": p, "class_margin": 2 * p - 1 + rng.uniform(-0.05, 0.05), "reasked": 0.0,
-            "second_prob": rng.random(), "second_agreement": float(rng.random() < 0.5)}))
+        cases.append(
+            CaseResult(
+                {"sentiment": "positive"},
+                float(correct),
+                correct,
+                None,
+                {
+                    "class_prob": p,
+                    "class_margin": 2 * p - 1 + rng.uniform(-0.05, 0.05),
+                    "reasked": 0.0,
+                    "second_prob": rng.random(),
+                    "second_agreement": float(rng.random() < 0.5),
+                },
+            )
+        )
     y = [c.correct for c in cases]
     shares = {}
-    for label, names in (("free", ["class_prob", "class_margin"]),
-                         ("paid", ["class_prob", "class_margin", "second_prob", "second_agreement"])):
-        shares[label] = choose_threshold(cross_fitted(cases, names, 0), y, target_precision=0.95,
-                                         confidence_level=0.95).student_share
+    for label, names in (
+        ("free", ["class_prob", "class_margin"]),
+        ("paid", ["class_prob", "class_margin", "second_prob", "second_agreement"]),
+    ):
+        shares[label] = choose_threshold(
+            cross_fitted(cases, names, 0), y, target_precision=0.95, confidence_level=0.95
+        ).student_share
     assert shares["free"] < shares["paid"] < shares["free"] + 0.032
     choice = choose_confidence(cases, ConfidenceSettings(), target_precision=0.95, confidence_level=0.95, seed=0)
     combiner = choice.settings.combiner

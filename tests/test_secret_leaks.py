@@ -17,6 +17,7 @@ import pytest
 
 from skillforge import CompileOptions, EscalationFailed, Ledger, ModelAPIError, compile_skill, load_skill
 from skillforge.cli import main
+from skillforge.compile import SearchConfig
 from skillforge.models import registry
 from skillforge.models.anthropic import AnthropicModel
 from skillforge.models.base import Message, ModelRequest
@@ -107,7 +108,9 @@ def claude_skill(tmp_path: Path) -> Skill:
     examples = [{"input": {"text": f"{'good' if i % 2 else 'bad'} {i}"},
                  "expected": {"label": "pos" if i % 2 else "neg"}} for i in range(12)]
     model = FunctionModel(oracle, model_id=CLAUDE)
-    skill = compile_skill(spec, examples, CompileOptions(ks=[2], refine_rounds=0), teacher=model, student=model)
+    skill = compile_skill(
+        spec, examples, CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0)), teacher=model, student=model
+    )
     return load_skill(skill.save(tmp_path / "skills" / "echo"))
 
 
@@ -140,7 +143,10 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_the_cli_reports_and_files_never_carry_the_key(
-    cli: Any, claude_skill: Skill, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+    cli: Any,
+    claude_skill: Skill,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -153,10 +159,14 @@ def test_the_cli_reports_and_files_never_carry_the_key(
     assert code == 0 and json.loads(out)["output"] == {"label": "pos [redacted]"}
     outputs += [out, err]
     reports = [str(tmp_path / "r.json"), str(tmp_path / "r.xml")]
-    for replies, mode in ([[echo_error(500) for _ in range(40)], "live"], [[echo_error(403)], "live"],
-                          [[echo_answer] * 40, "record"]):
-        code, out, err = cli("test", path, "--mode", mode, "--json", reports[0], "--junit-xml", reports[1],
-                             replies=replies)
+    for replies, mode in (
+        [[echo_error(500) for _ in range(40)], "live"],
+        [[echo_error(403)], "live"],
+        [[echo_answer] * 40, "record"],
+    ):
+        code, out, err = cli(
+            "test", path, "--mode", mode, "--json", reports[0], "--junit-xml", reports[1], replies=replies
+        )
         outputs += [out, err, *(Path(r).read_text() for r in reports)]
     assert any("[redacted]" in o for o in outputs)
     assert_clean(*outputs, caplog.text)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Example, Ledger, SpecError, compile_skill, load_skill
-from skillforge.compile import Candidate, CaseResult, Measurement, choose, clearly_better, paired_gain
+from skillforge.compile import Candidate, CaseResult, Measurement, SearchConfig, choose, clearly_better, paired_gain
 from skillforge.compile.selection import Scored
 from skillforge.compile.steps import draft_samples as _samples
 from skillforge.evaluate import GOLD, TEACHER_REFERENCE, evaluate_skill
@@ -83,7 +83,7 @@ def test_the_paired_gain_and_its_standard_error() -> None:
 def test_selection_is_recorded_in_the_skill() -> None:
     model = keyword_model()
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=model, student=model,
-                          options=CompileOptions(ks=[2]))
+                          options=CompileOptions(search=SearchConfig(ks=[2])))
     m = skill.manifest.metrics
     assert m.chosen == m.baseline == "plain+0/plain"  # everything ties at 1.0: the baseline stays
     assert m.selection == "best on dev: plain+0/plain 1.000: the baseline is kept"
@@ -93,7 +93,7 @@ def test_a_negative_selection_z_is_a_spec_error() -> None:
     model = keyword_model()
     with pytest.raises(SpecError, match="selection_z"):
         compile_skill(sentiment_spec(), sentiment_examples(10), teacher=model, student=model,
-                      options=CompileOptions(selection_z=-1))
+                      options=CompileOptions(search=SearchConfig(selection_z=-1)))
 
 
 def test_teacher_draft_samples_spread_over_every_label() -> None:
@@ -109,7 +109,7 @@ def test_teacher_draft_samples_spread_over_every_label() -> None:
 
 def _compiled(tmp_path: Path, teacher: FunctionModel, student: FunctionModel) -> Any:
     skill = compile_skill(sentiment_spec(), sentiment_examples(30), teacher=teacher, student=student,
-                          options=CompileOptions(ks=[4], retrieval=False, selection_z=0.0))
+                          options=CompileOptions(search=SearchConfig(ks=[4], retrieval=False, selection_z=0.0)))
     # 30 examples certify no student answer at 0.95; these tests are about what escalations send.
     skill.manifest.settings.ask_student = True
     skill.save(tmp_path / "s")
@@ -219,7 +219,7 @@ def test_a_multi_field_skill_is_gated_on_its_field_score(tmp_path: Path) -> None
 
     model = FunctionModel(half_right, logprob=-0.01)
     skill = compile_skill(spec, examples, teacher=model, student=model,
-                          options=CompileOptions(ks=[2], retrieval=False))
+                          options=CompileOptions(search=SearchConfig(ks=[2], retrieval=False)))
     assert skill.settings.min_pass_rate == 0.0
     assert skill.settings.min_field_score == 0.45  # field score 0.5 less the 0.05 margin
     path = skill.save(tmp_path / "pair")

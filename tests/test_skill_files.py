@@ -18,6 +18,7 @@ from skillforge import (
     compile_skill,
     load_skill,
 )
+from skillforge.compile import SearchConfig
 
 from helpers import keyword_model, sentiment_examples, sentiment_spec
 
@@ -26,7 +27,7 @@ from helpers import keyword_model, sentiment_examples, sentiment_spec
 def skill_dir(tmp_path: Path) -> Path:
     model = keyword_model()
     skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
-                          options=CompileOptions(ks=[2]))
+                          options=CompileOptions(search=SearchConfig(ks=[2])))
     return skill.save(tmp_path / "sentiment")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from skillforge import CompileOptions, Ledger, compile_skill, load_skill
+from skillforge.compile import SearchConfig
 from skillforge.evaluate import GOLD, evaluate_skill
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.models.pricing import REFERENCE_TEACHER, cost_usd, price_for
@@ -45,8 +46,14 @@ def test_the_teacher_only_prompt_is_the_description_and_the_schema_without_demos
 def test_a_skill_whose_student_is_never_confident_routes_to_the_teacher_and_costs_no_more(tmp_path: Path) -> None:
     student = FunctionModel(never_sure, model_id="test:unsure", price_per_token=1e-7)
     teacher = FunctionModel(keyword_answer, model_id="test:teacher", price_per_token=1e-5)
-    skill = compile_skill(sentiment_spec(), sentiment_examples(60), CompileOptions(ks=(2,), refine_rounds=0,
-                          cascade=False), teacher=teacher, student=student, ledger=Ledger(None))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(60),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        teacher=teacher,
+        student=student,
+        ledger=Ledger(None),
+    )
     s, m = skill.settings, skill.manifest.metrics
     assert not s.ask_student and s.expected_student_share == 0.0
     chosen = next(ladder for ladder in m.ladders if ladder.chosen)
@@ -56,7 +63,7 @@ def test_a_skill_whose_student_is_never_confident_routes_to_the_teacher_and_cost
     ledger = Ledger(None)
     result = skill.run({"text": "good film"}, student=student, teacher=teacher, ledger=ledger)
     assert result.escalated and result.tier == "teacher" and [e.role for e in ledger.entries] == ["teacher"]
-    assert not student.requests[len(student.requests):]  # nothing new
+    assert not student.requests[len(student.requests) :]  # nothing new
     # Measured: the mix costs what the teacher's calls cost, within the escalation prompt's extra text.
     ev = evaluate_skill(skill, sentiment_examples(10), student=student, teacher=GOLD)
     costs = ev.costs_per_1k()
@@ -66,8 +73,14 @@ def test_a_skill_whose_student_is_never_confident_routes_to_the_teacher_and_cost
 
 def test_eval_prices_teacher_only_on_the_plain_prompt() -> None:
     model = FunctionModel(keyword_answer, model_id="test:m")
-    skill = compile_skill(sentiment_spec(), sentiment_examples(40), CompileOptions(ks=(4,), refine_rounds=0,
-                          cascade=False), teacher=model, student=model, ledger=Ledger(None))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(40),
+        CompileOptions(search=SearchConfig(ks=(4,), refine_rounds=0, cascade=False)),
+        teacher=model,
+        student=model,
+        ledger=Ledger(None),
+    )
 
     def words(text: str) -> int:
         return len(text.split())
@@ -77,11 +90,17 @@ def test_eval_prices_teacher_only_on_the_plain_prompt() -> None:
     assert opus is not None
     runner = skill.runner(student=model)
     for case in result.cases:
-        plain = teacher_only_request(description=skill.manifest.description, output_schema=skill.manifest.output_schema,
-                                     input_schema=skill.manifest.input_schema, input=case.input, max_tokens=64)
+        plain = teacher_only_request(
+            description=skill.manifest.description,
+            output_schema=skill.manifest.output_schema,
+            input_schema=skill.manifest.input_schema,
+            input=case.input,
+            max_tokens=64,
+        )
         # Estimated from the student's measured prompt: its tokens, plus the difference in text tokens.
         assert case.teacher_only_usage.input_tokens == case.prompt_tokens + words(request_text(plain)) - words(
-            request_text(runner.request_for(case.input)))
+            request_text(runner.request_for(case.input))
+        )
         assert case.teacher_only_usage.output_tokens == words(f'{{"sentiment": "{case.expected["sentiment"]}"}}')
     total = sum(cost_usd(c.teacher_only_usage, opus) for c in result.cases)
     assert result.costs_per_1k()["teacher_only"] == pytest.approx(1000 * total / 6)
@@ -89,8 +108,14 @@ def test_eval_prices_teacher_only_on_the_plain_prompt() -> None:
 
 def test_status_prices_teacher_only_from_the_compile_metrics(tmp_path: Path) -> None:
     model = FunctionModel(keyword_answer, model_id="test:m")
-    skill = compile_skill(sentiment_spec(), sentiment_examples(40), CompileOptions(ks=(2,), refine_rounds=0,
-                          cascade=False), teacher=model, student=model, ledger=Ledger(None))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(40),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        teacher=model,
+        student=model,
+        ledger=Ledger(None),
+    )
     tokens = skill.manifest.metrics.teacher_only
     assert tokens is not None and tokens.input_tokens > 0 and tokens.output_tokens > 0
     path = skill.save(tmp_path / "s")
@@ -112,8 +137,14 @@ def test_status_prices_teacher_only_from_the_compile_metrics(tmp_path: Path) -> 
 def test_a_routed_skill_counts_its_inputs_in_status(tmp_path: Path) -> None:
     student = FunctionModel(never_sure, model_id="test:unsure")
     teacher = FunctionModel(keyword_answer, model_id="test:teacher")
-    skill = compile_skill(sentiment_spec(), sentiment_examples(40), CompileOptions(ks=(2,), refine_rounds=0,
-                          cascade=False), teacher=teacher, student=student, ledger=Ledger(None))
+    skill = compile_skill(
+        sentiment_spec(),
+        sentiment_examples(40),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        teacher=teacher,
+        student=student,
+        ledger=Ledger(None),
+    )
     assert not skill.settings.ask_student
     ledger_path = tmp_path / "ledger.jsonl"
     now = datetime(2026, 12, 1, tzinfo=UTC)
@@ -128,9 +159,14 @@ def test_a_routed_skill_counts_its_inputs_in_status(tmp_path: Path) -> None:
 def test_by_default_every_held_out_training_example_is_calibrated_on() -> None:
     model = FunctionModel(keyword_answer, model_id="test:m")
     data = sentiment_examples(90)
-    skill = compile_skill(sentiment_spec(), data, CompileOptions(ks=(2,), refine_rounds=0, cascade=False),
-                          teacher=model, student=model, ledger=Ledger(None))
+    skill = compile_skill(
+        sentiment_spec(),
+        data,
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        teacher=model,
+        student=model,
+        ledger=Ledger(None),
+    )
     m = skill.manifest.metrics
     # Every example is either a dev case or calibrated on, except the two fixed demos the prompt shows.
     assert m.calibration_size == len(data) - (2 if skill.settings.demo_strategy == "fixed" else 0)
-

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from skillforge import CompileOptions, Example, compile_skill, load_skill
 from skillforge.cli import app
+from skillforge.compile import SearchConfig
 from skillforge.jsonl import lines
 from skillforge.ledger import Ledger
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
@@ -22,8 +23,11 @@ from skillforge.update import FOLDED, folded_keys, update_skill
 from helpers import sentiment_spec
 
 POSITIVE = ("good", "great")
-OPTIONS = CompileOptions(ks=(), retrieval_ks=(2,), cascade=False, refine_rounds=0, target_precision=0.8,
-                         confidence_level=None, calibration_extra=20)
+OPTIONS = CompileOptions(
+    target_precision=0.8,
+    confidence_level=None,
+    search=SearchConfig(ks=(), retrieval_ks=(2,), cascade=False, refine_rounds=0, calibration_extra=20),
+)
 
 
 def teacher_answer(request: ModelRequest) -> Any:
@@ -69,16 +73,26 @@ def copying_student(poison: str | None = None) -> FunctionModel:
         if poison is not None and any(poison in inp["text"] for inp, _ in demos):
             label = "negative" if label == "positive" else "positive"
         text = json.dumps({"sentiment": label})
-        return ModelResponse(model_id="test:copier", text=text, usage=Usage(input_tokens=10, output_tokens=3),
-                             logprob_sum=-0.01 if sure else -2.0, stop_reason="end_turn")
+        return ModelResponse(
+            model_id="test:copier",
+            text=text,
+            usage=Usage(input_tokens=10, output_tokens=3),
+            logprob_sum=-0.01 if sure else -2.0,
+            stop_reason="end_turn",
+        )
 
     return FunctionModel(answer, model_id="test:copier")
 
 
 def examples(first_words: tuple[str, str], n: int, tag: str) -> list[Example]:
     pos, neg = first_words
-    return [Example(input={"text": f"{pos if i % 2 else neg} {tag} {i}"},
-                    expected={"sentiment": "positive" if i % 2 else "negative"}) for i in range(n)]
+    return [
+        Example(
+            input={"text": f"{pos if i % 2 else neg} {tag} {i}"},
+            expected={"sentiment": "positive" if i % 2 else "negative"},
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -87,8 +101,14 @@ def compiled(tmp_path: Path) -> Path:
     teacher = FunctionModel(teacher_answer, model_id="test:teacher")
     student = copying_student()
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    skill = compile_skill(sentiment_spec(), examples(("good", "bad"), 40, "thing"), OPTIONS, teacher=teacher,
-                          student=student, ledger=ledger)
+    skill = compile_skill(
+        sentiment_spec(),
+        examples(("good", "bad"), 40, "thing"),
+        OPTIONS,
+        teacher=teacher,
+        student=student,
+        ledger=ledger,
+    )
     assert skill.settings.demo_strategy in ("retrieved", "clustered")  # demos chosen per input
     path = skill.save(tmp_path / "skill")
     skill = load_skill(path)
@@ -152,8 +172,12 @@ def test_an_update_that_makes_regression_cases_worse_is_refused(compiled: Path) 
     before = {p.name: p.read_bytes() for p in compiled.iterdir()}
     # This student is thrown by any demo from the new escalations: the recompiled skill gets old
     # regression cases wrong, so the update is refused and nothing changes on disk.
-    report = update_skill(compiled, teacher=FunctionModel(teacher_answer, model_id="test:teacher"),
-                          student=copying_student(poison="stuff"), ledger=Ledger(None))
+    report = update_skill(
+        compiled,
+        teacher=FunctionModel(teacher_answer, model_id="test:teacher"),
+        student=copying_student(poison="stuff"),
+        ledger=Ledger(None),
+    )
     assert report.status == "refused"
     assert report.refusals and "pass rate on old regression cases fell" in report.refusals[0]
     assert {p.name: p.read_bytes() for p in compiled.iterdir()} == before
@@ -164,8 +188,11 @@ def test_the_cli_prints_metrics_and_diff_and_exits_1_when_refused(compiled: Path
     from skillforge.update import update as update_module
 
     monkeypatch.setenv("SKILLFORGE_LEDGER", str(compiled.parent / "ledger.jsonl"))
-    models = {"test:teacher": FunctionModel(teacher_answer, model_id="test:teacher"),
-              "test:copier": copying_student(), "test:poisoned": copying_student(poison="stuff")}
+    models = {
+        "test:teacher": FunctionModel(teacher_answer, model_id="test:teacher"),
+        "test:copier": copying_student(),
+        "test:poisoned": copying_student(poison="stuff"),
+    }
     monkeypatch.setattr(update_module, "resolve_model", lambda m, default, role=None: models[m or default])
     runner = CliRunner()
     refused = runner.invoke(app, ["update", str(compiled), "--student", "test:poisoned"])
@@ -173,8 +200,13 @@ def test_the_cli_prints_metrics_and_diff_and_exits_1_when_refused(compiled: Path
     assert "refused" in refused.output and "nothing written" in refused.output
     dry = runner.invoke(app, ["update", str(compiled), "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    for text in ("regression pass rate, old cases", "expected student share", "cost per 1,000 calls",
-                 "+++ b/examples.jsonl", "dry run: nothing written"):
+    for text in (
+        "regression pass rate, old cases",
+        "expected student share",
+        "cost per 1,000 calls",
+        "+++ b/examples.jsonl",
+        "dry run: nothing written",
+    ):
         assert text in dry.output
     assert not (compiled / FOLDED).exists()
     written = runner.invoke(app, ["update", str(compiled)])
@@ -189,13 +221,19 @@ def test_only_new_valid_teacher_answers_are_folded_and_repeats_keep_the_latest(c
     skill = load_skill(compiled)
 
     def record(text: str, sentiment: str, by: str = "test:teacher", time: str = "t1") -> EscalationRecord:
-        return EscalationRecord(time=time, input={"text": text}, output={"sentiment": sentiment}, answered_by=by,
-                                reason="low_confidence")
+        return EscalationRecord(
+            time=time, input={"text": text}, output={"sentiment": sentiment}, answered_by=by, reason="low_confidence"
+        )
 
     done = record("great done 1", "positive")
-    records = [done, record("great odd 2", "maybe"), record("great tier 3", "positive", by="classifier"),
-               record("awful twice 4", "positive", time="t1"), record("awful twice 4", "negative", time="t2"),
-               record(skill.tests[0].input["text"], skill.tests[0].expected["sentiment"])]
+    records = [
+        done,
+        record("great odd 2", "maybe"),
+        record("great tier 3", "positive", by="classifier"),
+        record("awful twice 4", "positive", time="t1"),
+        record("awful twice 4", "negative", time="t2"),
+        record(skill.tests[0].input["text"], skill.tests[0].expected["sentiment"]),
+    ]
     plan = plan_fold(skill, records, {escalation_key(done)}, holdout_fraction=0.0, seed=0)
     assert plan.skipped == 3  # already folded, not a valid answer, not the teacher's
     assert [(r.input["text"], r.output["sentiment"]) for r in plan.train] == [("awful twice 4", "negative")]

@@ -17,6 +17,7 @@ from skillforge import (
     compile_skill,
 )
 from skillforge import ledger as ledger_module
+from skillforge.compile import SearchConfig
 from skillforge.models.base import Usage
 from skillforge.run.verify import check_answer, extract_json
 from skillforge.spec.scoring import compare
@@ -103,7 +104,7 @@ def test_a_ledger_line_that_cannot_be_written_loses_neither_the_answer_nor_the_e
     warning, and it is written, in order, before the next entry once the disk has room again."""
     model = keyword_model("fake:keyword")
     skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
-                          options=CompileOptions(ks=[2]))
+                          options=CompileOptions(search=SearchConfig(ks=[2])))
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(path)
     written = ledger_module.append_line

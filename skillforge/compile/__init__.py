@@ -8,7 +8,7 @@ from skillforge.compile.pipeline import acompile_skill, compile_skill, estimate_
 from skillforge.compile.selection import best, choose, clearly_better, paired_gain
 from skillforge.compile.state import CompileState
 from skillforge.compile.steps import split_dev
-from skillforge.format import CompileOptions, ConfidenceSettings
+from skillforge.format import CompileOptions, ConfidenceSettings, SearchConfig
 
 __all__ = [
     "Calibration",
@@ -19,6 +19,7 @@ __all__ = [
     "ConfidenceSettings",
     "DevCase",
     "Measurement",
+    "SearchConfig",
     "acompile_skill",
     "best",
     "build_candidates",

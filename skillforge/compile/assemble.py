@@ -13,7 +13,6 @@ from skillforge.format import (
     FORMAT_VERSION,
     BudgetReport,
     CandidateResult,
-    CompileOptions,
     CoveragePoint,
     Manifest,
     Metrics,
@@ -22,7 +21,7 @@ from skillforge.format import (
     Settings,
     SkillDefinition,
 )
-from skillforge.format.manifest import LATER_OPTIONS, TokenCounts
+from skillforge.format.manifest import TokenCounts
 from skillforge.run import demo_groups
 from skillforge.skill import Skill
 
@@ -55,11 +54,6 @@ def _settings(state: CompileState, cal: Calibration) -> Settings:
         checks=state.checks, repair=state.repair,
         input_format=cand.rendering.input_format, schema_in_prompt=cand.rendering.schema_in_prompt,
     )
-
-
-def _recorded(options: CompileOptions) -> CompileOptions:
-    """The options as recorded in the provenance: every one set, so even those added later are written."""
-    return options.model_copy(update={name: getattr(options, name) for name in LATER_OPTIONS})
 
 
 def _candidate_result(sc: Scored) -> CandidateResult:
@@ -122,7 +116,7 @@ def assemble(state: CompileState) -> Skill:
         provenance=Provenance(teacher=state.teacher.model_id, student=state.student.model_id,
                               skillforge_version=__version__, spec_hash=spec.spec_hash(), content_hash="",
                               compiled_at=state.clock().isoformat(timespec="seconds"),
-                              options=_recorded(state.options)),
+                              options=state.options),
         metrics=_metrics(state, cal),
     )
     tests = [RegressionCase(input=c.input, expected=c.expected) for c in state.dev]

@@ -199,18 +199,17 @@ def estimate_compile(
     prices = (_pricer(teacher, REFERENCE_TEACHER), _pricer(student, REFERENCE_STUDENT))
     plan = CompileEstimate(teacher.model_id, student.model_id)
     n_dev, n_train = len(dev), sum(e.expected is not None for e in train)
-    pool = min(o.max_demo_pool, len(train))
+    pool = min(o.search.max_demo_pool, len(train))
     # draft: the teacher's instructions, its answers to unlabelled dev cases and to the demo pool.
     draft = plan.line("draft", "teacher")
     draft.add(Span(1, 1), DRAFT_PROMPT + 8 * size.demo, DRAFT_ANSWER, prices[0])
     asked = pool + sum(e.expected is None for e in dev)
     draft.add(Span(asked, asked), size.system + size.input, size.answer, prices[0])
     ks = _plan_select(plan, spec, o, size, n_dev, n_train, pool, renderings, prices[1])
-    if o.refine_rounds:  # each round: a revision by the teacher, and its race against the choice
-        plan.line("refine", "teacher").add(Span(0, o.refine_rounds), REVISE_PROMPT + 12 * size.demo, REVISE_ANSWER,
-                                           prices[0])
-        plan.line("refine", "student").add(Span(0, o.refine_rounds * n_dev), size.system + size.input, size.answer,
-                                           prices[1])
+    rounds = o.search.refine_rounds
+    if rounds:  # each round: a revision by the teacher, and its race against the choice
+        plan.line("refine", "teacher").add(Span(0, rounds), REVISE_PROMPT + 12 * size.demo, REVISE_ANSWER, prices[0])
+        plan.line("refine", "student").add(Span(0, rounds * n_dev), size.system + size.input, size.answer, prices[1])
     extra = _plan_calibrate(plan, o, size, n_dev, n_train, min(ks) if ks else 0, student, sampling,
                             second_opinion, prices[1])
     in_flight = 1 if student.is_local else 8
@@ -234,20 +233,22 @@ def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, size
     fixed demos with two texts, demo groups and retrieval with one, and the leader's demo draws."""
     schema = spec.output_schema
     n_classes = len((schema.get("properties") or {}).get(label_field(schema) or "", {}).get("enum", [])) or None
-    ks = demo_counts(pool, n_classes, o.ks)
-    rks = demo_counts(min(o.max_retrieval_pool, n_train), n_classes, o.retrieval_ks if o.retrieval_ks is not None
-                      else o.ks) if o.retrieval else []
+    ks = demo_counts(pool, n_classes, o.search.ks)
+    search = o.search
+    asked = search.retrieval_ks if search.retrieval_ks is not None else search.ks
+    rks = demo_counts(min(search.max_retrieval_pool, n_train), n_classes, asked) if search.retrieval else []
     stoppable = Span(min(BATCH, n_dev), n_dev)
     select = plan.line("select", "student")
     select.add(Span(n_dev, n_dev), size.system + size.input, size.answer, price)  # the baseline
     select.add(stoppable.times(renderings + 1), size.system + size.input, size.answer, price)
     fixed = [k for k in ks for _ in range(2)]
-    pooled = [k for k in rks for _ in range(2 if o.clustered else 1)]
+    pooled = [k for k in rks for _ in range(2 if o.search.clustered else 1)]
     for k in [*fixed, *pooled]:
         select.add(stoppable, size.system + size.input + k * size.demo, size.answer, price)
-    if o.draws > 1 and (fixed or pooled):
+    if o.search.draws > 1 and (fixed or pooled):
         k_mean = _mean([float(k) for k in [*fixed, *pooled]])
-        select.add(Span(0, (o.draws - 1) * n_dev), size.system + size.input + k_mean * size.demo, size.answer, price)
+        select.add(Span(0, (o.search.draws - 1) * n_dev), size.system + size.input + k_mean * size.demo,
+                   size.answer, price)
     select.with_reasks(REASKS)
     return ks
 
@@ -256,7 +257,7 @@ def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, size: _Sizes, n_de
                     student: Model, sampling: bool, second_opinion: Model | None,
                     price: Callable[[float, float], float]) -> int:
     """Dev again (class probabilities or samples), every held-out example, and the evidence calls."""
-    extra = min(max(0, n_train - shown), 1000 if o.calibration_extra is None else o.calibration_extra)
+    extra = min(max(0, n_train - shown), 1000 if o.search.calibration_extra is None else o.search.calibration_extra)
     again = n_dev if (student.supports_choice_scores or sampling) else 0
     prompt = size.system + size.input + shown * size.demo
     calibration = plan.line("calibrate", "student")

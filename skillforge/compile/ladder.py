@@ -57,7 +57,7 @@ def calibration_extra(state: CompileState, cand: Candidate) -> list[DevCase]:
     shown = [d.input for d in cand.demos] if cand.retrieve_k is None else []
     pool = [DevCase(e.input, e.expected) for e in without_inputs(state.train, shown) if e.expected is not None]
     random.Random(o.seed + 2).shuffle(pool)
-    return pool[: MAX_CALIBRATION_EXTRA if o.calibration_extra is None else o.calibration_extra]
+    return pool[: MAX_CALIBRATION_EXTRA if o.search.calibration_extra is None else o.search.calibration_extra]
 
 
 def sampling(state: CompileState) -> ConfidenceSettings | None:
@@ -65,12 +65,13 @@ def sampling(state: CompileState) -> ConfidenceSettings | None:
     token probabilities (nothing else of its own ranks its answers) under signal search, unless
     self-consistency is configured (that samples every answer already)."""
     o, student = state.options, state.student
-    if not o.signal_search or o.confidence.method == "self_consistency":
+    if not o.search.signal_search or o.confidence.method == "self_consistency":
         return None
     if student.supports_logprobs or student.supports_choice_scores:
         return None
     # A model that takes no temperature samples at its own settings (Claude's 5.5 family).
-    return o.confidence.model_copy(update={"temperature": None} if not student.supports_temperature else {})
+    base = o.confidence.settings()
+    return base.model_copy(update={"temperature": None} if not student.supports_temperature else {})
 
 
 def mean_usage(state: CompileState, request_for: Callable[[Mapping[str, Any]], ModelRequest]) -> Usage | None:
@@ -186,8 +187,8 @@ async def calibrate(state: CompileState) -> None:
         state.budget.release()  # what was held back for this step
     cand = chosen.candidate
     extra = calibration_extra(state, cand)
-    scores = (o.signal_search and o.confidence.method != "self_consistency" and state.student.supports_choice_scores
-              and bool(enum_fields(spec.output_schema)))
+    scores = (o.search.signal_search and o.confidence.method != "self_consistency"
+              and state.student.supports_choice_scores and bool(enum_fields(spec.output_schema)))
     samples = sampling(state)
     dev_cases = chosen.cases
     needs_scores = scores and not all("class_prob" in c.signals for c in dev_cases if c.output is not None)
@@ -199,14 +200,14 @@ async def calibrate(state: CompileState) -> None:
                    ).cases if extra else []
     measured = list(dev_cases) + list(extra_cases)
     inputs = [c.input for c in state.dev] + [c.input for c in extra]
-    fit = await fit_classifier(state) if o.cascade else None
+    fit = await fit_classifier(state) if o.search.cascade else None
     # The classifier's view of each student answer and the neighbours' vote: free signals for any student.
     vote = neighbour_vote(cand.demos, spec.output_schema)
     free_signals(measured, inputs, fit, vote)
     second = None
-    if o.signal_search and o.second_opinion is not None:
+    if o.search.signal_search and o.second_opinion is not None:
         second = await measure_second_opinion(state, cand, measured, inputs)
-    base = samples if samples is not None else o.confidence
+    base = samples if samples is not None else o.confidence.settings()
     costs = ladder_costs(state, measured)
     second_cost = None
     if second is not None:
@@ -223,8 +224,9 @@ async def calibrate(state: CompileState) -> None:
     priced: list[_Priced] = []
     for repair, cases in variants:
         per_ask = costs.plus_student(None if costs.student is None else (_mean_calls(cases) - 1.0) * costs.student)
-        choices = (confidence_options(cases, base, seed=o.seed) if o.signal_search
-                   else [ConfidenceChoice(o.confidence, [c.confidence for c in cases], {}, o.confidence.method)])
+        choices = (confidence_options(cases, base, seed=o.seed) if o.search.signal_search
+                   else [ConfidenceChoice(o.confidence.settings(), [c.confidence for c in cases], {},
+                                          o.confidence.method)])
         for choice in choices:
             plan = plan_tiers(cases, inputs, choice, fit, per_ask.plus_student(_evidence_cost(choice, costs,
                               second_cost)), target_precision=o.target_precision, confidence_level=o.confidence_level)

@@ -91,14 +91,14 @@ def check(inputs: Inputs, *, calls: bool = True) -> Checked:
         raise SpecError(f"teacher_batch needs a teacher with a batch API (e.g. anthropic:...); "
                         f"{teacher.model_id} has none", field="teacher_batch")
     embedder = _classifier_embedder(options, spec, student)
-    train, dev = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.dev_fraction,
-                               max_dev=options.max_dev)
+    train, dev = steps.prepare(train_in, dev_in, seed=options.seed, fraction=options.search.dev_fraction,
+                               max_dev=options.search.max_dev)
     second = None
-    if options.signal_search and options.second_opinion is not None:
+    if options.search.signal_search and options.second_opinion is not None:
         second = student if options.second_opinion == "student" else resolve_model(
             options.second_opinion, options.second_opinion, role="second_opinion")
     structured = student.supports_structured_output
-    renderings = sum(1 for r in options.renderings if "+schema" in r or structured) or len(RENDERINGS)
+    renderings = sum(1 for r in options.search.renderings if "+schema" in r or structured) or len(RENDERINGS)
     estimate = estimate_compile(spec, train, dev, options, teacher=teacher, student=student,
                                 sampling=wants_samples(options, student), second_opinion=second,
                                 renderings=renderings)
@@ -133,7 +133,7 @@ def wants_samples(options: CompileOptions, student: Model) -> bool:
     """Whether the calibration measures the student's extra samples: for a student that gives no token
     probabilities (nothing else of its own ranks its answers) under signal search, unless self-consistency
     is configured (that samples every answer already)."""
-    return (options.signal_search and options.confidence.method != "self_consistency"
+    return (options.search.signal_search and options.confidence.method != "self_consistency"
             and not (student.supports_logprobs or student.supports_choice_scores))
 
 
@@ -157,7 +157,7 @@ def initial_state(inputs: Inputs) -> CompileState:
     return CompileState(
         spec=spec, options=options, teacher=teacher_m, student=student_m,
         # Dev answers are measured the way the skill will run: with self-consistency when configured.
-        student_eval=with_confidence(student_m, options.confidence),
+        student_eval=with_confidence(student_m, options.confidence.settings()),
         ledger=inputs.ledger if inputs.ledger is not None else Ledger(env.ledger_path, clock=inputs.clock),
         progress=inputs.progress or NullProgress(), clock=inputs.clock, train=c.train, dev_examples=c.dev,
         template_text=template_instructions(spec.description, spec.output_schema),
@@ -179,7 +179,7 @@ def _classifier_embedder(options: CompileOptions, spec: SkillSpec, student: Mode
     """The model that embeds inputs for the classifier (``options.classifier_embeddings``), checked
     before any call: ``None`` when there is no classifier to train or no model to embed with."""
     choice = options.classifier_embeddings
-    if choice is None or not options.cascade or single_enum_field(spec.output_schema) is None:
+    if choice is None or not options.search.cascade or single_enum_field(spec.output_schema) is None:
         return None
     if choice in ("student", "auto") and student.supports_embeddings:
         return student

@@ -146,7 +146,7 @@ class CompileState:
 
     def confidence_settings(self) -> ConfidenceSettings:
         """How the skill's student confidence is computed (the options' unless calibrate chose)."""
-        return self.options.confidence if self.confidence is None else self.confidence.settings
+        return self.options.confidence.settings() if self.confidence is None else self.confidence.settings
 
     def escalation_prompt(self) -> Literal["plain", "student"]:
         """What an escalation sends the teacher: the teacher-only prompt (``plain``: the description and the

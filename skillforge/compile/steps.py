@@ -134,7 +134,7 @@ async def draft(state: CompileState) -> None:
         state.teacher, state.spec, draft_samples(state.train, state.spec.output_schema, 8, o.seed), ledger=state.ledger)
     state.progress.advance()
     state.dev = await _references(state)
-    train_pool = state.train[: o.max_demo_pool]
+    train_pool = state.train[: o.search.max_demo_pool]
     state.progress.stage("teacher: answering training examples", len(train_pool))
     state.taught = await teacher_demos(
         state.teacher, state.spec, state.teacher_text or state.template_text, train_pool,
@@ -147,7 +147,7 @@ def _renderings(state: CompileState) -> tuple[Rendering, list[Rendering]]:
     """The baseline's rendering and the renderings to try. A student without constrained decoding
     needs the schema's text in the prompt."""
     structured = state.student.supports_structured_output
-    tried = [r for r in map(Rendering.named, state.options.renderings) if r.schema_in_prompt or structured]
+    tried = [r for r in map(Rendering.named, state.options.search.renderings) if r.schema_in_prompt or structured]
     return (PLAIN if structured else Rendering("plain", schema_in_prompt=True)), tried
 
 
@@ -156,16 +156,16 @@ async def _redraw(state: CompileState, scored: list[Scored]) -> None:
     first draw -- measured over ``draws - 1`` more demo draws: its spread (a candidate with demos must beat
     the baseline by more than it). The others cannot be chosen over it without clearly beating it."""
     o, base = state.options, scored[0]
-    if o.draws < 2:
+    if o.search.draws < 2:
         return
     contenders = [sc for sc in scored if sc.candidate.k > 0 and not sc.draws[0].stopped
-                  and clearly_better(sc, base, o.selection_z)]
+                  and clearly_better(sc, base, o.search.selection_z)]
     if not contenders:
         return
     lead = best(contenders)
     draws = []
     try:
-        for d in range(1, o.draws):
+        for d in range(1, o.search.draws):
             cand = redraw(lead.candidate, d, pool=state.pool, output_schema=state.spec.output_schema, seed=o.seed)
             draws.append(await state.measure(cand, state.dev, f"dev, demo draw {d + 1}"))
     except BudgetExhausted:
@@ -181,24 +181,24 @@ def _retrieval_pool(state: CompileState) -> list[Demo]:
     without dev inputs: what demo groups and per-input retrieval draw from."""
     o = state.options
     labelled = [Demo(input=e.input, output=e.expected, source="label")
-                for e in state.train[o.max_demo_pool:] if e.expected is not None]
-    return without_inputs(state.pool + labelled, [c.input for c in state.dev])[: o.max_retrieval_pool]
+                for e in state.train[o.search.max_demo_pool:] if e.expected is not None]
+    return without_inputs(state.pool + labelled, [c.input for c in state.dev])[: o.search.max_retrieval_pool]
 
 
 def _demo_candidates(state: CompileState, texts: Sequence[tuple[InstructionsSource, str]], rendering: Rendering
                      ) -> list[Candidate]:
     """Fixed demos with each text; demo groups and per-input retrieved demos with the first (best) text."""
     o, schema = state.options, state.spec.output_schema
-    out = build_candidates(texts=texts, pool=state.pool, output_schema=schema, ks=o.ks, seed=o.seed,
+    out = build_candidates(texts=texts, pool=state.pool, output_schema=schema, ks=o.search.ks, seed=o.seed,
                            rendering=rendering)
     pool = _retrieval_pool(state)
-    if o.retrieval and pool and texts:
+    if o.search.retrieval and pool and texts:
         source, text = texts[0]
-        ks = o.retrieval_ks if o.retrieval_ks is not None else o.ks
+        ks = o.search.retrieval_ks if o.search.retrieval_ks is not None else o.search.ks
         retrieved = retrieval_candidates(source=source, instructions=text, pool=pool, output_schema=schema, ks=ks,
                                          rendering=rendering)
         for cand in retrieved:
-            if o.clustered and len(cand.demos) > cand.k:
+            if o.search.clustered and len(cand.demos) > cand.k:
                 out.append(clustered_twin(cand))
             out.append(cand)
     return out
@@ -232,8 +232,8 @@ async def select(state: CompileState) -> None:
     scored = [Scored([m]) for m in [*first, *second]]
     await _redraw(state, scored)
     state.scored = scored
-    choice, state.why = choose([sc for sc in scored if not sc.draws[0].stopped], z=o.selection_z,
-                               need_spread=o.draws > 1)
+    choice, state.why = choose([sc for sc in scored if not sc.draws[0].stopped], z=o.search.selection_z,
+                               need_spread=o.search.draws > 1)
     state.chosen = choice.committed
 
 
@@ -244,10 +244,10 @@ async def refine(state: CompileState) -> None:
     deterministic teacher shown the same failures would write the same text again)."""
     o = state.options
     spent: float | None = 0.0
-    for n in range(1, o.refine_rounds + 1):
+    for n in range(1, o.search.refine_rounds + 1):
         chosen = state.the_choice()
         failures = failures_of(chosen, state.dev, limit=12)
-        if not failures or over_budget(spent, o.refine_budget_usd):
+        if not failures or over_budget(spent, o.search.refine_budget_usd):
             return
         state.progress.stage(f"teacher: refinement round {n}", 1)
         try:
@@ -267,7 +267,7 @@ async def refine(state: CompileState) -> None:
         (ev,) = await race(state, [replace(base, name=f"{base.name}~r{n}", instructions_source="teacher",
                                            instructions=text)], what="revised", rivals=[chosen])
         state.scored.append(Scored([ev]))
-        kept = not ev.stopped and clearly_better(ev, chosen, o.selection_z)
+        kept = not ev.stopped and clearly_better(ev, chosen, o.search.selection_z)
         state.rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
                                             dev_score_after=_r(ev.score), kept=kept,
                                             cases_measured=len(ev.cases) if ev.stopped else None))

@@ -32,7 +32,6 @@ from skillforge.format.manifest import (
     FORMAT_VERSION,
     INSTRUCTIONS,
     LATER_METRICS,
-    LATER_OPTIONS,
     MANIFEST,
     TESTS,
     Demo,
@@ -60,11 +59,9 @@ def dump_manifest(manifest: Manifest) -> str:
     for name in LATER_METRICS:
         if data["metrics"][name] in (None, [], {}):
             del data["metrics"][name]
-    # Settings added later, likewise left out while unset.
+    # Options recorded before the search's internals moved come back in their old layout, as read
+    # (CompileOptions writes them so); options added later are in the new layout only.
     options = data["provenance"].get("options") or {}
-    recorded = manifest.provenance.options
-    for name in LATER_OPTIONS - (recorded.model_fields_set if recorded is not None else set()):
-        options.pop(name, None)
     for holder in (data["settings"]["confidence"], options, options.get("confidence") or {}):
         if holder.get("second_opinion", "") is None:
             del holder["second_opinion"]

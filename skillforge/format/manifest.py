@@ -318,9 +318,6 @@ class Metrics(StrictModel):
 #: without being cut short (each sits before ``ladders``, which a cut-short file loses first).
 LATER_METRICS = frozenset({"risk_coverage", "invalid_share", "compile_steps", "teacher_only", "to_certify",
                            "field_auroc", "estimate", "budget"})
-#: Compile options added after skills were first committed: written only when recorded (set), so a skill
-#: compiled before them saves unchanged.
-LATER_OPTIONS = frozenset({"clustered", "model_tiers", "classifier_embeddings", "budget_usd"})
 
 
 class Manifest(StrictModel):

@@ -33,11 +33,17 @@ class UserConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def __init__(self, **data: Any) -> None:
+        # Pydantic builds a nested UserConfig through this same __init__: only the outermost one turns the
+        # error into a SpecError, so its field is the full path (``search.dev_fraction``).
+        outermost = not _NESTED.get()
+        token = _NESTED.set(True)
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            if _NESTED.get():
+            if not outermost:
                 raise
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or None
             raise SpecError(str(first["msg"]).removeprefix("Value error, "), field=field) from None
+        finally:
+            _NESTED.reset(token)
