@@ -64,7 +64,7 @@ label = skill.manifest.output_schema["properties"]["intent"]["enum"][0]
 if mode == "double":
     model = FunctionModel(lambda request: {"intent": label}, logprob=0.0)
 else:
-    from skillforge.models.anthropic import AnthropicModel
+    from skillforge.models.anthropic.model import AnthropicModel
     model = AnthropicModel("claude-haiku-4-5", api_key="sk-ant-bench", base_url=url)
 inputs = [json.loads(line)["input"] for line in open("skills/intent-router/tests.jsonl", encoding="utf-8")]
 ledger = Ledger(None)

@@ -51,17 +51,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.tasks import HELD_OUT_TASKS, ROOT, SPLIT_SEED, TASKS, Task
-from skillforge import CompileOptions, Example, Ledger, Model, SkillSpec, compile_skill, get_model
+from skillforge import CompileOptions, Example, Ledger, SkillSpec, compile_skill, get_model
 from skillforge.compile import estimate_compile_skill
 from skillforge.compile.estimate import CompileEstimate
 from skillforge.evaluate import GOLD, EvalResult, aevaluate_skill
 from skillforge.format import FORMAT_VERSION, Demo, Manifest, Metrics, Provenance, Settings, StepCost
 from skillforge.ledger import LedgerEntry
+from skillforge.models import Model
 from skillforge.models.answer_cache import AnswerCache
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
-from skillforge.observe.drift import two_sided_z, wilson_interval
 from skillforge.run.prompt import plain_instructions
 from skillforge.skill import Skill
+from skillforge.stats import two_sided_z, wilson_interval
 from skillforge.testing import ClaudeLike
 
 RESULTS = ROOT / "bench" / "results"

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.tasks import ROOT, TASKS
 from skillforge import EscalationFailed, Ledger, load_skill
-from skillforge.models.local import LocalModel
+from skillforge.models.local.model import LocalModel
 from skillforge.run.classifier import embedding_text
 
 STUDENT = "smollm2-135m"

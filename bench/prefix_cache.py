@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from skillforge import Ledger, load_skill
 from skillforge.format import Demo
 from skillforge.models.base import run_sync
-from skillforge.models.local import LocalModel, _load, embedded_model_path
+from skillforge.models.local.model import LocalModel, _load, embedded_model_path
 from skillforge.run.runtime import Runner
 from skillforge.skill import Skill
 

@@ -17,7 +17,6 @@ from skillforge import (
     CompileOptions,
     EscalationFailed,
     Ledger,
-    Runner,
     RunResult,
     SkillSpec,
     compile_skill,
@@ -28,6 +27,7 @@ from skillforge.cli import RichProgress, print_compile_report
 from skillforge.compile import SearchConfig
 from skillforge.models.base import Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
+from skillforge.run import Runner
 from skillforge.run.teacher_only import teacher_only_request, teacher_only_usage
 from skillforge.spec import read_examples
 

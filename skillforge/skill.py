@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillforge.environment import read_env
 from skillforge.format import (
@@ -25,7 +25,9 @@ from skillforge.ledger import Ledger
 from skillforge.models.base import Model, blocking
 from skillforge.run import ItemResult, Runner, RunResult, run_many
 from skillforge.spec import InputLimits
-from skillforge.tools import AnthropicTool
+
+if TYPE_CHECKING:
+    from skillforge.adapters import AnthropicTool
 
 
 class Skill(SkillDefinition):
@@ -166,7 +168,11 @@ class Skill(SkillDefinition):
     def as_anthropic_tool(self, *, student: str | Model | None = None, teacher: str | Model | None = None,
                           ledger: Ledger | None = None, escalate: bool = True) -> AnthropicTool:
         """This skill as a tool for the Anthropic Messages API: ``.definition`` for ``tools=[...]``,
-        ``.execute(tool_use_block)`` for the ``tool_result`` (see :mod:`skillforge.tools.anthropic`)."""
+        ``.execute(tool_use_block)`` for the ``tool_result`` (see :mod:`skillforge.adapters.anthropic_tool`)."""
+        # The adapter sits above the skill layer (it adapts skills to other systems); this convenience
+        # method imports it when called, the one sanctioned upward edge (pyproject's import contract).
+        from skillforge.adapters.anthropic_tool import AnthropicTool
+
         return AnthropicTool(self.runner(student=student, teacher=teacher, ledger=ledger, escalate=escalate))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import anthropic
 import httpx2
 
-from skillforge.models.anthropic import AnthropicModel
+from skillforge.models.anthropic.model import AnthropicModel
 from skillforge.models.base import Message, ModelRequest
 
 #: Distinctive so a scan for it cannot match anything by accident.

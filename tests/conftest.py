@@ -42,7 +42,7 @@ def _isolated_env(
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """llama-cpp-python's OpenAI-compatible server on the embedded model, on a free localhost port,
     started once per session and stopped at its end (:func:`openai_fixtures.run_llama_server`)."""
-    from skillforge.models.local import embedded_model_path
+    from skillforge.models.local.model import embedded_model_path
 
     from openai_fixtures import run_llama_server
 

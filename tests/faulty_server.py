@@ -26,7 +26,7 @@ from typing import Any
 import anthropic
 import httpx2
 
-from skillforge.models.anthropic import AnthropicModel
+from skillforge.models.anthropic.model import AnthropicModel
 
 FAULTS = ("429", "529", "500", "502", "503", "504", "timeout", "dropped", "refused")
 

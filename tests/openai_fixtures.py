@@ -24,7 +24,7 @@ from typing import Any
 import httpx2
 import openai
 
-from skillforge.models.openai_compat import OpenAIModel
+from skillforge.models.openai_compat.model import OpenAIModel
 
 from anthropic_fixtures import FakeServer, SleepRecorder
 

@@ -80,7 +80,7 @@ def test_a_model_without_an_identity_is_never_cached(tmp_path: Path) -> None:
 
 
 def test_the_local_models_identity_names_its_weights_and_engine() -> None:
-    from skillforge.models.local import LocalModel, embedded_model_path
+    from skillforge.models.local.model import LocalModel, embedded_model_path
 
     identity = LocalModel(embedded_model_path(), model_id="local:smollm2-135m").cache_identity()
     assert identity is not None and len(identity["weights"]) == 64 and identity["engine"] != "unknown"

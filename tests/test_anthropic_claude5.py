@@ -19,11 +19,11 @@ from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER, read_env
 from skillforge.errors import ConfigurationError, EscalationFailed, ModelAPIError, SpecError
 from skillforge.evaluate import STUDENT_REFERENCE, TEACHER_REFERENCE
 from skillforge.format import ConfidenceOptions
-from skillforge.models.anthropic import AnthropicModel
-from skillforge.models.anthropic_batch import custom_id, read_state
+from skillforge.models.anthropic.batch import custom_id, read_state
+from skillforge.models.anthropic.claude import takes_effort, takes_sampling_params, thinks_adaptively
+from skillforge.models.anthropic.model import AnthropicModel
 from skillforge.models.base import ModelRequest, Usage
 from skillforge.models.batching import BatchingModel
-from skillforge.models.claude import takes_effort, takes_sampling_params, thinks_adaptively
 from skillforge.models.pricing import PRICES
 from skillforge.run import Runner, SelfConsistentModel
 from skillforge.testing import FunctionModel, skill_input

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER, read_env
-from skillforge.models.anthropic import AnthropicModel
+from skillforge.models.anthropic.model import AnthropicModel
 from skillforge.models.base import Message, ModelRequest, ModelResponse, Usage
 from skillforge.run import SelfConsistentModel
 from skillforge.testing import QueuedModel

@@ -23,8 +23,8 @@ from skillforge.errors import (
     ModelRequestRejected,
     SpecError,
 )
-from skillforge.models.anthropic import AnthropicModel
-from skillforge.models.anthropic_schema import adapt_schema, structured_output_problems, tool_schema_problems
+from skillforge.models.anthropic.model import AnthropicModel
+from skillforge.models.anthropic.schema import adapt_schema, structured_output_problems, tool_schema_problems
 from skillforge.models.base import ModelRequest, Usage
 from skillforge.models.pricing import Price, PriceTable, reset_price_warnings
 from skillforge.models.registry import get_model

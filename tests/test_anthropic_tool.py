@@ -19,11 +19,11 @@ import pytest
 from anthropic.types import ToolParam, ToolResultBlockParam
 from pydantic import TypeAdapter
 
+from skillforge.adapters import AnthropicTool
 from skillforge.ledger import Ledger
 from skillforge.regress import CASSETTE_DIR, CassetteModel, CassetteStore
 from skillforge.skill import Skill, load_skill
 from skillforge.testing import QueuedModel
-from skillforge.tools import AnthropicTool
 
 from anthropic_fixtures import FakeServer, message, ok, text
 

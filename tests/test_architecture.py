@@ -102,17 +102,17 @@ def test_the_cycle_check_finds_a_cycle() -> None:
 
 
 @pytest.mark.parametrize("extra", ["mcp", "mcp_types", "pydantic_ai", "uvicorn"])
-def test_only_the_integrations_import_an_optional_extra(extra: str) -> None:
+def test_only_the_adapters_import_an_optional_extra(extra: str) -> None:
     graph = _graph()
     if extra not in graph.modules:
         pytest.skip(f"{extra} is not imported anywhere")
     importers = {m for m in graph.find_modules_that_directly_import(extra) if m.startswith("skillforge")}
-    assert all(m.startswith("skillforge.integrations") for m in importers), sorted(importers)
+    assert all(m.startswith("skillforge.adapters") for m in importers), sorted(importers)
 
 
 #: Optional extras and the only modules that may import them (everything else runs without them).
-EXTRAS = {"openai": {"skillforge.models.openai_compat"}, "ray": {"skillforge.integrations.ray"},
-          "pyarrow": {"skillforge.integrations.ray"}}
+EXTRAS = {"openai": {"skillforge.models.openai_compat.model"}, "ray": {"skillforge.adapters.ray"},
+          "pyarrow": {"skillforge.adapters.ray"}}
 
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS))

@@ -117,7 +117,7 @@ def test_sync_runs_share_one_event_loop_so_the_provider_keeps_its_http_client(
 ) -> None:
     import anthropic
 
-    from skillforge.models.anthropic import AnthropicModel
+    from skillforge.models.anthropic.model import AnthropicModel
 
     client = FaultyServer(rate=0.0).model()._client()  # built before the constructor is counted
     built: list[object] = []

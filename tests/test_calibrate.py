@@ -8,8 +8,8 @@ import pytest
 
 from skillforge import CompileOptions, Example, compile_skill
 from skillforge.compile import SearchConfig
-from skillforge.compile.calibrate import choose_threshold, wilson_lower_bound, z_for
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
+from skillforge.stats import choose_threshold, wilson_lower_bound, z_for
 from skillforge.testing import FunctionModel, skill_input
 
 from helpers import keyword_model, sentiment_examples, sentiment_spec

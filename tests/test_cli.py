@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from skillforge import __version__
 from skillforge.cli import app
+from skillforge.cli.app import COMMANDS
 from skillforge.models import registry
 
 from helpers import keyword_model, sentiment_examples
@@ -82,7 +84,35 @@ def test_errors_are_one_line_without_a_traceback(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "cannot read spec file" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_every_command_has_help() -> None:
-    for args in (["--help"], ["compile", "--help"], ["run", "--help"]):
-        result = runner.invoke(app, args)
-        assert result.exit_code == 0 and "Usage" in result.output
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert f"Usage: root {command}" in result.output or f"{command} [OPTIONS]" in result.output
+    assert "see README" not in result.output
+    # Each paragraph is one line of help text, so the terminal wraps it at its own width.
+    (info,) = [c for c in app.registered_commands if c.name == command]
+    assert info.help and all("\n" not in paragraph for paragraph in info.help.split("\n\n"))
+
+
+def test_help_lists_every_command_in_the_order_a_user_meets_them() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    listed = [c for c in COMMANDS if f" {c} " in result.output]
+    assert listed == list(COMMANDS)
+    positions = [result.output.index(f" {c} ") for c in COMMANDS]
+    assert positions == sorted(positions) and COMMANDS[0] == "compile"
+    registered = {c.name for c in app.registered_commands}
+    assert registered == set(COMMANDS)
+
+
+def test_version_flag_prints_the_package_version() -> None:
+    for flag in ("--version", "-V"):
+        result = runner.invoke(app, [flag])
+        assert result.exit_code == 0 and result.output.strip() == f"skillforge {__version__}"
+
+
+def test_model_options_state_their_real_defaults() -> None:
+    result = runner.invoke(app, ["compile", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    assert "SKILLFORGE_TEACHER" in text and "claude-opus-5-5" in text and "local:smollm2-135m" in text

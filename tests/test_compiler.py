@@ -9,8 +9,8 @@ import pytest
 
 from skillforge import CompileOptions, Example, Ledger, SpecError, compile_skill
 from skillforge.compile import SearchConfig, split_dev
-from skillforge.compile.calibrate import choose_threshold
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
+from skillforge.stats import choose_threshold
 from skillforge.testing import FunctionModel, skill_input
 
 from helpers import keyword_answer, keyword_model, sentiment_examples, sentiment_spec

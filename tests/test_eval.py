@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from skillforge import CompileOptions, ConfidenceSettings, Example, Skill, compile_skill
+from skillforge import CompileOptions, Example, Skill, compile_skill
 from skillforge.cli import app
-from skillforge.compile import SearchConfig
+from skillforge.compile import ConfidenceSettings, SearchConfig
 from skillforge.evaluate import GOLD, aevaluate_skill, auroc, risk_coverage
 from skillforge.models.base import Message, ModelRequest, ModelResponse, Usage, run_sync
 from skillforge.run.confidence import SelfConsistentModel

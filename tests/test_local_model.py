@@ -10,7 +10,7 @@ import pytest
 
 from skillforge import CompileOptions, Example, Ledger, compile_skill, get_model, load_skill
 from skillforge.compile import SearchConfig
-from skillforge.models.local_scoring import answer_logprob, value_spans
+from skillforge.models.local.scoring import answer_logprob, value_spans
 from skillforge.run.prompt import build_request, template_instructions
 
 from helpers import SENTIMENT_OUT, sentiment_spec

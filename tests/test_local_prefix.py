@@ -26,13 +26,13 @@ def request_for(demos: list[tuple[dict[str, str], dict[str, str]]], text: str) -
 
 
 def model(n_ctx: int, **kwargs: int):  # type: ignore[no-untyped-def]
-    from skillforge.models.local import LocalModel, embedded_model_path
+    from skillforge.models.local.model import LocalModel, embedded_model_path
 
     return LocalModel(embedded_model_path(), n_ctx=n_ctx, **kwargs)
 
 
 def context(n_ctx: int):  # type: ignore[no-untyped-def]
-    from skillforge.models import local
+    from skillforge.models.local import model as local
 
     return local._load(local.embedded_model_path(), n_ctx)[0]
 
@@ -123,7 +123,7 @@ class TemplateDouble:
         self.capture_prompt, self.fails, self.renders = False, fails, 0
 
     def create_chat_completion(self, *, messages: list[dict[str, str]], **_: object) -> None:
-        from skillforge.models.local_prefix import PromptCaptured
+        from skillforge.models.local.prefix import PromptCaptured
 
         self.renders += 1
         if self.fails:
@@ -134,7 +134,7 @@ class TemplateDouble:
 
 
 def test_the_static_prefix_ends_where_the_chat_template_starts_rendering_the_user_turn() -> None:
-    from skillforge.models.local_prefix import PrefixStates
+    from skillforge.models.local.prefix import PrefixStates
 
     static = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
               {"role": "assistant", "content": "yo"}]
@@ -148,7 +148,7 @@ def test_the_static_prefix_ends_where_the_chat_template_starts_rendering_the_use
 
 
 def test_a_chat_handler_that_cannot_render_the_prefix_means_no_prefix_cache() -> None:
-    from skillforge.models.local_prefix import PrefixStates
+    from skillforge.models.local.prefix import PrefixStates
 
     llm = TemplateDouble(fails=True)
     assert PrefixStates().prefix_tokens(llm, "key", [{"role": "system", "content": "x"}]) is None
@@ -156,7 +156,7 @@ def test_a_chat_handler_that_cannot_render_the_prefix_means_no_prefix_cache() ->
 
 
 def test_the_default_budget_is_a_share_of_the_memory_the_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    from skillforge.models import local
+    from skillforge.models.local import model as local
 
     gib = 2**30
     for memory, budget in [(23 * gib, 23 * gib // 16), (8 * gib, gib // 2), (2 * gib, 256 * 2**20),
@@ -171,7 +171,7 @@ def test_a_container_memory_limit_below_the_machine_s_memory_sizes_the_budget(
         monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     from pathlib import Path
 
-    from skillforge.models import local
+    from skillforge.models.local import model as local
 
     monkeypatch.setattr(local, "_CGROUP_LIMITS", ())
     physical = local._memory_bytes()

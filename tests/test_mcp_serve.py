@@ -23,15 +23,15 @@ import pytest
 from mcp import Client, ClientSession, MCPError, StdioServerParameters, stdio_client
 from typer.testing import CliRunner
 
+from skillforge.adapters import provenance
+from skillforge.adapters.catalog import load_catalog
+from skillforge.adapters.mcp_server import META_KEY, build_server
 from skillforge.cli import app
-from skillforge.integrations.catalog import load_catalog
-from skillforge.integrations.mcp_server import META_KEY, build_server
 from skillforge.ledger import Ledger
 from skillforge.regress import CASSETTE_DIR, CassetteModel, CassetteStore
 from skillforge.run import Runner, RunResult
 from skillforge.skill import Skill, load_skill
 from skillforge.testing import FunctionModel, QueuedModel
-from skillforge.tools import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 SKILLS = ROOT / "skills"

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from skillforge.cli.app import app
 from skillforge.compile import CompileOptions, SearchConfig, compile_skill
 from skillforge.ledger import Ledger
-from skillforge.observe import compute_status, iter_entries, parse_window, wilson_interval
-from skillforge.observe.drift import reset_drift_warnings, two_sided_z
+from skillforge.observe import compute_status, iter_entries, parse_window
+from skillforge.run.drift import reset_drift_warnings
+from skillforge.stats import two_sided_z, wilson_interval
 from skillforge.testing import FunctionModel
 
 from helpers import keyword_model, sentiment_examples, sentiment_spec
@@ -139,7 +140,7 @@ def test_the_runtime_warns_once_per_skill_when_its_share_drifts(caplog: pytest.L
     skill.manifest.settings.expected_student_share = 0.9
     unsure = FunctionModel(lambda _: {"sentiment": "positive"}, model_id="test:unsure", logprob=-2.0)
     ledger, teacher = Ledger(None), keyword_model()
-    with caplog.at_level(logging.WARNING, logger="skillforge.observe.drift"):
+    with caplog.at_level(logging.WARNING, logger="skillforge.run.drift"):
         for i in range(99):
             skill.run({"text": f"fine {i}"}, student=unsure, teacher=teacher, ledger=ledger)
         assert not caplog.records  # no test before 100 inputs

@@ -23,7 +23,7 @@ from skillforge.errors import (
     UnknownPriceWarning,
 )
 from skillforge.models.base import Message, ModelRequest, Usage
-from skillforge.models.openai_compat import NO_KEY, OpenAIModel
+from skillforge.models.openai_compat.model import NO_KEY, OpenAIModel
 from skillforge.models.pricing import Price, reset_price_warnings
 from skillforge.models.registry import get_model
 

@@ -28,7 +28,7 @@ import pytest
 
 from skillforge import Ledger
 from skillforge.errors import ModelAPIError
-from skillforge.models.anthropic import AnthropicModel
+from skillforge.models.anthropic.model import AnthropicModel
 from skillforge.models.base import Message, Model, ModelRequest, ModelResponse
 from skillforge.models.pricing import Price
 from skillforge.models.registry import get_model

@@ -15,8 +15,8 @@ from pydantic_ai.models.function import AgentInfo
 from pydantic_ai.models.function import FunctionModel as ScriptedAgentModel
 from pydantic_ai.models.test import TestModel
 
+from skillforge.adapters.pydantic_ai_tool import pydantic_ai_tool, pydantic_ai_toolset
 from skillforge.errors import ConfigurationError
-from skillforge.integrations.pydantic_ai_tool import pydantic_ai_tool, pydantic_ai_toolset
 from skillforge.ledger import Ledger
 from skillforge.skill import Skill, load_skill
 from skillforge.testing import FunctionModel, QueuedModel, skill_input

@@ -15,8 +15,8 @@ import pytest
 import ray
 
 from skillforge import Ledger
+from skillforge.adapters.ray import COLUMNS, ESCALATION_COLUMN, LEDGER_COLUMN, SkillMapper, write_records
 from skillforge.errors import ConfigurationError, ModelAPIError
-from skillforge.integrations.ray import COLUMNS, ESCALATION_COLUMN, LEDGER_COLUMN, SkillMapper, write_records
 from skillforge.models.base import ModelRequest, ModelResponse, Usage
 from skillforge.run import read_escalations
 from skillforge.testing import FunctionModel, skill_input

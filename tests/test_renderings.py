@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skillforge import CompileOptions, Runner, compile_skill, load_skill
+from skillforge import CompileOptions, compile_skill, load_skill
 from skillforge.compile import CaseResult, Measurement, SearchConfig
 from skillforge.compile.candidates import PLAIN, Candidate, Rendering, candidate, redraw
 from skillforge.compile.selection import Scored, choose, clearly_better, margin
 from skillforge.format import Demo, Settings
 from skillforge.models.base import ModelRequest
+from skillforge.run import Runner
 from skillforge.run.prompt import build_request, plain_instructions, render_input
 from skillforge.testing import FunctionModel, skill_input
 

@@ -16,7 +16,6 @@ from rich.console import Console
 from skillforge import CompileOptions, Example, Ledger, compile_skill, load_skill
 from skillforge.cli import print_compile_report
 from skillforge.compile import SearchConfig
-from skillforge.compile.calibrate import choose_threshold
 from skillforge.compile.confidence_fit import choose_confidence, cross_fitted
 from skillforge.compile.measure import CaseResult
 from skillforge.errors import ModelAPIError
@@ -26,6 +25,7 @@ from skillforge.models.pricing import Price
 from skillforge.models.registry import register_provider
 from skillforge.observe.tally import Tally
 from skillforge.run.second_opinion import second_signals
+from skillforge.stats import choose_threshold
 from skillforge.testing import FunctionModel, skill_input
 
 from helpers import SENTIMENT_OUT, sentiment_spec

@@ -19,7 +19,7 @@ from skillforge import CompileOptions, EscalationFailed, Ledger, ModelAPIError, 
 from skillforge.cli import main
 from skillforge.compile import SearchConfig
 from skillforge.models import registry
-from skillforge.models.anthropic import AnthropicModel
+from skillforge.models.anthropic.model import AnthropicModel
 from skillforge.models.base import Message, ModelRequest
 from skillforge.skill import Skill
 from skillforge.testing import FunctionModel, skill_input

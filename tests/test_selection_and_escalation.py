@@ -236,7 +236,7 @@ def test_a_multi_field_skill_is_gated_on_its_field_score(tmp_path: Path) -> None
 
 def test_a_threshold_above_every_confidence_stays_above_it_when_written_to_six_decimals() -> None:
     from skillforge.compile import stored_threshold
-    from skillforge.compile.calibrate import choose_threshold
+    from skillforge.stats import choose_threshold
 
     confidences = [0.8569224, 0.5, 0.4]
     nothing = choose_threshold(confidences, [False, True, True], target_precision=0.95)

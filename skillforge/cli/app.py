@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from skillforge._version import __version__
 from skillforge.cli.batch import batch_cmd
 from skillforge.cli.compile_report import print_compile_report, print_estimate
 from skillforge.cli.eval_report import print_eval
@@ -23,7 +25,7 @@ from skillforge.cli.regress_report import print_report
 from skillforge.cli.report_cmd import report
 from skillforge.cli.status_cmd import status
 from skillforge.compile import CompileOptions, compile_skill, estimate_compile_skill
-from skillforge.environment import read_env
+from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER, LOCAL_DEFAULT, read_env
 from skillforge.errors import InputValidationError, SkillforgeError, SpecError
 from skillforge.evaluate import aevaluate_skill, write_plot
 from skillforge.format import check_destination
@@ -41,12 +43,32 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
-app.command("status")(status)
-app.command("report")(report)
-app.command("batch")(batch_cmd)
 
-TeacherOpt = Annotated[str | None, typer.Option("--teacher", help="Teacher model id (default: see README).")]
-StudentOpt = Annotated[str | None, typer.Option("--student", help="Student model id (default: see README).")]
+#: The order ``skillforge --help`` lists the commands in: the job first, then checking, then operating.
+COMMANDS = ("compile", "run", "batch", "eval", "test", "update", "status", "report", "cache", "export", "import",
+            "serve")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"skillforge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", "-V", help="Print the version and exit.", is_eager=True, callback=_print_version)] = False,
+) -> None:
+    """Compile tasks into skills a cheap model runs, with verified escalation to a teacher."""
+
+
+_DEFAULT_MODEL = ("default: $SKILLFORGE_{role}, else {claude} when ANTHROPIC_API_KEY is set, else the embedded "
+                  f"{LOCAL_DEFAULT}")
+TeacherOpt = Annotated[str | None, typer.Option(
+    "--teacher", help="Teacher model id (" + _DEFAULT_MODEL.format(role="TEACHER", claude=CLAUDE_TEACHER) + ").")]
+StudentOpt = Annotated[str | None, typer.Option(
+    "--student", help="Student model id (" + _DEFAULT_MODEL.format(role="STUDENT", claude=CLAUDE_STUDENT) + ").")]
 
 
 def _note_defaults(teacher: str | None, student: str | None) -> None:
@@ -311,16 +333,30 @@ def test_cmd(
         raise typer.Exit(1)
 
 
-from skillforge.cli.serve import serve_cmd  # noqa: E402  (its own module: commands are added in parallel)
-
-app.command("serve")(serve_cmd)
-
-# Commands in their own modules (cli/<name>_cmd.py), registered here.
+# Commands in their own modules (cli/<name>_cmd.py), registered here, then listed in COMMANDS order.
 from skillforge.cli.cache_cmd import cache_cmd  # noqa: E402
 from skillforge.cli.export_cmd import export_cmd, import_cmd  # noqa: E402
+from skillforge.cli.serve import serve_cmd  # noqa: E402
 from skillforge.cli.update_cmd import update_cmd  # noqa: E402
 
+app.command("batch")(batch_cmd)
+app.command("status")(status)
+app.command("report")(report)
+app.command("serve")(serve_cmd)
 app.command("cache")(cache_cmd)
 app.command("update")(update_cmd)
 app.command("export")(export_cmd)
 app.command("import")(import_cmd)
+app.registered_commands.sort(key=lambda command: COMMANDS.index(command.name or ""))
+
+
+def _as_help(doc: str) -> str:
+    """A docstring as help text: each paragraph's lines joined, so the terminal wraps it at its own width
+    (typer keeps a docstring's line breaks, which wrap raggedly in any width but the source's)."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+for _command in app.registered_commands:
+    if _command.help is None and _command.callback is not None and _command.callback.__doc__:
+        _command.help = _as_help(_command.callback.__doc__)

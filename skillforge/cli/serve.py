@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from skillforge.adapters.catalog import load_catalog
+from skillforge.adapters.mcp_server import require_mcp, serve
 from skillforge.errors import ConfigurationError
-from skillforge.integrations.catalog import load_catalog
-from skillforge.integrations.mcp_server import require_mcp, serve
 from skillforge.ledger import Ledger
 
 err = Console(stderr=True)

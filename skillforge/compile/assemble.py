@@ -5,7 +5,6 @@ content hash)."""
 from __future__ import annotations
 
 from skillforge._version import __version__
-from skillforge.compile.calibrate import Calibration, risk_coverage, stored_threshold
 from skillforge.compile.ladder import teacher_only_tokens
 from skillforge.compile.selection import Scored
 from skillforge.compile.state import CompileState
@@ -24,6 +23,7 @@ from skillforge.format import (
 from skillforge.format.manifest import TokenCounts
 from skillforge.run import demo_groups
 from skillforge.skill import Skill
+from skillforge.stats import Calibration, risk_coverage, stored_threshold
 
 
 def _r(x: float) -> float:

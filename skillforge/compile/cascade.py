@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from skillforge.compile.calibrate import Calibration, choose_threshold
-from skillforge.compile.fitting import fit_multinomial, folds
 from skillforge.format import ClassifierWeights, EmbeddingWeights, LadderOption
 from skillforge.models.base import Model, Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
@@ -36,6 +34,7 @@ from skillforge.run.classifier import (
 )
 from skillforge.run.prompt import render_input
 from skillforge.spec import Example
+from skillforge.stats import Calibration, choose_threshold, fit_multinomial, folds
 
 K_FOLDS = 5
 MIN_TRAIN = 20

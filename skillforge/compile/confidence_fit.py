@@ -19,11 +19,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from skillforge.compile.calibrate import choose_threshold
-from skillforge.compile.fitting import auroc, fit_binary, folds
 from skillforge.compile.measure import CaseResult
 from skillforge.format import Combiner, ConfidenceSettings, SecondOpinion, Signal
 from skillforge.run.signals import combine, feature
+from skillforge.stats import auroc, choose_threshold, fit_binary, folds
 
 SIGNALS: tuple[Signal, ...] = ("class_prob", "class_margin", "value_prob", "field_min_prob", "classifier_prob",
                                "neighbour_vote", "reasked", "second_prob", "second_agreement", "student_agreement",

@@ -28,11 +28,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from skillforge.compile.budget import BudgetExhausted
-from skillforge.compile.calibrate import Calibration, examples_to_certify
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice, confidence_options, keep_second_opinion
-from skillforge.compile.fitting import field_aurocs
 from skillforge.compile.measure import CaseResult, DevCase
 from skillforge.compile.model_tiers import add_model_tiers, free_signals
 from skillforge.compile.second_opinion import measure_second_opinion
@@ -41,11 +39,13 @@ from skillforge.compile.steps import fit_classifier
 from skillforge.compile.tiers import TierPlan, plan_tiers
 from skillforge.format import ConfidenceSettings, LadderOption, ToCertify
 from skillforge.models.base import ModelRequest, Usage
-from skillforge.models.local_scoring import enum_fields
+from skillforge.models.local.scoring import enum_fields
 from skillforge.run import build_request, without_inputs
 from skillforge.run.retrieval import neighbour_vote
 from skillforge.run.samples import extra_samples
+from skillforge.run.signals import field_aurocs
 from skillforge.run.teacher_only import teacher_only_request, teacher_only_usage
+from skillforge.stats import Calibration, examples_to_certify
 
 #: At most this many held-out training examples join the calibration cases by default.
 MAX_CALIBRATION_EXTRA = 1000

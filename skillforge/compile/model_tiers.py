@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from skillforge.compile.calibrate import Calibration, choose_threshold, stored_threshold
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import ClassifierFit, LadderCosts, call_cost
 from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence
@@ -35,6 +34,7 @@ from skillforge.models.registry import resolve_model
 from skillforge.run.model_tiers import student_agreement
 from skillforge.run.retrieval import NeighbourVote
 from skillforge.spec import Comparator
+from skillforge.stats import Calibration, choose_threshold, stored_threshold
 
 
 @dataclass(frozen=True)

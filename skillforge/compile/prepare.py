@@ -119,11 +119,11 @@ def _resolve_unkeyed(model: str | Model | None, default: str, *, role: Role) -> 
         name = model if isinstance(model, str) else default
         prefix, _, rest = name.partition(":")
         if prefix == "anthropic":
-            from skillforge.models.anthropic import AnthropicModel
+            from skillforge.models.anthropic.model import AnthropicModel
 
             return AnthropicModel(rest, api_key="unused: a plan makes no calls").for_role(role)
         if prefix == "openai":
-            from skillforge.models.openai_compat import OpenAIModel
+            from skillforge.models.openai_compat.model import OpenAIModel
 
             return OpenAIModel(rest, api_key="unused: a plan makes no calls").for_role(role)
         raise

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from skillforge.compile.budget import Budget, BudgetedModel
-from skillforge.compile.calibrate import Calibration
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice
@@ -22,6 +21,7 @@ from skillforge.models.base import Model
 from skillforge.models.batching import BatchingModel
 from skillforge.progress import Progress
 from skillforge.spec import AnswerChecks, Example, SkillSpec
+from skillforge.stats import Calibration
 
 #: Concurrent teacher calls with a batching teacher (the Message Batches API takes 100,000 per batch).
 BATCH_CONCURRENCY = 10_000

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillforge.compile.calibrate import Calibration, choose_threshold
 from skillforge.compile.cascade import ClassifierFit, LadderCosts, ladder
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.measure import CaseResult
 from skillforge.format import ClassifierWeights, LadderOption, ModelTier, TierSettings
+from skillforge.stats import Calibration, choose_threshold
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,6 @@
 """Measuring a skill on labelled data: accuracy, confidence AUROC, risk-coverage, the threshold's
 operating point, and cost per 1,000 calls against teacher-only (``skillforge eval``)."""
 
-from skillforge.compile.calibrate import RiskCoverage, risk_coverage
-from skillforge.compile.fitting import auroc
 from skillforge.evaluate.evaluate import aevaluate_skill, evaluate_skill
 from skillforge.evaluate.plot import risk_coverage_chart, write_plot
 from skillforge.evaluate.result import (
@@ -13,6 +11,7 @@ from skillforge.evaluate.result import (
     EvalResult,
     costs_per_1k,
 )
+from skillforge.stats import RiskCoverage, auroc, risk_coverage
 
 __all__ = [
     "GOLD",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skillforge.compile.calibrate import confidence_order
 from skillforge.evaluate.result import EvalResult
 from skillforge.observe.charts import BLUE, RED, Chart, Series, page
+from skillforge.stats import confidence_order
 
 
 def risk_coverage_chart(r: EvalResult) -> Chart:

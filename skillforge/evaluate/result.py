@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillforge.compile.calibrate import COVERAGES, RiskCoverage, risk_coverage
-from skillforge.compile.fitting import auroc, field_aurocs
 from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER
 from skillforge.models.base import Usage
 from skillforge.models.pricing import cost_usd, price_for, total_cost
+from skillforge.run.signals import field_aurocs
 from skillforge.run.teacher_only import teacher_only_cost
 from skillforge.spec import Comparator
+from skillforge.stats import COVERAGES, RiskCoverage, auroc, risk_coverage
 
 #: The models costs are also shown as (and a local or simulated teacher is priced as): the Claude defaults.
 STUDENT_REFERENCE = CLAUDE_STUDENT.removeprefix("anthropic:")
@@ -145,7 +145,7 @@ class EvalResult:
 
     def field_auroc(self) -> dict[str, dict[str, float]]:
         """Per-field signals' AUROC by field: each field's own signal against whether that field is right
-        (answers of several fields; :func:`~skillforge.compile.fitting.field_aurocs`)."""
+        (answers of several fields; :func:`~skillforge.run.signals.field_aurocs`)."""
         return field_aurocs([(c.signals, c.output, c.expected) for c in self.cases], self.comparators)
 
     @property

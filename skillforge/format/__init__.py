@@ -33,7 +33,6 @@ from skillforge.format.manifest import (
     TokenCounts,
 )
 from skillforge.format.options import (
-    DEFAULT_CONFIDENCE_LEVEL,
     RENDERINGS,
     Combiner,
     CompileOptions,
@@ -49,7 +48,6 @@ from skillforge.format.safety import check_creatable, check_destination, check_l
 
 __all__ = [
     "CLASSIFIER",
-    "DEFAULT_CONFIDENCE_LEVEL",
     "DEMOS",
     "ESCALATIONS",
     "FORMAT_VERSION",

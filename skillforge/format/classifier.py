@@ -16,6 +16,9 @@ from pydantic import Field, model_validator
 
 from skillforge.jsonl import StrictModel
 
+#: How the classifier tier (no model call) is named in results and the ledger.
+CLASSIFIER_ID = "skillforge:classifier"
+
 
 def _numbers(values: list[float]) -> list[float]:
     # + 0.0 turns -0.0 into 0.0: the same weights always give the same text.

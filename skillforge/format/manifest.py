@@ -244,7 +244,7 @@ class BudgetReport(StrictModel):
 
 class ToCertify(StrictModel):
     """What more labelled data would let the calibration certify student answers (see
-    :func:`skillforge.compile.calibrate.examples_to_certify`)."""
+    :func:`skillforge.stats.examples_to_certify`)."""
 
     #: The share of inputs the student would answer, and the precision its calibration answers showed there.
     share: float = Field(ge=0.0, le=1.0)

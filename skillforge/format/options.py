@@ -11,8 +11,8 @@ from pydantic import Field, PrivateAttr, model_serializer, model_validator
 
 from skillforge.spec.config import UserConfig
 from skillforge.spec.scoring import Comparator
+from skillforge.stats.intervals import DEFAULT_CONFIDENCE_LEVEL
 
-DEFAULT_CONFIDENCE_LEVEL = 0.95
 #: Upper bounds a skill's settings are held to: samples per input, answer tokens, sampling temperature.
 MAX_SAMPLES = 100
 MAX_TOKENS = 1_000_000

@@ -23,20 +23,20 @@ def register_provider(prefix: str, factory: ProviderFactory) -> None:
 
 
 def _local(name: str) -> Model:
-    from skillforge.models.local import LocalModel
+    from skillforge.models.local.model import LocalModel
 
     return LocalModel.named(name)
 
 
 def _anthropic(name: str) -> Model:
-    from skillforge.models.anthropic import AnthropicModel
+    from skillforge.models.anthropic.model import AnthropicModel
 
     return AnthropicModel(name)
 
 
 def _openai(name: str) -> Model:
     # Imported only when asked for: the openai SDK is an optional extra (the import names it when missing).
-    from skillforge.models.openai_compat import OpenAIModel
+    from skillforge.models.openai_compat.model import OpenAIModel
 
     return OpenAIModel(name)
 

@@ -17,9 +17,9 @@ from typing import Any
 from skillforge.errors import ConfigurationError
 from skillforge.format import check_creatable
 from skillforge.observe.charts import BLUE, GREEN, GREY, ORANGE, RED, Chart, Series, page, table
-from skillforge.observe.drift import REASONS
 from skillforge.observe.status import HOUR, SkillStatus
 from skillforge.observe.summary import break_even_line, drift_lines, latency_rows, summary_rows
+from skillforge.run.drift import REASONS
 from skillforge.textfiles import write_atomic
 
 #: Beyond this many hours of traffic the time charts use days.

@@ -25,16 +25,11 @@ from typing import Any
 from skillforge.format import Manifest
 from skillforge.models.base import Usage
 from skillforge.models.pricing import Price, cost_usd, teacher_only_price
-from skillforge.observe.drift import (
-    DEFAULT_LEVEL,
-    DEFAULT_MIN_EFFECT,
-    DEFAULT_MIN_INPUTS,
-    DriftTest,
-    drift_tests,
-    expectations,
-)
 from skillforge.observe.stream import iter_entries, parse_time
 from skillforge.observe.tally import Tally
+from skillforge.run.drift import expectations
+from skillforge.stats import DriftTest, drift_tests
+from skillforge.stats.drift import DEFAULT_LEVEL, DEFAULT_MIN_EFFECT, DEFAULT_MIN_INPUTS
 
 HOUR = 3600
 

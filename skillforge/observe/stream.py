@@ -23,8 +23,6 @@ from skillforge.ledger import LedgerEntry
 
 #: Longest ledger line read (a line is ~300 bytes).
 MAX_LINE_BYTES = 64 * 1024
-#: How the classifier tier (no model call) is named in results and the ledger.
-CLASSIFIER_ID = "skillforge:classifier"
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _WINDOW = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from skillforge.observe.drift import REASONS
 from skillforge.observe.status import SkillStatus
 from skillforge.observe.tally import Tally
+from skillforge.run.drift import REASONS
 
 
 def money(x: float | None) -> str:

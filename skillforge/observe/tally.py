@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from skillforge.format.classifier import CLASSIFIER_ID
 from skillforge.ledger import LedgerEntry
 from skillforge.models.pricing import Price, cost_usd
-from skillforge.observe.drift import REASONS, SHARE
-from skillforge.observe.stream import CLASSIFIER_ID
+from skillforge.run.drift import REASONS, SHARE
 
 #: Latency histogram: bins 2% wide from 0.1 ms up, so a reported percentile is within 1% of the true one.
 _BASE, _RATIO = 1e-4, 1.02

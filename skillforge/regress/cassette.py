@@ -37,8 +37,8 @@ from skillforge.errors import ConfigurationError, ReplayMissError, SkillFormatEr
 from skillforge.format import read_skill_file
 from skillforge.jsonl import lines, round_or_none
 from skillforge.models import registry
+from skillforge.models.anthropic.claude import takes_sampling_params
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
-from skillforge.models.claude import takes_sampling_params
 from skillforge.models.pricing import default_table
 from skillforge.regress.recordings import (
     CASSETTE_DIR,

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from skillforge.models.local_scoring import enum_fields
+from skillforge.models.local.scoring import enum_fields
 from skillforge.run.prompt import render_input
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -14,15 +14,15 @@ from pydantic import Field
 from skillforge.environment import read_env
 from skillforge.errors import EscalationFailed
 from skillforge.format import SkillDefinition
+from skillforge.format.classifier import CLASSIFIER_ID
 from skillforge.jsonl import StrictModel
 from skillforge.ledger import Clock, Ledger, Phase, utc_now
 from skillforge.models.base import Attempt, Message, Model, ModelRequest, ModelResponse, Usage
 from skillforge.models.registry import resolve_model
-from skillforge.observe import CLASSIFIER_ID, DriftMonitor, expectations
-from skillforge.observe.drift import SHARE
 from skillforge.run.ask import Outcome, Scorer, ask, summarize
 from skillforge.run.classifier import Classification, InputClassifier, TextClassifier, embedder_for
 from skillforge.run.confidence import with_confidence
+from skillforge.run.drift import SHARE, DriftMonitor, expectations
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.evidence import Evidence, start_evidence
 from skillforge.run.model_tiers import TierModels, ask_tier

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ from skillforge.format.options import Combiner
 from skillforge.models.base import ModelResponse
 from skillforge.run.classifier import Classification
 from skillforge.run.retrieval import NeighbourVote
+from skillforge.spec.scoring import EXACT, Comparator
+from skillforge.stats import auroc
 
 Signals = dict[str, float]
 
@@ -125,3 +127,29 @@ def confidence(settings: ConfidenceSettings, signals: Mapping[str, float]) -> fl
     if settings.method == "distribution" and "class_prob" in signals:
         return signals["class_prob"]
     return signals.get("value_prob")
+
+
+#: The per-field signals (each field's own, keyed ``<prefix><field>``), and what they are called.
+FIELD_SIGNALS = {"field_prob.": "field_prob", "sample.": "sample", "second.": "second"}
+
+
+def field_aurocs(rows: Sequence[tuple[Mapping[str, float], Mapping[str, Any] | None, Mapping[str, Any]]],
+                 comparators: Mapping[str, Comparator]) -> dict[str, dict[str, float]]:
+    """For each per-field signal (:data:`FIELD_SIGNALS`) and field, the AUROC of the field's own signal
+    against whether that field of the answer is right; ``rows`` are (signals, answer, expected)."""
+    scores: dict[tuple[str, str], list[tuple[float | None, bool]]] = {}
+    keys = {(name, key[len(prefix):]) for signals, _, _ in rows for key in signals
+            for prefix, name in FIELD_SIGNALS.items() if key.startswith(prefix)}
+    for signals, output, expected in rows:
+        if output is None:
+            continue
+        for name, f in keys:
+            prefix = next(p for p, n in FIELD_SIGNALS.items() if n == name)
+            right = comparators.get(f, EXACT).equal(output.get(f), expected.get(f))
+            scores.setdefault((name, f), []).append((signals.get(prefix + f), right))
+    out: dict[str, dict[str, float]] = {}
+    for (name, f), pairs in sorted(scores.items()):
+        a = auroc([s for s, _ in pairs], [ok for _, ok in pairs])
+        if a is not None:
+            out.setdefault(name, {})[f] = round(a, 4)
+    return out

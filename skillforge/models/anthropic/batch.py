@@ -1,4 +1,4 @@
-"""Message Batches for :class:`~skillforge.models.anthropic.AnthropicModel`: many Messages API requests
+"""Message Batches for :class:`~skillforge.models.anthropic.model.AnthropicModel`: many Messages API requests
 at the batch discount (half price), resumable after the process dies.
 
 :meth:`AnthropicBatching.batch_request`, step by step:
@@ -40,11 +40,11 @@ import anthropic
 
 from skillforge.errors import ConfigurationError, ModelAPIError, ModelRequestRejected
 from skillforge.jsonl import StrictModel
-from skillforge.models.anthropic_transport import AnthropicTransport
+from skillforge.models.anthropic.transport import AnthropicTransport
 from skillforge.models.base import BatchResult, ModelRequest, ModelResponse
 from skillforge.models.http_errors import scrub
 
-log = logging.getLogger("skillforge.models.anthropic")
+log = logging.getLogger("skillforge.models.anthropic.model")
 
 STATE_FORMAT = 1
 _SDK_ONLY = ("timeout", "extra_body")
@@ -83,9 +83,9 @@ def write_state(path: Path, state: BatchState) -> None:
 
 
 class AnthropicBatching(AnthropicTransport):
-    """The Message Batches half of :class:`~skillforge.models.anthropic.AnthropicModel`."""
+    """The Message Batches half of :class:`~skillforge.models.anthropic.model.AnthropicModel`."""
 
-    # Hooks the model implements (see skillforge.models.anthropic).
+    # Hooks the model implements (see skillforge.models.anthropic.model).
     def _body(self, request: ModelRequest, mode: str | None) -> dict[str, Any]:
         raise NotImplementedError
 

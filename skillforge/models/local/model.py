@@ -5,9 +5,9 @@
 - Requests are static-first, and llama.cpp reuses the KV cache for the longest common prompt prefix,
   so consecutive calls of one skill only process the new input. Calls that alternate between several
   static prefixes (demo sets per input cluster) restore each prefix's stored KV state instead of
-  re-evaluating it (:mod:`skillforge.models.local_prefix`); :meth:`LocalModel.prefill` stores one ahead.
+  re-evaluating it (:mod:`skillforge.models.local.prefix`); :meth:`LocalModel.prefill` stores one ahead.
 - :meth:`LocalModel.embed` gives mean-pooled sentence vectors from a separate embedding context
-  (:mod:`skillforge.models.local_embed`), the features of a skill's classifier tier.
+  (:mod:`skillforge.models.local.embed`), the features of a skill's classifier tier.
 - Each weights file is loaded once per process and shared; calls to one instance are serialised
   (a llama.cpp context is not thread-safe) and run off the event loop in a worker thread.
 """
@@ -32,9 +32,14 @@ from typing import Any
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
-from skillforge.models.local_embed import close_loaded, embed_texts, llama_cpp_missing
-from skillforge.models.local_prefix import PrefixStates, PromptCaptured
-from skillforge.models.local_scoring import answer_logprob, choice_distributions, completion_logprobs, field_logprobs
+from skillforge.models.local.embed import close_loaded, embed_texts, llama_cpp_missing
+from skillforge.models.local.prefix import PrefixStates, PromptCaptured
+from skillforge.models.local.scoring import (
+    answer_logprob,
+    choice_distributions,
+    completion_logprobs,
+    field_logprobs,
+)
 
 EMBEDDED_NAME = "smollm2-135m"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -140,7 +145,7 @@ def _answer_logits_llama() -> Any:
 
     It also holds the context's stored prefix states (``prefix_states``), and with ``capture_prompt``
     set, ``generate`` raises :class:`PromptCaptured` with the prompt tokens instead of evaluating them
-    (how the static prefix's tokens are found, see :mod:`skillforge.models.local_prefix`)."""
+    (how the static prefix's tokens are found, see :mod:`skillforge.models.local.prefix`)."""
     import numpy as np
     from llama_cpp import Llama, llama_cpp
 

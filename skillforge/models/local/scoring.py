@@ -2,7 +2,7 @@
 probability of every allowed value of an enum or boolean field (a distribution over the classes).
 
 Generation keeps the logits row each generated token was sampled from (``answer_logits``, see
-:mod:`skillforge.models.local`). The value-token log-probability sums those rows' entries for the
+:mod:`skillforge.models.local.model`). The value-token log-probability sums those rows' entries for the
 tokens that spell a JSON value. The class distribution scores each allowed value's continuation from
 the point where the answer's value begins (the KV cache up to there is reused, the rows generation
 kept are reused, and each other value's tokens are evaluated in one decode that returns every

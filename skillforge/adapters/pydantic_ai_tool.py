@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skillforge.adapters import call_skill, provenance
+from skillforge.adapters.catalog import load_catalog
 from skillforge.errors import ConfigurationError
-from skillforge.integrations.catalog import load_catalog
 from skillforge.ledger import Ledger
 from skillforge.models.base import Model
 from skillforge.run import Runner
 from skillforge.skill import Skill
-from skillforge.tools import call_skill, provenance
 
 if TYPE_CHECKING:
     from pydantic_ai import FunctionToolset, Tool

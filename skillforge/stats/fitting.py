@@ -1,15 +1,13 @@
 """Small logistic models fitted with numpy: the confidence combiner (binary, a few signals) and the
-classifier tier (multinomial, sparse text features). Deterministic: fixed iterations, no randomness."""
+classifier tier (multinomial, sparse text features); cross-validation folds and AUROC. Deterministic:
+fixed iterations, seeded folds."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-
-from skillforge.spec.scoring import EXACT, Comparator
 
 Matrix = NDArray[np.float64]
 
@@ -73,29 +71,3 @@ def auroc(scores: Sequence[float | None], correct: Sequence[bool]) -> float | No
         return None
     a, b = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
     return float(((a > b).sum() + 0.5 * (a == b).sum()) / (len(pos) * len(neg)))
-
-
-#: The per-field signals (each field's own, keyed ``<prefix><field>``), and what they are called.
-FIELD_SIGNALS = {"field_prob.": "field_prob", "sample.": "sample", "second.": "second"}
-
-
-def field_aurocs(rows: Sequence[tuple[Mapping[str, float], Mapping[str, Any] | None, Mapping[str, Any]]],
-                 comparators: Mapping[str, Comparator]) -> dict[str, dict[str, float]]:
-    """For each per-field signal (:data:`FIELD_SIGNALS`) and field, the AUROC of the field's own signal
-    against whether that field of the answer is right; ``rows`` are (signals, answer, expected)."""
-    scores: dict[tuple[str, str], list[tuple[float | None, bool]]] = {}
-    keys = {(name, key[len(prefix):]) for signals, _, _ in rows for key in signals
-            for prefix, name in FIELD_SIGNALS.items() if key.startswith(prefix)}
-    for signals, output, expected in rows:
-        if output is None:
-            continue
-        for name, f in keys:
-            prefix = next(p for p, n in FIELD_SIGNALS.items() if n == name)
-            right = comparators.get(f, EXACT).equal(output.get(f), expected.get(f))
-            scores.setdefault((name, f), []).append((signals.get(prefix + f), right))
-    out: dict[str, dict[str, float]] = {}
-    for (name, f), pairs in sorted(scores.items()):
-        a = auroc([s for s, _ in pairs], [ok for _, ok in pairs])
-        if a is not None:
-            out.setdefault(name, {})[f] = round(a, 4)
-    return out

@@ -1,6 +1,6 @@
 """Skills as Model Context Protocol tools, on the official ``mcp`` SDK (``pip install 'skillforge[mcp]'``).
 
-Every skill of a :class:`~skillforge.integrations.catalog.Catalog` becomes one tool: the skill's name and
+Every skill of a :class:`~skillforge.adapters.catalog.Catalog` becomes one tool: the skill's name and
 description, its input schema as the tool's ``inputSchema`` and its output schema as the tool's
 ``outputSchema``. A call runs the arguments through the skill's runner (input check, student, verifier,
 escalation, ledger) and returns
@@ -22,10 +22,10 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from skillforge._version import __version__
+from skillforge.adapters import ToolOutcome, call_skill, provenance
+from skillforge.adapters.catalog import Catalog, ServedSkill
 from skillforge.errors import ConfigurationError
-from skillforge.integrations.catalog import Catalog, ServedSkill
 from skillforge.spec import clip
-from skillforge.tools import ToolOutcome, call_skill, provenance
 
 if TYPE_CHECKING:
     import mcp_types

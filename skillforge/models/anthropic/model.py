@@ -15,7 +15,7 @@ are cheap and a flaky network is survivable:
 - **Retries** (:mod:`skillforge.models.transport`, the policy the OpenAI-compatible provider shares):
   transient failures are retried with backoff within a budget; 400/404/413 raise
   :class:`ModelRequestRejected`, 401/402/403 :class:`ModelAuthError` (an account problem escalating cannot fix).
-- **The request shape per generation** (:mod:`skillforge.models.claude`). Opus 4.7+ and the 5
+- **The request shape per generation** (:mod:`skillforge.models.anthropic.claude`). Opus 4.7+ and the 5
   generation refuse ``temperature``/``top_p``/``top_k``: ``temperature`` is sent (through
   ``extra_body``: SDK 2.14 has no typed argument for it) only to models that take it, and dropped
   for the instance if a server refuses it anyway (``supports_temperature`` turns False).
@@ -26,7 +26,7 @@ are cheap and a flaky network is survivable:
   A 400 naming ``effort`` or ``cache_control`` turns that off for the instance.
 - **Refusals.** ``stop_reason: "refusal"`` comes back as an ordinary response (``response.refused``);
   the runtime records it as the verdict ``refused`` and escalates, never re-asks.
-- **Message Batches** (:mod:`skillforge.models.anthropic_batch`): :meth:`batch_request` sends many
+- **Message Batches** (:mod:`skillforge.models.anthropic.batch`): :meth:`batch_request` sends many
   requests at the batch discount, resumable from a state file.
 - **Secrets.** The API key is never stored on the model, logged, or put in an error message: every
   string a server supplies (error message, type, request id, stop reason; the key is also cut out of
@@ -51,18 +51,8 @@ import anthropic
 
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelRequestRejected, SpecError
-from skillforge.models.anthropic_batch import AnthropicBatching
-from skillforge.models.anthropic_schema import (
-    ANSWER_TOOL,
-    adapt_schema,
-    answer_text,
-    structured_output_problems,
-    tool_schema_problems,
-    usage_from_body,
-)
-from skillforge.models.anthropic_transport import Sleep
-from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
-from skillforge.models.claude import (
+from skillforge.models.anthropic.batch import AnthropicBatching
+from skillforge.models.anthropic.claude import (
     EFFORTS,
     ROLE_EFFORT,
     THINKING_HEADROOM,
@@ -72,6 +62,16 @@ from skillforge.models.claude import (
     takes_sampling_params,
     thinks_adaptively,
 )
+from skillforge.models.anthropic.schema import (
+    ANSWER_TOOL,
+    adapt_schema,
+    answer_text,
+    structured_output_problems,
+    tool_schema_problems,
+    usage_from_body,
+)
+from skillforge.models.anthropic.transport import Sleep
+from skillforge.models.base import Model, ModelRequest, ModelResponse, Role, Usage
 from skillforge.models.http_errors import REDACTED, guard_sdk_logs, scrub
 from skillforge.models.pricing import PriceTable, default_table
 
@@ -176,7 +176,7 @@ class AnthropicModel(AnthropicBatching, Model):
                 "structured": self.structured, "server": self._server}
 
     def for_role(self, role: Role) -> AnthropicModel:
-        """A copy asking for the role's effort (:data:`~skillforge.models.claude.ROLE_EFFORT`: student
+        """A copy asking for the role's effort (:data:`~skillforge.models.anthropic.claude.ROLE_EFFORT`: student
         ``low``, teacher ``high``), sharing this instance's clients. The model itself when an
         ``effort`` was given explicitly or the model takes none."""
         if self.effort is not None or self.role == role or not takes_effort(self.name):

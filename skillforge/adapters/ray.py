@@ -54,7 +54,7 @@ try:
     from ray.data.block import BlockAccessor
 except ImportError as exc:  # the optional extra is missing
     raise ConfigurationError(
-        f"skillforge.integrations.ray needs the ray extra: pip install 'skillforge[ray]' ({exc})") from None
+        f"skillforge.adapters.ray needs the ray extra: pip install 'skillforge[ray]' ({exc})") from None
 
 T = TypeVar("T")
 #: A model as the mapper takes it: an id, an instance (pickled to each worker), or a function that builds

@@ -13,11 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
 from skillforge.errors import SpecError
-from skillforge.format.options import DEFAULT_CONFIDENCE_LEVEL
-from skillforge.observe.drift import wilson_interval
+from skillforge.stats.intervals import DEFAULT_CONFIDENCE_LEVEL, wilson_lower_bound
 
 #: The coverages a risk-coverage curve is reported at.
 COVERAGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -35,19 +33,6 @@ class Calibration:
     lower_bound: float | None = None
     confidence_level: float | None = None
 
-
-def z_for(confidence_level: float) -> float:
-    """The one-sided normal quantile: 0.95 -> 1.645."""
-    if not 0.5 <= confidence_level < 1.0:
-        raise SpecError("must be in [0.5, 1)", field="confidence_level")
-    return NormalDist().inv_cdf(confidence_level)
-
-
-def wilson_lower_bound(successes: int, n: int, *, confidence_level: float = DEFAULT_CONFIDENCE_LEVEL) -> float:
-    """Lower end of the Wilson score interval for a proportion ``successes / n`` (0 when n = 0)."""
-    if n <= 0:
-        return 0.0
-    return wilson_interval(successes, n, z_for(confidence_level))[0]
 
 
 def choose_threshold(

@@ -20,9 +20,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from skillforge.adapters.tool_call import ToolOutcome, call_skill
 from skillforge.models.base import blocking
 from skillforge.run import Runner
-from skillforge.tools.calls import ToolOutcome, call_skill
 
 
 class AnthropicTool:

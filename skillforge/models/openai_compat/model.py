@@ -45,7 +45,7 @@ from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, ModelAPIError
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Usage
 from skillforge.models.http_errors import REDACTED, SdkErrors, guard_sdk_logs, is_retryable, scrub
-from skillforge.models.openai_body import first_choice, message_text, refusal_text, usage_from, value_logprob
+from skillforge.models.openai_compat.body import first_choice, message_text, refusal_text, usage_from, value_logprob
 from skillforge.models.pricing import Price, cost_usd, warn_unknown_price
 from skillforge.models.transport import RetryingTransport, Sleep
 

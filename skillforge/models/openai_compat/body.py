@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skillforge.models.base import Usage
-from skillforge.models.local_scoring import answer_logprob
+from skillforge.models.local.scoring import answer_logprob
 
 
 def _get(data: Any, key: str) -> Any:
@@ -82,6 +82,6 @@ def token_logprobs(choice: Mapping[str, Any]) -> list[tuple[str, float]] | None:
 
 def value_logprob(choice: Mapping[str, Any]) -> float | None:
     """The answer's confidence signal, as the local provider gives it: the summed log-probability of
-    the tokens that spell the answer's JSON *values* (:func:`~skillforge.models.local_scoring.answer_logprob`)."""
+    the tokens that spell the answer's JSON *values* (:func:`~skillforge.models.local.scoring.answer_logprob`)."""
     tokens = token_logprobs(choice)
     return None if tokens is None else answer_logprob(tokens)

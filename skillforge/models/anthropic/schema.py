@@ -42,7 +42,7 @@ from typing import Any
 from skillforge.jsonl import resolve_pointer
 from skillforge.models.base import Usage
 
-log = logging.getLogger("skillforge.models.anthropic")
+log = logging.getLogger("skillforge.models.anthropic.model")
 
 #: The forced tool of ``tool`` mode; its input is the answer.
 ANSWER_TOOL = "answer"

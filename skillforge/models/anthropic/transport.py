@@ -1,4 +1,4 @@
-"""The SDK clients of :class:`~skillforge.models.anthropic.AnthropicModel` and the one retry layer
+"""The SDK clients of :class:`~skillforge.models.anthropic.model.AnthropicModel` and the one retry layer
 around every call it makes (messages, batch submission, polling, results): the shared
 :class:`~skillforge.models.transport.RetryingTransport` policy, bound to the ``anthropic`` SDK's errors.
 """
@@ -25,4 +25,4 @@ class AnthropicTransport(RetryingTransport[anthropic.AsyncAnthropic]):
     """Clients per event loop (or one injected client) and ``_call`` with retries, for the Messages API."""
 
     sdk_errors: ClassVar[SdkErrors] = ANTHROPIC_ERRORS
-    retry_log: ClassVar[logging.Logger] = logging.getLogger("skillforge.models.anthropic")
+    retry_log: ClassVar[logging.Logger] = logging.getLogger("skillforge.models.anthropic.model")

@@ -54,7 +54,7 @@ def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
 
 def capture_prompt(llm: Any, messages: list[dict[str, str]]) -> tuple[int, ...] | None:
     """The tokens ``llm.create_chat_completion(messages=...)`` would evaluate, without evaluating
-    them (``llm`` is the capturing subclass from :mod:`skillforge.models.local`); ``None`` when the
+    them (``llm`` is the capturing subclass from :mod:`skillforge.models.local.model`); ``None`` when the
     chat handler does not reach generation (or the prompt does not fit the context)."""
     llm.capture_prompt = True
     try:
