@@ -18,6 +18,7 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -39,6 +40,15 @@ Phase = Literal["compile", "run", "test", "eval"]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Where a model call is written down: the ledger, the skill the call is for, and the phase."""
+
+    ledger: Ledger
+    skill: str
+    phase: Phase
 
 
 class LedgerEntry(StrictModel):

@@ -19,6 +19,7 @@ from skillforge.environment import CLAUDE_STUDENT, CLAUDE_TEACHER, read_env
 from skillforge.errors import ConfigurationError, EscalationFailed, ModelAPIError, SpecError
 from skillforge.evaluate import STUDENT_REFERENCE, TEACHER_REFERENCE
 from skillforge.format import ConfidenceOptions
+from skillforge.ledger import CallSite
 from skillforge.models.anthropic.batch import custom_id, read_state
 from skillforge.models.anthropic.claude import takes_effort, takes_sampling_params, thinks_adaptively
 from skillforge.models.anthropic.model import AnthropicModel
@@ -26,6 +27,7 @@ from skillforge.models.base import ModelRequest, Usage
 from skillforge.models.batching import BatchingModel
 from skillforge.models.pricing import PRICES
 from skillforge.run import Runner, SelfConsistentModel
+from skillforge.run.ask import Acceptance
 from skillforge.testing import FunctionModel, skill_input
 
 from anthropic_fixtures import (
@@ -307,8 +309,8 @@ def test_concurrent_calls_become_one_batch_and_unanswered_items_go_direct(tmp_pa
 
     async def all_of_them() -> list[Any]:
         return list(await asyncio.gather(*[
-            ask(model, "teacher", r, schema=schema, threshold=None, max_reasks=0, ledger=ledger, skill="s",
-                phase="compile") for r in _requests("good a", "good b", "please cancel", "broken")]))
+            ask(model, "teacher", r, Acceptance(schema, max_reasks=0), CallSite(ledger, "s", "compile"))
+            for r in _requests("good a", "good b", "please cancel", "broken")]))
 
     outcomes = asyncio.run(all_of_them())
     assert len(api.calls("POST", "/v1/messages/batches")) == 1 and model.batches == 1

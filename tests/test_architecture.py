@@ -130,3 +130,32 @@ def test_importing_skillforge_and_its_cli_loads_no_optional_extra() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent)
     assert out.stdout.strip() == "[]"
+
+
+#: Entry points a user calls with keyword options (the async cores behind the public verbs and the skill's
+#: run methods); command-line commands and constructors are exempt too.
+ENTRY_POINTS = {"acompile_skill", "aevaluate_skill", "aupdate_skill", "arun_batch", "arun_suite", "arun",
+                "arun_many"}
+
+
+def _long_signatures() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args
+            names = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]]
+            count = len([n for n in names if n not in ("self", "cls")]) + bool(args.vararg) + bool(args.kwarg)
+            if count > 8 and node.name != "__init__" and node.name not in ENTRY_POINTS:
+                found.append(f"{path.relative_to(PACKAGE)}:{node.name} ({count})")
+    return found
+
+
+def test_at_most_three_internal_functions_take_more_than_eight_parameters() -> None:
+    """Long parameter lists are grouped into the objects they describe (a CallSite, an Acceptance, an
+    Answerer, a PromptStyle...) rather than threaded one by one."""
+    long = _long_signatures()
+    assert len(long) <= 3, long

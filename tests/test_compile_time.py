@@ -12,9 +12,10 @@ import pytest
 from skillforge import CompileOptions, Ledger, compile_skill, load_skill
 from skillforge.compile import Candidate, CaseResult, Measurement, SearchConfig
 from skillforge.compile import race as race_module
-from skillforge.compile.measure import DevCase, measure
+from skillforge.compile.measure import Answerer, DevCase, measure
 from skillforge.compile.race import BATCH, Z_RACE, Entrant, beaten
 from skillforge.format import dump_manifest
+from skillforge.ledger import CallSite
 from skillforge.progress import NullProgress
 from skillforge.testing import FunctionModel
 
@@ -152,15 +153,8 @@ def test_a_request_asked_before_is_answered_from_the_shared_answers() -> None:
             measure(
                 Candidate("c", "template", instructions, []),
                 dev,
-                student=student,
-                output_schema=sentiment_spec().output_schema,
-                comparators={},
-                max_tokens=16,
-                max_reasks=0,
-                ledger=Ledger(None),
-                skill="s",
-                concurrency=1,
-                progress=NullProgress(),
+                Answerer(student, sentiment_spec().output_schema, None, {}, 16, CallSite(Ledger(None), "s", "compile"),
+                         1, NullProgress(), max_reasks=0),
                 memo=memo,
             )
         )

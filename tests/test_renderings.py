@@ -14,7 +14,7 @@ from skillforge.compile.selection import Scored, choose, clearly_better, margin
 from skillforge.format import Demo, Settings
 from skillforge.models.base import ModelRequest
 from skillforge.run import Runner
-from skillforge.run.prompt import build_request, plain_instructions, render_input
+from skillforge.run.prompt import PromptStyle, build_request, plain_instructions, render_input
 from skillforge.testing import FunctionModel, skill_input
 
 from helpers import TEXT_IN, keyword_answer, keyword_model, sentiment_examples, sentiment_spec
@@ -51,8 +51,8 @@ def test_several_fields_render_as_readable_lines_in_schema_order() -> None:
 def test_the_plain_request_has_no_schema_text_and_demos_rendered_like_the_input() -> None:
     demos = [({"text": "great film"}, {"sentiment": "positive"})]
     req = build_request(instructions=plain_instructions("Is the review\n positive or negative?"), output_schema=OUT,
-                        demos=demos, input={"text": "awful"}, max_tokens=8, input_format="plain", input_schema=TEXT_IN,
-                        schema_in_prompt=False)
+                        demos=demos, input={"text": "awful"}, max_tokens=8,
+                        style=PromptStyle("plain", TEXT_IN, schema_in_prompt=False))
     assert req.system == "Is the review positive or negative?"
     assert [m.content for m in req.messages] == ["great film", '{"sentiment": "positive"}', "awful"]
     assert req.output_schema == OUT  # the grammar still constrains the answer

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from skillforge.format import Demo, DemoStrategy, InputFormat, InstructionsSource, RenderingName
+from skillforge.run.prompt import PromptStyle
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class Rendering:
     def named(cls, name: RenderingName) -> Rendering:
         fmt, _, schema = name.partition("+")
         return cls("plain" if fmt == "plain" else "json", schema == "schema")
+
+    def style(self, input_schema: Mapping[str, Any] | None) -> PromptStyle:
+        """This rendering as the request's layout, for inputs of ``input_schema``."""
+        return PromptStyle(self.input_format, input_schema, self.schema_in_prompt)
 
     @property
     def name(self) -> RenderingName:

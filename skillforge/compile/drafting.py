@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from skillforge.compile.measure import Answerer
 from skillforge.compile.teacher import clean_text, teacher_text
 from skillforge.format import Demo
 from skillforge.ledger import Ledger
 from skillforge.models.base import Message, Model, ModelRequest
-from skillforge.progress import Progress
 from skillforge.run import ask, build_request, render_input, render_output
+from skillforge.run.ask import Acceptance
 from skillforge.run.prompt import schema_text
-from skillforge.spec import Comparator, Example, SkillSpec, compare
+from skillforge.spec import Example, SkillSpec, compare
 from skillforge.templating import render
 
 
@@ -42,31 +43,20 @@ async def draft_instructions(
     return clean_text(response.text)
 
 
-async def teacher_demos(
-    teacher: Model,
-    spec: SkillSpec,
-    instructions: str,
-    examples: Sequence[Example],
-    *,
-    comparators: Mapping[str, Comparator],
-    ledger: Ledger,
-    concurrency: int,
-    progress: Progress,
-    max_tokens: int = 256,
-) -> TeacherPool:
+async def teacher_demos(teacher: Answerer, instructions: str, examples: Sequence[Example]) -> TeacherPool:
     """The demo pool: the teacher answers each training example with the instructions alone. An answer
     is kept only if valid and, where a label exists, equal to it (source ``teacher``); otherwise the
     label itself is the demo (source ``label``); an unlabelled example the teacher fails on is dropped."""
+    concurrency = teacher.concurrency
     sem = asyncio.Semaphore(max(1, concurrency))
 
     async def one(ex: Example) -> tuple[Demo | None, bool, float | None]:
-        request = build_request(instructions=instructions, output_schema=spec.output_schema, demos=[],
-                                input=ex.input, max_tokens=max_tokens)
+        request = build_request(instructions=instructions, output_schema=teacher.output_schema, demos=[],
+                                input=ex.input, max_tokens=teacher.max_tokens)
         async with sem:
-            outcome = await ask(teacher, "teacher", request, schema=spec.output_schema, threshold=None,
-                                max_reasks=1, ledger=ledger, skill=spec.name, phase="compile")
-        progress.advance()
-        score = None if ex.expected is None else compare(outcome.output, ex.expected, comparators)
+            outcome = await ask(teacher.model, "teacher", request, Acceptance(teacher.output_schema), teacher.site)
+        teacher.progress.advance()
+        score = None if ex.expected is None else compare(outcome.output, ex.expected, teacher.comparators)
         good = outcome.accepted and outcome.output is not None and (score is None or score.correct)
         points = None if score is None else score.score
         if good and outcome.output is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from skillforge.compile.candidates import demo_counts, label_field
 from skillforge.compile.race import BATCH
-from skillforge.format import CompileOptions, StepEstimate
+from skillforge.format import RENDERINGS, CompileOptions, StepEstimate
 from skillforge.models.base import Model, Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
 from skillforge.run.prompt import render_input, render_output, schema_text, template_instructions
@@ -189,29 +189,29 @@ def _sizes(spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], co
 
 def estimate_compile(
     spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], options: CompileOptions, *,
-    teacher: Model, student: Model, sampling: bool, second_opinion: Model | None, renderings: int,
+    teacher: Model, student: Model, sampling: bool, second_opinion: Model | None,
 ) -> CompileEstimate:
     """The plan of a compile of ``spec`` on ``train`` and ``dev`` (see the module docstring). ``sampling``:
-    the calibration measures the student's extra samples; ``second_opinion``: the model asked for one;
-    ``renderings``: the zero-shot renderings tried besides the baseline."""
+    the calibration measures the student's extra samples; ``second_opinion``: the model asked for one."""
     o = options
+    renderings = renderings_tried(o, student)
     size = _sizes(spec, train, dev, _counter(student))
     prices = (_pricer(teacher, REFERENCE_TEACHER), _pricer(student, REFERENCE_STUDENT))
     plan = CompileEstimate(teacher.model_id, student.model_id)
     n_dev, n_train = len(dev), sum(e.expected is not None for e in train)
     pool = min(o.search.max_demo_pool, len(train))
+    data = _Data(size, n_dev, n_train, pool)
     # draft: the teacher's instructions, its answers to unlabelled dev cases and to the demo pool.
     draft = plan.line("draft", "teacher")
     draft.add(Span(1, 1), DRAFT_PROMPT + 8 * size.demo, DRAFT_ANSWER, prices[0])
     asked = pool + sum(e.expected is None for e in dev)
     draft.add(Span(asked, asked), size.system + size.input, size.answer, prices[0])
-    ks = _plan_select(plan, spec, o, size, n_dev, n_train, pool, renderings, prices[1])
+    ks = _plan_select(plan, spec, o, data, renderings, prices[1])
     rounds = o.search.refine_rounds
     if rounds:  # each round: a revision by the teacher, and its race against the choice
         plan.line("refine", "teacher").add(Span(0, rounds), REVISE_PROMPT + 12 * size.demo, REVISE_ANSWER, prices[0])
         plan.line("refine", "student").add(Span(0, rounds * n_dev), size.system + size.input, size.answer, prices[1])
-    extra = _plan_calibrate(plan, o, size, n_dev, n_train, min(ks) if ks else 0, student, sampling,
-                            second_opinion, prices[1])
+    extra = _plan_calibrate(plan, o, data, min(ks) if ks else 0, (student, second_opinion), sampling, prices[1])
     in_flight = 1 if student.is_local else 8
     plan.in_flight_usd = (in_flight * prices[1]((size.system + size.input) * CHARS_PER_TOKEN, o.max_tokens)
                           + prices[0](DRAFT_PROMPT * CHARS_PER_TOKEN, o.max_tokens))
@@ -227,10 +227,29 @@ def estimate_compile(
     return plan
 
 
-def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, size: _Sizes, n_dev: int, n_train: int,
-                 pool: int, renderings: int, price: Callable[[float, float], float]) -> list[int]:
+def renderings_tried(options: CompileOptions, student: Model) -> int:
+    """How many zero-shot renderings the selection tries besides the baseline: a student without
+    constrained decoding only those that show the schema's text."""
+    structured = student.supports_structured_output
+    return sum(1 for r in options.search.renderings if "+schema" in r or structured) or len(RENDERINGS)
+
+
+@dataclass(frozen=True)
+class _Data:
+    """What the plan is sized from: the calls' tokens, the dev cases, the labelled training examples and
+    the demo pool."""
+
+    size: _Sizes
+    n_dev: int
+    n_train: int
+    pool: int
+
+
+def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, data: _Data, renderings: int,
+                 price: Callable[[float, float], float]) -> list[int]:
     """The races of selection: the baseline in full, the template in each rendering and the teacher's text,
     fixed demos with two texts, demo groups and retrieval with one, and the leader's demo draws."""
+    size, n_dev, n_train, pool = data.size, data.n_dev, data.n_train, data.pool
     schema = spec.output_schema
     n_classes = len((schema.get("properties") or {}).get(label_field(schema) or "", {}).get("enum", [])) or None
     ks = demo_counts(pool, n_classes, o.search.ks)
@@ -253,10 +272,12 @@ def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, size
     return ks
 
 
-def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, size: _Sizes, n_dev: int, n_train: int, shown: int,
-                    student: Model, sampling: bool, second_opinion: Model | None,
-                    price: Callable[[float, float], float]) -> int:
-    """Dev again (class probabilities or samples), every held-out example, and the evidence calls."""
+def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, data: _Data, shown: int,
+                    models: tuple[Model, Model | None], sampling: bool, price: Callable[[float, float], float]) -> int:
+    """Dev again (class probabilities or samples), every held-out example, and the evidence calls; ``models``:
+    the student and the second opinion's model (``None``: none asked)."""
+    size, n_dev, n_train = data.size, data.n_dev, data.n_train
+    student, second_opinion = models
     extra = min(max(0, n_train - shown), 1000 if o.search.calibration_extra is None else o.search.calibration_extra)
     again = n_dev if (student.supports_choice_scores or sampling) else 0
     prompt = size.system + size.input + shown * size.demo

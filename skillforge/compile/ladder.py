@@ -90,8 +90,8 @@ def mean_usage(state: CompileState, request_for: Callable[[Mapping[str, Any]], M
         if not result.prompt_tokens:
             continue
         measured = build_request(instructions=cand.instructions, output_schema=spec.output_schema, demos=[],
-                                 input=case.input, max_tokens=o.max_tokens, input_format=cand.rendering.input_format,
-                                 input_schema=spec.input_schema, schema_in_prompt=cand.rendering.schema_in_prompt)
+                                 input=case.input, max_tokens=o.max_tokens,
+                                 style=cand.rendering.style(spec.input_schema))
         usages.append(teacher_only_usage(request_for(case.input), case.expected, spec.output_schema, measured=measured,
                                          measured_tokens=result.prompt_tokens // calls, answer_tokens=None,
                                          counter=counter))

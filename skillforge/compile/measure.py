@@ -18,10 +18,11 @@ from typing import Any
 
 from skillforge.compile.candidates import Candidate
 from skillforge.format import ConfidenceSettings
-from skillforge.ledger import Ledger
+from skillforge.ledger import CallSite
 from skillforge.models.base import Model, ModelRequest, ModelResponse, Role
 from skillforge.progress import Progress
 from skillforge.run import DemoIndex, DemoRouter, ask, build_request, demo_groups, render_input
+from skillforge.run.ask import Acceptance
 from skillforge.run.samples import SAMPLE_SIGNALS, ask_samples, sample_requests, sample_signals
 from skillforge.run.signals import History, Signals, signals_of
 from skillforge.spec import AnswerChecks, Comparator, compare
@@ -105,35 +106,48 @@ class Measurement:
         return sum(confs) / len(confs) if confs else None
 
 
+@dataclass(frozen=True)
+class Answerer:
+    """Who answers the cases of a measurement, and how: ``model`` in its ``role``, the task's schemas and
+    comparators, the answer's token limit, the learned ``checks`` it is held to (a break re-asked once),
+    where its calls are recorded (``site``), how many at once, and the progress it reports to."""
+
+    model: Model
+    output_schema: Mapping[str, Any]
+    input_schema: Mapping[str, Any] | None
+    comparators: Mapping[str, Comparator]
+    max_tokens: int
+    site: CallSite
+    concurrency: int
+    progress: Progress
+    role: Role = "student"
+    checks: AnswerChecks | None = None
+    max_reasks: int = 1
+
+
 async def measure(
     candidate: Candidate,
     dev: Sequence[DevCase],
+    answerer: Answerer,
     *,
-    student: Model,
-    output_schema: Mapping[str, Any],
-    input_schema: Mapping[str, Any] | None = None,
-    comparators: Mapping[str, Comparator],
-    max_tokens: int,
-    max_reasks: int,
-    ledger: Ledger,
-    skill: str,
-    concurrency: int,
-    progress: Progress,
     choice_scores: bool = False,
     memo: dict[str, Answer] | None = None,
-    role: Role = "student",
     sampling: ConfidenceSettings | None = None,
-    checks: AnswerChecks | None = None,
 ) -> Measurement:
-    """Run the student on every case with this candidate and score it. A retrieval (or clustered)
+    """Run ``answerer`` on every case with this candidate and score it. A retrieval (or clustered)
     candidate never shows a demo whose input equals the case's own (leave-one-out), so cases drawn from
     the demo pool itself (calibration) are measured honestly. ``choice_scores`` asks the student for the
     probability of every allowed enum value (the ``class_prob`` signal); ``memo`` (request -> answer)
     reuses identical requests' answers; ``sampling`` adds the sample-agreement signals to each valid
     answer (``sampling.samples - 1`` further calls of its request, :mod:`skillforge.run.samples`);
-    ``checks`` holds every answer to the learned checks, repairing one that breaks them (a re-ask)."""
-    request_for = candidate_requests(candidate, output_schema=output_schema, input_schema=input_schema,
-                                     max_tokens=max_tokens)
+    ``answerer.checks`` holds every answer to the learned checks, repairing one that breaks them (a re-ask)."""
+    a = answerer
+    student, output_schema, comparators, progress = a.model, a.output_schema, a.comparators, a.progress
+    ledger, skill = a.site.ledger, a.site.skill
+    concurrency = a.concurrency
+    acceptance = Acceptance(output_schema, max_reasks=a.max_reasks, checks=a.checks)
+    request_for = candidate_requests(candidate, output_schema=output_schema, input_schema=a.input_schema,
+                                     max_tokens=a.max_tokens)
     sem = asyncio.Semaphore(concurrency)
 
     async def sampled(request: ModelRequest, output: dict[str, Any] | None, signals: Signals) -> Signals:
@@ -160,9 +174,7 @@ async def measure(
             return response.confidence, signals_of(response, output, input=case.input, history=history)
 
         async with sem:
-            outcome = await ask(student, role, request, schema=output_schema, threshold=None,
-                                max_reasks=max_reasks, ledger=ledger, skill=skill, phase="compile", scorer=scorer,
-                                checks=checks)
+            outcome = await ask(student, a.role, request, acceptance, a.site, scorer=scorer)
             signals = await sampled(request, outcome.output, dict(outcome.signals))
         progress.advance()
         first = outcome.attempts[0].usage if outcome.attempts else None
@@ -200,8 +212,7 @@ def candidate_requests(
             near = index.nearest(case.input, candidate.k, leave_out=True)
             fixed, shown = [], [pairs[i] for i, _ in reversed(near)]
         return build_request(instructions=candidate.instructions, output_schema=output_schema, demos=fixed,
-                             retrieved=shown, input=case.input, max_tokens=max_tokens, input_format=r.input_format,
-                             input_schema=input_schema, schema_in_prompt=r.schema_in_prompt)
+                             retrieved=shown, input=case.input, max_tokens=max_tokens, style=r.style(input_schema))
 
     return request_for
 

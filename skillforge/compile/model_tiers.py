@@ -24,7 +24,7 @@ from typing import Any
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.cascade import ClassifierFit, LadderCosts, call_cost
 from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence
-from skillforge.compile.measure import CaseResult, DevCase, measure
+from skillforge.compile.measure import Answerer, CaseResult, DevCase, measure
 from skillforge.compile.state import CompileState
 from skillforge.compile.tiers import TierPlan, cheaper
 from skillforge.format import ConfidenceSettings, LadderOption, ModelTier
@@ -87,11 +87,9 @@ async def measure_model_tiers(
     for name in o.model_tiers:
         model = tier_model(state, name)
         state.progress.stage(f"tier {model.model_id}: {cand.name} on calibration cases", len(calibration))
-        m = await measure(cand, list(calibration), student=model, output_schema=spec.output_schema,
-                          input_schema=spec.input_schema, comparators=o.comparators, max_tokens=o.max_tokens,
-                          max_reasks=1, ledger=state.ledger, skill=state.name,
-                          concurrency=1 if model.is_local else 8, progress=state.progress,
-                          choice_scores=model.supports_choice_scores, role="tier")
+        answerer = Answerer(model, spec.output_schema, spec.input_schema, o.comparators, o.max_tokens, state.site,
+                            1 if model.is_local else 8, state.progress, role="tier")
+        m = await measure(cand, list(calibration), answerer, choice_scores=model.supports_choice_scores)
         cases = list(m.cases)
         agreement_signals(cases, student, o.comparators)
         free_signals(cases, inputs, fit, vote)

@@ -16,7 +16,7 @@ from skillforge.compile.estimate import CompileEstimate, estimate_compile
 from skillforge.compile.state import CompileState
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, SpecError
-from skillforge.format import RENDERINGS, CompileOptions
+from skillforge.format import CompileOptions
 from skillforge.ledger import Clock, Ledger, utc_now
 from skillforge.models.answer_cache import AnswerCache, CachedModel
 from skillforge.models.base import Model, Role
@@ -97,11 +97,8 @@ def check(inputs: Inputs, *, calls: bool = True) -> Checked:
     if options.search.signal_search and options.second_opinion is not None:
         second = student if options.second_opinion == "student" else resolve_model(
             options.second_opinion, options.second_opinion, role="second_opinion")
-    structured = student.supports_structured_output
-    renderings = sum(1 for r in options.search.renderings if "+schema" in r or structured) or len(RENDERINGS)
     estimate = estimate_compile(spec, train, dev, options, teacher=teacher, student=student,
-                                sampling=wants_samples(options, student), second_opinion=second,
-                                renderings=renderings)
+                                sampling=wants_samples(options, student), second_opinion=second)
     budget = options.budget_usd
     if budget is not None and budget < estimate.minimum_usd:
         raise SpecError(f"a budget of ${budget:.4f} cannot pay for what every skill needs -- the teacher's draft and "

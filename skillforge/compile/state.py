@@ -11,11 +11,11 @@ from skillforge.compile.cascade import LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.estimate import CompileEstimate
-from skillforge.compile.measure import Answer, CaseResult, DevCase, Measurement, measure
+from skillforge.compile.measure import Answer, Answerer, CaseResult, DevCase, Measurement, measure
 from skillforge.compile.selection import Scored
 from skillforge.compile.tiers import TierPlan
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost, ToCertify
-from skillforge.ledger import Clock, Ledger
+from skillforge.ledger import CallSite, Clock, Ledger
 from skillforge.models.answer_cache import AnswerCache, CachedModel
 from skillforge.models.base import Model
 from skillforge.models.batching import BatchingModel
@@ -108,6 +108,11 @@ class CompileState:
         return self.spec.name
 
     @property
+    def site(self) -> CallSite:
+        """Where the compile's calls are written down."""
+        return CallSite(self.ledger, self.name, "compile")
+
+    @property
     def pool(self) -> list[Demo]:
         """The teacher-checked demo pool (empty before ``draft``)."""
         return [] if self.taught is None else self.taught.demos
@@ -175,9 +180,6 @@ class CompileState:
             self.progress.stage(f"student: {candidate.name} on {what}", len(cases))
         o = self.options
         memo = self.answers if self.student_eval is self.student else None
-        return await measure(candidate, cases, student=self.student_eval, output_schema=self.spec.output_schema,
-                             input_schema=self.spec.input_schema, comparators=o.comparators, max_tokens=o.max_tokens,
-                             max_reasks=1, ledger=self.ledger,
-                             skill=self.name, concurrency=self.student_concurrency(), progress=self.progress,
-                             choice_scores=choice_scores, memo=memo, sampling=sampling,
-                             checks=self.checks)
+        answerer = Answerer(self.student_eval, self.spec.output_schema, self.spec.input_schema, o.comparators,
+                            o.max_tokens, self.site, self.student_concurrency(), self.progress, checks=self.checks)
+        return await measure(candidate, cases, answerer, choice_scores=choice_scores, memo=memo, sampling=sampling)

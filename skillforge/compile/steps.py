@@ -26,7 +26,7 @@ from skillforge.compile.candidates import (
 )
 from skillforge.compile.cascade import ClassifierFit, embed_inputs, train_classifier
 from skillforge.compile.drafting import draft_instructions, teacher_demos
-from skillforge.compile.measure import DevCase
+from skillforge.compile.measure import Answerer, DevCase
 from skillforge.compile.race import race
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.selection import Scored, best, choose, clearly_better, paired_gain
@@ -35,6 +35,7 @@ from skillforge.errors import SpecError
 from skillforge.format import Demo, InstructionsSource, RefinementRound
 from skillforge.models.pricing import total_cost
 from skillforge.run import ask, build_request, without_inputs
+from skillforge.run.ask import Acceptance
 from skillforge.spec import Example
 
 MIN_DEV = 4
@@ -113,8 +114,7 @@ async def _references(state: CompileState) -> list[DevCase]:
         req = build_request(instructions=state.teacher_text or state.template_text, output_schema=spec.output_schema,
                             demos=[], input=e.input, max_tokens=o.max_tokens)
         async with sem:
-            out = await ask(state.teacher, "teacher", req, schema=spec.output_schema, threshold=None, max_reasks=1,
-                            ledger=state.ledger, skill=state.name, phase="compile")
+            out = await ask(state.teacher, "teacher", req, Acceptance(spec.output_schema), state.site)
         state.progress.advance()
         return DevCase(e.input, out.output) if out.accepted and out.output is not None else None
 
@@ -136,11 +136,9 @@ async def draft(state: CompileState) -> None:
     state.dev = await _references(state)
     train_pool = state.train[: o.search.max_demo_pool]
     state.progress.stage("teacher: answering training examples", len(train_pool))
-    state.taught = await teacher_demos(
-        state.teacher, state.spec, state.teacher_text or state.template_text, train_pool,
-        comparators=o.comparators, ledger=state.ledger, concurrency=state.teacher_concurrency(),
-        progress=state.progress, max_tokens=o.max_tokens,
-    )
+    teacher = Answerer(state.teacher, state.spec.output_schema, state.spec.input_schema, o.comparators, o.max_tokens,
+                       state.site, state.teacher_concurrency(), state.progress, role="teacher")
+    state.taught = await teacher_demos(teacher, state.teacher_text or state.template_text, train_pool)
 
 
 def _renderings(state: CompileState) -> tuple[Rendering, list[Rendering]]:

@@ -25,6 +25,7 @@ from skillforge.models.base import Attempt, Model, Usage, blocking
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import Runner, SelfConsistentModel, ask, render_output
+from skillforge.run.ask import Acceptance
 from skillforge.run.teacher_only import estimate_tokens, request_text, teacher_only_request, teacher_only_usage
 from skillforge.spec import Example, compare
 
@@ -106,8 +107,8 @@ async def _escalate(runner: Runner, case: EvalCase, *, simulated: bool, counter:
         case.teacher_usage = Usage(input_tokens=case.teacher_prompt_tokens, output_tokens=n_out)
         case.final_correct, case.final_score = True, 1.0
         return
-    t = await ask(runner.teacher, "teacher", runner.teacher_request_for(case.input), schema=schema, threshold=None,
-                  max_reasks=s.max_reasks, ledger=runner.ledger, skill=skill.name, phase="eval")
+    t = await ask(runner.teacher, "teacher", runner.teacher_request_for(case.input),
+                  Acceptance(schema, max_reasks=s.max_reasks), runner.site("eval"))
     final = compare(t.output, case.expected, s.comparators)
     case.teacher_usage = sum((a.usage for a in t.attempts), Usage())
     if t.attempts and t.attempts[0].usage.input_tokens:

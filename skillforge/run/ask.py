@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.errors import ModelAPIError, ModelAuthError
-from skillforge.ledger import Ledger, Phase
+from skillforge.ledger import CallSite
 from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Role, Usage, observed
 from skillforge.models.pricing import total_cost
 from skillforge.run.prompt import reask
@@ -27,6 +27,19 @@ Scorer = Callable[[ModelResponse, dict[str, Any], History], Awaitable[tuple[floa
 async def _default_scorer(response: ModelResponse, output: dict[str, Any], history: History
                           ) -> tuple[float | None, Signals]:
     return response.confidence, {}
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What an answer must pass to be accepted, and how many re-asks it gets: valid against ``schema``,
+    not breaking the learned ``checks`` (a break is re-asked with what it broke only when ``repair``), and
+    a confidence of at least ``threshold`` (``None``: any)."""
+
+    schema: Mapping[str, Any]
+    threshold: float | None = None
+    max_reasks: int = 1
+    checks: AnswerChecks | None = None
+    repair: bool = True
 
 
 @dataclass
@@ -54,16 +67,10 @@ async def ask(
     model: Model,
     role: Role,
     request: ModelRequest,
+    acceptance: Acceptance,
+    site: CallSite,
     *,
-    schema: Mapping[str, Any],
-    threshold: float | None,
-    max_reasks: int,
-    ledger: Ledger,
-    skill: str,
-    phase: Phase,
     scorer: Scorer = _default_scorer,
-    checks: AnswerChecks | None = None,
-    repair: bool = True,
 ) -> Outcome:
     """Ask ``model`` until it gives an accepted answer, re-asking after *invalid* output only.
 
@@ -74,10 +81,14 @@ async def ask(
     propagate, never escalated away. ``scorer`` gives a valid answer its confidence (default: the
     response's own).
 
-    ``checks`` (the skill's learned answer checks) hold a schema-valid answer to more: one that breaks
-    them is ``invalid``, and re-asked with what it broke (a repair) only when ``repair``; the accepted
-    answer's signals then say whether an earlier one failed them (``failed_check``).
+    ``acceptance.checks`` (the skill's learned answer checks) hold a schema-valid answer to more: one that
+    breaks them is ``invalid``, and re-asked with what it broke (a repair) only when ``acceptance.repair``;
+    the accepted answer's signals then say whether an earlier one failed them (``failed_check``). Every
+    call is recorded at ``site``.
     """
+    schema, threshold, max_reasks = acceptance.schema, acceptance.threshold, acceptance.max_reasks
+    checks, repair = acceptance.checks, acceptance.repair
+    ledger, skill, phase = site.ledger, site.skill, site.phase
     attempts: list[Attempt] = []
     failed = False
     answer: dict[str, Any] | None = None

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from skillforge.format import ConfidenceSettings
-from skillforge.ledger import Ledger, Phase
+from skillforge.format import ConfidenceSettings, Manifest
+from skillforge.ledger import CallSite
 from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse
 from skillforge.run.samples import reads_samples, sample_requests, sample_signals, start_samples
 from skillforge.run.second_opinion import consult, second_request, second_signals
@@ -61,17 +61,18 @@ class Evidence:
 
 def start_evidence(
     settings: ConfidenceSettings, *, student: Model, second: Model | None, value: Mapping[str, Any],
-    request: ModelRequest, output_schema: Mapping[str, Any], input_schema: Mapping[str, Any] | None,
-    max_tokens: int, ledger: Ledger, skill: str, phase: Phase,
+    request: ModelRequest, manifest: Manifest, site: CallSite,
 ) -> Evidence:
     """Start the evidence ``settings`` reads for the student's answer to ``value`` (its request
     ``request``): the second opinion by ``second`` when the settings have one, the samples of ``request``
-    by ``student`` when the combiner reads them."""
+    by ``student`` when the combiner reads them. The second opinion is asked in ``manifest``'s schemas, with
+    ``request``'s token limit; every call is recorded at ``site``."""
+    ledger, skill, phase = site.ledger, site.skill, site.phase
     out = Evidence()
     opinion = settings.second_opinion
     if opinion is not None and second is not None:
-        asked = second_request(opinion, second, input=value, output_schema=output_schema, input_schema=input_schema,
-                               max_tokens=max_tokens)
+        asked = second_request(opinion, second, input=value, output_schema=manifest.output_schema,
+                               input_schema=manifest.input_schema, max_tokens=request.max_tokens)
         out.second = asyncio.ensure_future(consult(second, asked, ledger=ledger, skill=skill, phase=phase))
     if reads_samples(settings):
         out.samples = start_samples(student, sample_requests(request, settings, student), ledger=ledger, skill=skill,

@@ -13,14 +13,15 @@ computed (the signal it reads is missing) is passed on, never accepted.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from skillforge.errors import SpecError
 from skillforge.format import ModelTier
-from skillforge.ledger import Ledger, Phase
+from skillforge.ledger import CallSite
 from skillforge.models.base import Model, ModelRequest, ModelResponse
 from skillforge.models.registry import resolve_model
-from skillforge.run.ask import Outcome, ask
+from skillforge.run.ask import Acceptance, Outcome, ask
 from skillforge.run.classifier import Classification
 from skillforge.run.retrieval import NeighbourVote
 from skillforge.run.signals import History, Signals, confidence, signals_of
@@ -51,14 +52,26 @@ class TierModels:
         return self._models[tier.model]
 
 
-async def ask_tier(
-    model: Model, tier: ModelTier, request: ModelRequest, *, input: Mapping[str, Any],
-    student_output: Mapping[str, Any] | None, schema: Mapping[str, Any], comparators: Mapping[str, Comparator],
-    classification: Classification | None, neighbours: NeighbourVote | None, max_reasks: int, ledger: Ledger,
-    skill: str, phase: Phase,
-) -> Outcome:
-    """One tier's ask for ``input`` (role ``tier`` in the ledger), gated at its threshold. Class
-    probabilities are asked for where its confidence reads them and the model gives them."""
+@dataclass(frozen=True)
+class TierView:
+    """What a tier's confidence reads besides its own answer: the ``input``, the student's passed-on answer
+    (``student_output``) and the ``comparators`` its agreement is scored with, the classifier's view of the
+    input and the neighbours' vote."""
+
+    input: Mapping[str, Any]
+    student_output: Mapping[str, Any] | None
+    comparators: Mapping[str, Comparator]
+    classification: Classification | None
+    neighbours: NeighbourVote | None
+
+
+async def ask_tier(model: Model, tier: ModelTier, request: ModelRequest, view: TierView, acceptance: Acceptance,
+                   site: CallSite) -> Outcome:
+    """One tier's ask for ``view.input`` (role ``tier`` in the ledger), held to ``acceptance`` and gated at
+    the tier's own threshold. Class probabilities are asked for where its confidence reads them and the
+    model gives them."""
+    input, student_output, comparators = view.input, view.student_output, view.comparators
+    classification, neighbours = view.classification, view.neighbours
     wants_scores = model.supports_choice_scores and tier.confidence.method in ("distribution", "combined")
     request = request.model_copy(update={"choice_scores": wants_scores})
 
@@ -72,5 +85,4 @@ async def ask_tier(
         value = confidence(tier.confidence, signals)
         return (0.0 if value is None else value), signals
 
-    return await ask(model, "tier", request, schema=schema, threshold=tier.threshold, max_reasks=max_reasks,
-                     ledger=ledger, skill=skill, phase=phase, scorer=score)
+    return await ask(model, "tier", request, replace(acceptance, threshold=tier.threshold), site, scorer=score)

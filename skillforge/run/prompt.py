@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from skillforge.format import InputFormat
@@ -85,6 +86,17 @@ def template_instructions(description: str, output_schema: Mapping[str, Any]) ->
     return render("template_instructions", description=description, fields=fields)
 
 
+@dataclass(frozen=True)
+class PromptStyle:
+    """How a request is laid out: inputs (the input and the demos' inputs) rendered as ``input_format``
+    (``plain`` lays text out by ``input_schema``), and the output schema's text in the system prompt when
+    ``schema_in_prompt`` (else the format is left to constrained decoding)."""
+
+    input_format: InputFormat = "json"
+    input_schema: Mapping[str, Any] | None = None
+    schema_in_prompt: bool = True
+
+
 def build_request(
     *,
     instructions: str,
@@ -94,21 +106,18 @@ def build_request(
     max_tokens: int,
     temperature: float = 0.0,
     retrieved: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = (),
-    input_format: InputFormat = "json",
-    input_schema: Mapping[str, Any] | None = None,
-    schema_in_prompt: bool = True,
+    style: PromptStyle = PromptStyle(),
 ) -> ModelRequest:
-    """A skill request: system (instructions, and the output schema's text when ``schema_in_prompt``;
-    else the format is left to constrained decoding), fixed demos as chat turns, then demos retrieved
-    for this input, then the input. Demo inputs are rendered like the input (``input_format``). Only
-    the system text and the fixed demos count as static (``static_messages``): retrieved demos change
-    with the input, so they follow the cacheable prefix instead of breaking it."""
+    """A skill request: system (instructions, and the output schema's text when ``style.schema_in_prompt``),
+    fixed demos as chat turns, then demos retrieved for this input, then the input. Demo inputs are rendered
+    like the input. Only the system text and the fixed demos count as static (``static_messages``):
+    retrieved demos change with the input, so they follow the cacheable prefix instead of breaking it."""
+    fmt, in_schema = style.input_format, style.input_schema
     return assemble(
-        system=system_text(instructions, output_schema, schema_in_prompt),
-        static=demo_messages(demos, output_schema, input_format, input_schema),
-        retrieved=demo_messages(retrieved, output_schema, input_format, input_schema),
-        input=input, output_schema=output_schema, max_tokens=max_tokens, temperature=temperature,
-        input_format=input_format, input_schema=input_schema,
+        system=system_text(instructions, output_schema, style.schema_in_prompt),
+        static=demo_messages(demos, output_schema, fmt, in_schema),
+        retrieved=demo_messages(retrieved, output_schema, fmt, in_schema),
+        input=input, output_schema=output_schema, max_tokens=max_tokens, temperature=temperature, style=style,
     )
 
 
@@ -140,11 +149,10 @@ def assemble(
     output_schema: Mapping[str, Any],
     max_tokens: int,
     temperature: float,
-    input_format: InputFormat,
-    input_schema: Mapping[str, Any] | None,
+    style: PromptStyle,
 ) -> ModelRequest:
     """A skill request from its parts already rendered (a runner renders the static ones once)."""
-    last = Message(role="user", content=render_input(input, input_format, input_schema))
+    last = Message(role="user", content=render_input(input, style.input_format, style.input_schema))
     return ModelRequest(
         system=system,
         messages=(*static, *retrieved, last),

@@ -16,17 +16,17 @@ from skillforge.errors import EscalationFailed
 from skillforge.format import SkillDefinition
 from skillforge.format.classifier import CLASSIFIER_ID
 from skillforge.jsonl import StrictModel
-from skillforge.ledger import Clock, Ledger, Phase, utc_now
+from skillforge.ledger import CallSite, Clock, Ledger, Phase, utc_now
 from skillforge.models.base import Attempt, Message, Model, ModelRequest, ModelResponse, Usage
 from skillforge.models.registry import resolve_model
-from skillforge.run.ask import Outcome, Scorer, ask, summarize
+from skillforge.run.ask import Acceptance, Outcome, Scorer, ask, summarize
 from skillforge.run.classifier import Classification, InputClassifier, TextClassifier, embedder_for
 from skillforge.run.confidence import with_confidence
 from skillforge.run.drift import SHARE, DriftMonitor, expectations
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.evidence import Evidence, start_evidence
-from skillforge.run.model_tiers import TierModels, ask_tier
-from skillforge.run.prompt import assemble, build_request, demo_messages, system_text
+from skillforge.run.model_tiers import TierModels, TierView, ask_tier
+from skillforge.run.prompt import PromptStyle, assemble, build_request, demo_messages, system_text
 from skillforge.run.retrieval import DemoIndex, DemoRouter, neighbour_vote
 from skillforge.run.signals import History, Signals, confidence, signals_of
 from skillforge.run.teacher_only import teacher_only_request
@@ -160,7 +160,7 @@ class Runner:
         request = assemble(
             system=parts.system, static=static, retrieved=retrieved, input=input,
             output_schema=self.skill.manifest.output_schema, max_tokens=s.max_tokens, temperature=s.temperature,
-            input_format=s.input_format, input_schema=self.skill.manifest.input_schema,
+            style=self.style(),
         )
         return request.model_copy(update={"choice_scores": True}) if self._choice_scores else request
 
@@ -197,8 +197,7 @@ class Runner:
         for static in prefixes:
             await self.student.prefill(assemble(
                 system=parts.system, static=static, retrieved=(), input={}, output_schema=manifest.output_schema,
-                max_tokens=s.max_tokens, temperature=s.temperature, input_format=s.input_format,
-                input_schema=manifest.input_schema))
+                max_tokens=s.max_tokens, temperature=s.temperature, style=self.style()))
         return len(prefixes)
 
     def scorer(self, input: Mapping[str, Any], evidence: Evidence | None = None) -> Scorer:
@@ -217,13 +216,15 @@ class Runner:
 
         return score
 
+    def site(self, phase: Phase | None = None) -> CallSite:
+        """Where this runner's calls are written down (``phase``: this runner's unless given)."""
+        return CallSite(self.ledger, self.skill.name, phase or self.phase)
+
     def start_evidence(self, value: Mapping[str, Any], request: ModelRequest, phase: Phase) -> Evidence:
         """The calls the skill's confidence reads besides the student's answer to ``value`` (a second
         opinion, further samples of ``request``), started now to run alongside it."""
-        s, m = self.skill.settings, self.skill.manifest
-        return start_evidence(s.confidence, student=self.student_model, second=self.second_opinion, value=value,
-                              request=request, output_schema=m.output_schema, input_schema=m.input_schema,
-                              max_tokens=s.max_tokens, ledger=self.ledger, skill=self.skill.name, phase=phase)
+        return start_evidence(self.skill.settings.confidence, student=self.student_model, second=self.second_opinion,
+                              value=value, request=request, manifest=self.skill.manifest, site=self.site(phase))
 
     async def ask_student(self, value: Mapping[str, Any], *, threshold: float | None, phase: Phase,
                           request: ModelRequest | None = None) -> tuple[Outcome, list[Attempt]]:
@@ -234,10 +235,10 @@ class Runner:
         request = request or self.request_for(value)
         evidence = self.start_evidence(value, request, phase)
         try:
-            outcome = await ask(self.student, "student", request, schema=skill.manifest.output_schema,
-                                threshold=threshold, max_reasks=skill.settings.max_reasks, ledger=self.ledger,
-                                skill=skill.name, phase=phase, scorer=self.scorer(value, evidence),
-                                checks=skill.settings.checks, repair=skill.settings.repair)
+            acceptance = Acceptance(skill.manifest.output_schema, threshold, skill.settings.max_reasks,
+                                    skill.settings.checks, skill.settings.repair)
+            outcome = await ask(self.student, "student", request, acceptance, self.site(phase),
+                                scorer=self.scorer(value, evidence))
         except BaseException:
             await evidence.finish(quiet=True)
             raise
@@ -291,8 +292,12 @@ class Runner:
         s = self.skill.settings
         return build_request(instructions=self.skill.instructions, output_schema=self.skill.manifest.output_schema,
                              demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature,
-                             input_format=s.input_format, input_schema=self.skill.manifest.input_schema,
-                             schema_in_prompt=s.schema_in_prompt)
+                             style=self.style())
+
+    def style(self) -> PromptStyle:
+        """How the skill's requests are laid out (its settings' rendering, its input schema)."""
+        s = self.skill.settings
+        return PromptStyle(s.input_format, self.skill.manifest.input_schema, s.schema_in_prompt)
 
     async def arun(self, input: dict[str, Any]) -> RunResult:
         """Answer one input. Raises InputValidationError or, for an escalation log that cannot be
@@ -333,8 +338,7 @@ class Runner:
         if tiered is not None:
             return tiered
         teacher = await ask(self.teacher, "teacher", self.teacher_request_for(value),
-                            schema=skill.manifest.output_schema, threshold=None, max_reasks=s.max_reasks,
-                            ledger=self.ledger, skill=skill.name, phase=self.phase)
+                            Acceptance(skill.manifest.output_schema, max_reasks=s.max_reasks), self.site())
         attempts = passed + teacher.attempts
         if not teacher.accepted or teacher.output is None:
             asked = f"neither the student ({self.student.model_id}) nor" if student is not None else "not even"
@@ -357,11 +361,9 @@ class Runner:
                 continue
             model = self.tier_models.model(tier)
             request = self.request_for(value) if tier.prompt == "student" else self.lean_request_for(value)
-            out = await ask_tier(model, tier, request, input=value, student_output=student_output,
-                                 schema=skill.manifest.output_schema, comparators=s.comparators,
-                                 classification=await self.classify(value), neighbours=self.neighbours,
-                                 max_reasks=s.max_reasks,
-                                 ledger=self.ledger, skill=skill.name, phase=self.phase)
+            view = TierView(value, student_output, s.comparators, await self.classify(value), self.neighbours)
+            out = await ask_tier(model, tier, request, view,
+                                 Acceptance(skill.manifest.output_schema, max_reasks=s.max_reasks), self.site())
             passed += out.attempts
             if out.accepted:
                 return _result(out.output, False, model.model_id, out.confidence, passed, tier=model.model_id,

@@ -26,7 +26,7 @@ from skillforge.errors import ModelAPIError, ModelAuthError
 from skillforge.format import SecondOpinion
 from skillforge.ledger import Ledger, Phase
 from skillforge.models.base import Attempt, Model, ModelRequest, ModelResponse, Usage, observed
-from skillforge.run.prompt import build_request
+from skillforge.run.prompt import PromptStyle, build_request
 from skillforge.run.signals import Signals, chosen_probabilities
 from skillforge.run.verify import check_answer
 from skillforge.spec import Comparator, compare
@@ -43,8 +43,8 @@ def second_request(
     """The second opinion's request: zero-shot, in its own rendering; the probability of every allowed
     value asked for where ``model`` can score choices."""
     request = build_request(instructions=settings.instructions, output_schema=output_schema, demos=[],
-                            input=input, max_tokens=max_tokens, input_format=settings.input_format,
-                            input_schema=input_schema, schema_in_prompt=settings.schema_in_prompt)
+                            input=input, max_tokens=max_tokens,
+                            style=PromptStyle(settings.input_format, input_schema, settings.schema_in_prompt))
     return request.model_copy(update={"choice_scores": model.supports_choice_scores})
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from skillforge.models.base import ModelRequest, Usage
 from skillforge.models.pricing import cost_usd, teacher_only_price
-from skillforge.run.prompt import build_request, plain_instructions, render_output
+from skillforge.run.prompt import PromptStyle, build_request, plain_instructions, render_output
 
 TokenCounter = Callable[[str], int]
 
@@ -33,8 +33,7 @@ def teacher_only_request(
     """The teacher-only prompt for ``input``: the description and the output schema's text as the
     system prompt, the input as plain text (see the module docstring)."""
     return build_request(instructions=plain_instructions(description), output_schema=output_schema, demos=[],
-                         input=input, max_tokens=max_tokens, input_format="plain", input_schema=input_schema,
-                         schema_in_prompt=True)
+                         input=input, max_tokens=max_tokens, style=PromptStyle("plain", input_schema))
 
 
 def request_text(request: ModelRequest) -> str:
