@@ -545,23 +545,63 @@ def markdown(doc: dict[str, Any], level: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
+def headline(doc: dict[str, Any]) -> str:
+    """The README's one table: per task and student, the plain prompt against the compiled skill, who
+    answered before the teacher and how precisely, and the cost as a share of teacher-only."""
+    lines = [f"Commit `{doc['commit']}`, {doc['date']}, {doc['machine']}: `{doc['command']}`.", "",
+             "| task | student | plain prompt | compiled skill | answered before the teacher | "
+             "accepted precision [Wilson 95%] | cost vs teacher-only, student as Haiku 5.5 |",
+             "|---|---|---|---|---|---|---|"]
+    for task, kinds in doc["results"].items():
+        for kind, runs in kinds.items():
+            key = runs[0]["metric"]
+            plain = _mean([r["rows"]["plain"][key] for r in runs])
+            compiled = _mean([r["rows"]["compiled"][key] for r in runs])
+            share = _mean([r["ladder"]["answered_before_teacher"] for r in runs])
+            prec = _mean([r["ladder"]["accepted_precision"] for r in runs])
+            haiku = _mean([r["ladder"]["cost_vs_teacher_only_student_as_haiku"] for r in runs])
+            tag = " (never tuned)" if runs[0]["never_tuned"] else ""
+            metric = "exact" if key == "accuracy" and runs[0]["per_field"] else key.replace("_", " ")
+            lines.append(f"| {task}{tag} | {kind} | {plain:.3f} {metric} | {compiled:.3f} | {_pct(share)} | "
+                         f"{_pct(prec)}{_ci(runs[0]['ladder']['accepted_precision_wilson95'])} | {_pct(haiku)} |")
+    return "\n".join(lines) + "\n"
+
+
 DOCS = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
+NOTE = "<!-- written by bench/benchmark.py from bench/results/benchmark.json: do not edit by hand -->\n\n"
+
+
+def blocks(doc: dict[str, Any] | None) -> dict[Path, tuple[str, str, str]]:
+    """What each page holds between its markers, rendered from the result file (``None``: no result file,
+    so nothing: no figure without the file it comes from)."""
+    def body(text: str) -> str:
+        return "" if doc is None else NOTE + text
+    return {DOCS: (START, END, body(markdown(doc, level=4) if doc else "")),
+            README: (HEADLINE_START, HEADLINE_END, body(headline(doc) if doc else ""))}
+
+
+def between(text: str, start: str, end: str) -> str:
+    """The text between a page's markers (without the newline after the start marker)."""
+    return text.split(start, 1)[1].split(end, 1)[0].removeprefix("\n")
 
 
 def write(doc: dict[str, Any], out: Path) -> None:
-    """The result file (JSON and Markdown), and the tables of docs/benchmarks.md between its markers."""
+    """The result file (JSON and Markdown); for the benchmark's own file, the tables of docs/benchmarks.md
+    and the README's headline table between their markers."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     out.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
-    if out.resolve() == (RESULTS / "benchmark").resolve() and DOCS.exists():
-        text = DOCS.read_text(encoding="utf-8")
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            _, tail = rest.split(END, 1)
-            note = ("<!-- written by bench/benchmark.py from bench/results/benchmark.json: do not edit by hand -->"
-                    "\n\n")
-            DOCS.write_text(f"{head}{START}\n{note}{markdown(doc, level=4)}{END}{tail}", encoding="utf-8")
+    if out.resolve() != (RESULTS / "benchmark").resolve():
+        return
+    for page, (start, end, body) in blocks(doc).items():
+        text = page.read_text(encoding="utf-8")
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            page.write_text(f"{head}{start}\n{body}{end}{tail}", encoding="utf-8")
 
 
 def main() -> None:

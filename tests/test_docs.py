@@ -11,6 +11,7 @@ info string containing ``skip``, e.g. ```` ```python {.skip} ````, and is skippe
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +144,41 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def _benchmark_module() -> object:
+    spec = importlib.util.spec_from_file_location("bench_benchmark", ROOT / "bench" / "benchmark.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_figures_in_readme_and_docs_are_the_result_files() -> None:
+    """Every figure between the benchmark's markers (README's headline table, docs/benchmarks.md's tables)
+    is what bench/benchmark.py renders from bench/results/benchmark.json; without that file there are none."""
+    bench: Any = _benchmark_module()
+    result = ROOT / "bench" / "results" / "benchmark.json"
+    doc = json.loads(result.read_text(encoding="utf-8")) if result.exists() else None
+    for page, (start, end, body) in bench.blocks(doc).items():
+        text = page.read_text(encoding="utf-8")
+        assert start in text and end in text, f"{page.name} lost its benchmark markers"
+        assert bench.between(text, start, end) == body, (
+            f"{page.name}: the benchmark figures differ from {result.name}; redraw them with "
+            "`.venv/bin/python bench/benchmark.py --render`")
+
+
+def test_no_figure_is_priced_as_a_retired_reference_model() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    benchmarks = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    for old in ("Opus 4.8", "Haiku 4.5", "Opus 4.5"):
+        assert old not in readme and old not in benchmarks, old
+
+
+def test_every_result_file_cited_exists() -> None:
+    """A figure quoted from bench/results/ points at a file a command writes; superseded ones are gone."""
+    pages = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    cited = {(page.name, m) for page in pages
+             for m in re.findall(r"bench/results/[\w.-]+\.(?:md|json)", page.read_text(encoding="utf-8"))}
+    missing = sorted((name, m) for name, m in cited if not (ROOT / m).exists() and m != "bench/results/benchmark.json")
+    assert not missing, missing
