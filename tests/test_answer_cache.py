@@ -117,7 +117,7 @@ def test_a_compile_rerun_reuses_every_answer_and_marks_them_in_the_ledger(tmp_pa
     teacher = FunctionModel(keyword_answer, model_id="test:teacher", price_per_token=1e-5, identity={"v": 1})
     student = FunctionModel(keyword_answer, model_id="test:student", price_per_token=1e-7, identity={"v": 1})
     cache = AnswerCache(tmp_path / "cache.sqlite")
-    options = CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=1, cascade=False))
+    options = CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=1, classifier_tier=False))
     first_ledger, second_ledger = Ledger(None), Ledger(None)
     first = compile_skill(sentiment_spec(), sentiment_examples(40), options, teacher=teacher, student=student,
                           ledger=first_ledger, cache=cache)

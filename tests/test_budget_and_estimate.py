@@ -22,7 +22,7 @@ def priced(model_id: str, per_token: float) -> FunctionModel:
 
 def test_the_plan_brackets_what_the_compile_then_makes() -> None:
     teacher, student = priced("test:teacher", 1e-5), priced("test:student", 1e-7)
-    options = CompileOptions(search=SearchConfig(ks=(2, 4), refine_rounds=1, cascade=False))
+    options = CompileOptions(search=SearchConfig(ks=(2, 4), refine_rounds=1, classifier_tier=False))
     plan = estimate_compile_skill(sentiment_spec(), sentiment_examples(80), options, teacher=teacher,
                                   student=student)
     assert not teacher.requests and not student.requests  # planned without a call
@@ -53,7 +53,7 @@ def test_spend_never_exceeds_the_budget_and_the_skill_says_what_was_cut(tmp_path
     # The student's calls are what a search spends most on: price them so the whole search costs more than
     # what every skill needs.
     teacher, student = priced("test:teacher", 1e-5), priced("test:student", 1e-5)
-    base = CompileOptions(search=SearchConfig(ks=(2, 4, 8), refine_rounds=2, cascade=False))
+    base = CompileOptions(search=SearchConfig(ks=(2, 4, 8), refine_rounds=2, classifier_tier=False))
     plan = estimate_compile_skill(sentiment_spec(), sentiment_examples(80), base, teacher=teacher, student=student)
     budget = plan.minimum_usd * 1.05  # enough for what every skill needs, not for the whole search
     ledger = Ledger(None)

@@ -55,7 +55,7 @@ def test_compilation_stores_the_bound_and_calibrates_on_held_out_training_exampl
     dev = [Example(input={"text": f"good dev {i}"}, expected={"sentiment": "positive"}) for i in range(10)]
     skill = compile_skill(sentiment_spec(), sentiment_examples(80), dev_examples=dev, teacher=keyword_model(),
                           student=FunctionModel(sure_and_right),
-                          options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0, cascade=False)))
+                          options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0, classifier_tier=False)))
     m = skill.manifest.metrics
     # 10 dev cases alone bound at 0.79 < 0.95; with held-out training examples the bound is met.
     assert m.calibration_size is not None and m.calibration_size > m.dev_size
@@ -67,6 +67,8 @@ def test_compilation_stores_the_bound_and_calibrates_on_held_out_training_exampl
         dev_examples=dev,
         teacher=keyword_model(),
         student=FunctionModel(sure_and_right),
-        options=CompileOptions(search=SearchConfig(ks=[2], refine_rounds=0, calibration_extra=0, cascade=False)),
+        options=CompileOptions(
+            search=SearchConfig(ks=[2], refine_rounds=0, calibration_extra=0, classifier_tier=False)
+        ),
     )
     assert dev_only.settings.expected_student_share == 0.0 and dev_only.manifest.metrics.calibration_size == 10

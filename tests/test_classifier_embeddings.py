@@ -16,7 +16,7 @@ from rich.console import Console
 from skillforge import CompileOptions, ConfigurationError, Example, Ledger, SpecError, compile_skill, load_skill
 from skillforge.cli.compile_report import print_compile_report
 from skillforge.compile import SearchConfig
-from skillforge.compile.cascade import embed_inputs, train_classifier
+from skillforge.compile.classifier_tier import embed_inputs, train_classifier
 from skillforge.format import ClassifierWeights, EmbeddingWeights
 from skillforge.models.base import ModelRequest
 from skillforge.run.classifier import TextClassifier

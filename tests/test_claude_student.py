@@ -95,7 +95,7 @@ def test_the_signals_a_model_declares_are_the_only_ones_compile_and_run_read() -
     skill = compile_skill(
         sentiment_spec(),
         examples(),
-        CompileOptions(search=SearchConfig(cascade=False)),
+        CompileOptions(search=SearchConfig(classifier_tier=False)),
         teacher=FunctionModel(keyword_answer),
         student=student,
         ledger=Ledger(None),
@@ -115,7 +115,7 @@ def test_sample_agreement_ranks_a_student_without_probabilities_and_runs_as_comp
     skill = compile_skill(
         sentiment_spec(),
         examples(),
-        CompileOptions(search=SearchConfig(cascade=False, ks=(2,), refine_rounds=0, retrieval=False)),
+        CompileOptions(search=SearchConfig(classifier_tier=False, ks=(2,), refine_rounds=0, retrieval=False)),
         teacher=teacher,
         student=student,
         ledger=ledger,

@@ -156,7 +156,7 @@ def test_compilation_calibrates_from_the_students_confidence() -> None:
         options=CompileOptions(
             target_precision=0.95,
             confidence_level=None,
-            search=SearchConfig(ks=[2], calibration_extra=0, cascade=False),
+            search=SearchConfig(ks=[2], calibration_extra=0, classifier_tier=False),
         ),
     )
     s = skill.settings

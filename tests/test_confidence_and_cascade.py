@@ -12,10 +12,10 @@ import pytest
 
 from skillforge import CompileOptions, Example, Ledger, SkillIntegrityError, compile_skill, load_skill
 from skillforge.compile import SearchConfig
-from skillforge.compile.cascade import LadderCosts, train_classifier
+from skillforge.compile.classifier_tier import LadderCosts, train_classifier
 from skillforge.compile.confidence_fit import choose_confidence, cross_fitted, fit_combiner
+from skillforge.compile.ladder import plan_tiers
 from skillforge.compile.measure import CaseResult
-from skillforge.compile.tiers import plan_tiers
 from skillforge.format import ClassifierWeights, Combiner, ConfidenceSettings
 from skillforge.models.base import Message, ModelRequest, ModelResponse
 from skillforge.regress import CassetteModel

@@ -279,7 +279,13 @@ def test_the_same_compile_twice_from_empty_caches_writes_the_same_skill(tmp_path
     options = CompileOptions(
         seed=3,
         search=SearchConfig(
-            ks=[2], refine_rounds=0, retrieval=False, draws=1, renderings=("plain",), max_demo_pool=4, cascade=False
+            ks=[2],
+            refine_rounds=0,
+            retrieval=False,
+            draws=1,
+            renderings=("plain",),
+            max_demo_pool=4,
+            classifier_tier=False,
         ),
     )
 

@@ -29,7 +29,9 @@ from helpers import sentiment_spec
 OPTIONS = CompileOptions(
     target_precision=0.9,
     model_tiers=("tier:haiku",),
-    search=SearchConfig(ks=(2,), refine_rounds=0, retrieval=False, draws=1, cascade=False, calibration_extra=300),
+    search=SearchConfig(
+        ks=(2,), refine_rounds=0, retrieval=False, draws=1, classifier_tier=False, calibration_extra=300
+    ),
 )
 
 

@@ -94,7 +94,8 @@ def test_the_vote_is_calibrated_at_compile_time_and_gates_at_run_time() -> None:
         sentiment_spec(),
         examples,
         CompileOptions(
-            target_precision=0.9, search=SearchConfig(ks=(4,), retrieval_ks=(4,), refine_rounds=0, cascade=False)
+            target_precision=0.9,
+            search=SearchConfig(ks=(4,), retrieval_ks=(4,), refine_rounds=0, classifier_tier=False),
         ),
         teacher=teacher,
         student=student,

@@ -40,6 +40,18 @@ def test_an_old_name_lands_in_its_new_place_and_warns_once() -> None:
     assert again.search.ks == (2,)
 
 
+def test_the_old_cascade_switch_is_the_classifier_tier() -> None:
+    with pytest.warns(DeprecationWarning, match=r"SearchConfig\(classifier_tier=\.\.\.\)"):
+        options = CompileOptions(cascade=False)
+    assert options.search.classifier_tier is False
+    old = yaml.safe_load((ROOT / "skills" / "intent-router" / "skill.yaml").read_text(encoding="utf-8"))
+    recorded = old["provenance"]["options"]
+    assert "cascade" in recorded
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an old skill file's record: quiet
+        assert CompileOptions.model_validate(recorded).search.classifier_tier is recorded["cascade"]
+
+
 def test_old_and_new_names_combine_with_the_new_place_winning() -> None:
     with pytest.warns(DeprecationWarning):
         options = CompileOptions(refine_rounds=0, search=SearchConfig(ks=(8,)))

@@ -176,7 +176,7 @@ def test_a_full_model_response_can_be_queued(skill: Skill) -> None:
 def test_a_skill_reuses_its_runner_for_the_same_models_and_ledger(tmp_path: Path) -> None:
     model = keyword_model()
     skill = compile_skill(sentiment_spec(), sentiment_examples(), teacher=model, student=model,
-                          options=CompileOptions(search=SearchConfig(ks=[2], cascade=False)))
+                          options=CompileOptions(search=SearchConfig(ks=[2], classifier_tier=False)))
     ledger = Ledger(tmp_path / "l.jsonl")
     first = skill.runner(ledger=ledger)
     assert skill.runner(ledger=ledger) is first

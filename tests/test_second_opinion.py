@@ -32,7 +32,9 @@ from helpers import SENTIMENT_OUT, sentiment_spec
 
 OPTIONS = CompileOptions(
     target_precision=0.9,
-    search=SearchConfig(ks=(2,), refine_rounds=0, retrieval=False, draws=1, cascade=False, calibration_extra=60),
+    search=SearchConfig(
+        ks=(2,), refine_rounds=0, retrieval=False, draws=1, classifier_tier=False, calibration_extra=60
+    ),
 )
 
 

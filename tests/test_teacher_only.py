@@ -49,7 +49,7 @@ def test_a_skill_whose_student_is_never_confident_routes_to_the_teacher_and_cost
     skill = compile_skill(
         sentiment_spec(),
         sentiment_examples(60),
-        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, classifier_tier=False)),
         teacher=teacher,
         student=student,
         ledger=Ledger(None),
@@ -76,7 +76,7 @@ def test_eval_prices_teacher_only_on_the_plain_prompt() -> None:
     skill = compile_skill(
         sentiment_spec(),
         sentiment_examples(40),
-        CompileOptions(search=SearchConfig(ks=(4,), refine_rounds=0, cascade=False)),
+        CompileOptions(search=SearchConfig(ks=(4,), refine_rounds=0, classifier_tier=False)),
         teacher=model,
         student=model,
         ledger=Ledger(None),
@@ -111,7 +111,7 @@ def test_status_prices_teacher_only_from_the_compile_metrics(tmp_path: Path) -> 
     skill = compile_skill(
         sentiment_spec(),
         sentiment_examples(40),
-        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, classifier_tier=False)),
         teacher=model,
         student=model,
         ledger=Ledger(None),
@@ -140,7 +140,7 @@ def test_a_routed_skill_counts_its_inputs_in_status(tmp_path: Path) -> None:
     skill = compile_skill(
         sentiment_spec(),
         sentiment_examples(40),
-        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, classifier_tier=False)),
         teacher=teacher,
         student=student,
         ledger=Ledger(None),
@@ -162,7 +162,7 @@ def test_by_default_every_held_out_training_example_is_calibrated_on() -> None:
     skill = compile_skill(
         sentiment_spec(),
         data,
-        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, cascade=False)),
+        CompileOptions(search=SearchConfig(ks=(2,), refine_rounds=0, classifier_tier=False)),
         teacher=model,
         student=model,
         ledger=Ledger(None),

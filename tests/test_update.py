@@ -26,7 +26,7 @@ POSITIVE = ("good", "great")
 OPTIONS = CompileOptions(
     target_precision=0.8,
     confidence_level=None,
-    search=SearchConfig(ks=(), retrieval_ks=(2,), cascade=False, refine_rounds=0, calibration_extra=20),
+    search=SearchConfig(ks=(), retrieval_ks=(2,), classifier_tier=False, refine_rounds=0, calibration_extra=20),
 )
 
 

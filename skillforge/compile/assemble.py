@@ -5,7 +5,7 @@ content hash)."""
 from __future__ import annotations
 
 from skillforge._version import __version__
-from skillforge.compile.ladder import teacher_only_tokens
+from skillforge.compile.calibrate import teacher_only_tokens
 from skillforge.compile.selection import Scored
 from skillforge.compile.state import CompileState
 from skillforge.format import (

@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from skillforge.compile.candidates import Candidate
-from skillforge.compile.cascade import ClassifierFit, LadderCosts, call_cost
+from skillforge.compile.classifier_tier import ClassifierFit, LadderCosts, call_cost
 from skillforge.compile.confidence_fit import ConfidenceChoice, choose_confidence
+from skillforge.compile.ladder import TierPlan, cheaper
 from skillforge.compile.measure import Answerer, CaseResult, DevCase, measure
 from skillforge.compile.state import CompileState
-from skillforge.compile.tiers import TierPlan, cheaper
 from skillforge.format import ConfidenceSettings, LadderOption, ModelTier
 from skillforge.models.base import Model
 from skillforge.models.pricing import REFERENCE_STUDENT

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from skillforge.compile import ladder, steps
+from skillforge.compile import calibrate, steps
 from skillforge.compile.assemble import assemble
 from skillforge.compile.estimate import CompileEstimate
 from skillforge.compile.prepare import Inputs, check, initial_state
@@ -80,7 +80,7 @@ async def acompile_skill(
     """
     state = initial_state(Inputs(spec, examples, options, dev_examples, teacher, student, ledger, clock, progress,
                                  dict(tier_models or {}), cache))
-    for step in (steps.draft, steps.select, steps.refine, ladder.calibrate):
+    for step in (steps.draft, steps.select, steps.refine, calibrate.calibrate):
         await timed(state, step)
     return assemble(state)
 

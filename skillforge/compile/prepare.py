@@ -176,7 +176,7 @@ def _classifier_embedder(options: CompileOptions, spec: SkillSpec, student: Mode
     """The model that embeds inputs for the classifier (``options.classifier_embeddings``), checked
     before any call: ``None`` when there is no classifier to train or no model to embed with."""
     choice = options.classifier_embeddings
-    if choice is None or not options.search.cascade or single_enum_field(spec.output_schema) is None:
+    if choice is None or not options.search.classifier_tier or single_enum_field(spec.output_schema) is None:
         return None
     if choice in ("student", "auto") and student.supports_embeddings:
         return student

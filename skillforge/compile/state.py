@@ -7,13 +7,13 @@ from typing import Literal
 
 from skillforge.compile.budget import Budget, BudgetedModel
 from skillforge.compile.candidates import Candidate
-from skillforge.compile.cascade import LadderCosts
+from skillforge.compile.classifier_tier import LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.estimate import CompileEstimate
+from skillforge.compile.ladder import TierPlan
 from skillforge.compile.measure import Answer, Answerer, CaseResult, DevCase, Measurement, measure
 from skillforge.compile.selection import Scored
-from skillforge.compile.tiers import TierPlan
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost, ToCertify
 from skillforge.ledger import CallSite, Clock, Ledger
 from skillforge.models.answer_cache import AnswerCache, CachedModel

@@ -1,6 +1,6 @@
 """Compilation's steps, each a function over :class:`~skillforge.compile.state.CompileState`:
 
-prepare -> draft -> select -> refine -> calibrate (:mod:`~skillforge.compile.ladder`) -> assemble.
+prepare -> draft -> select -> refine -> calibrate (:mod:`~skillforge.compile.calibrate`) -> assemble.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from skillforge.compile.candidates import (
     retrieval_candidates,
     zero_shot_candidates,
 )
-from skillforge.compile.cascade import ClassifierFit, embed_inputs, train_classifier
+from skillforge.compile.classifier_tier import ClassifierFit, embed_inputs, train_classifier
 from skillforge.compile.drafting import draft_instructions, teacher_demos
 from skillforge.compile.measure import Answerer, DevCase
 from skillforge.compile.race import race

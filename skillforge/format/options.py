@@ -88,6 +88,8 @@ class ConfidenceSettings(UserConfig):
 MOVED_TO_SEARCH = frozenset({"ks", "dev_fraction", "max_dev", "max_demo_pool", "retrieval", "retrieval_ks", "clustered",
                              "max_retrieval_pool", "refine_rounds", "refine_budget_usd", "selection_z",
                              "calibration_extra", "signal_search", "cascade", "renderings", "draws"})
+#: Moved options whose name changed on the way (old name -> its name in :class:`SearchConfig`).
+RENAMED_IN_SEARCH = {"cascade": "classifier_tier"}
 #: Old options that no longer do anything (read and dropped, with a warning).
 RETIRED = frozenset({"redraw_top"})
 #: The options every skill file written before the move records: a mapping holding them all is such a record,
@@ -144,12 +146,13 @@ class SearchConfig(UserConfig):
     #: of the paired dev-score gain; 1 is the one-standard-error rule, 0 the plain best score.
     selection_z: float = Field(default=1.0, ge=0.0)
     #: Held-out training examples added to the calibration set (``None``: every labelled training example
-    #: the chosen prompt does not show as a fixed demo, up to 1,000; see :mod:`skillforge.compile.ladder`).
+    #: the chosen prompt does not show as a fixed demo, up to 1,000; see :mod:`skillforge.compile.calibrate`).
     calibration_extra: int | None = Field(default=None, ge=0)
     #: Measure every free confidence signal and keep the cheapest confidence; off: ``confidence`` as given.
     signal_search: bool = True
-    #: For single-enum outputs, train a text classifier tier on the labelled examples.
-    cascade: bool = True
+    #: For single-enum outputs, train a text classifier tier on the labelled examples (kept where the ladder
+    #: with it costs less per call).
+    classifier_tier: bool = True
     #: Renderings the template instructions are tried in zero-shot (the plain prompt is always tried).
     renderings: tuple[RenderingName, ...] = RENDERINGS
     #: Demo draws of the leading contender with demos: it must beat the plain prompt by more than its spread
@@ -217,11 +220,11 @@ class CompileOptions(UserConfig):
         for name in sorted(moved - _warned) if not record else ():
             _warned.add(name)
             where = "no longer has any effect" if name in RETIRED else \
-                f"moved to CompileOptions(search=SearchConfig({name}=...))"
+                f"moved to CompileOptions(search=SearchConfig({RENAMED_IN_SEARCH.get(name, name)}=...))"
             warnings.warn(f"CompileOptions({name}=...) {where}; the old name is read until the next release",
                           DeprecationWarning, stacklevel=4)
         new = {k: v for k, v in data.items() if k not in MOVED_TO_SEARCH | RETIRED}
-        search = {k: v for k, v in data.items() if k in MOVED_TO_SEARCH}
+        search = {RENAMED_IN_SEARCH.get(k, k): v for k, v in data.items() if k in MOVED_TO_SEARCH}
         if isinstance(new.get("search"), SearchConfig):
             new["search"] = new["search"].model_copy(update=search)
         else:

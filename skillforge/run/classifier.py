@@ -5,7 +5,7 @@ Features are the retrieval tokens of the input's text (lower-cased words and per
 the weights have an ``embedding`` part, the text's vector from a local model (mean of its last hidden
 states: what the words mean in context, which word features miss), standardised and scaled to unit
 length, each half then weighted 1/sqrt(2). The model is a multinomial logistic regression fitted at
-compile time on the labelled training examples (see :mod:`skillforge.compile.cascade`); answering an
+compile time on the labelled training examples (see :mod:`skillforge.compile.classifier_tier`); answering an
 input costs microseconds without an embedding, one forward pass of the embedding model (no generation)
 with one. Its probability of the label it picks is its confidence, gated by a threshold calibrated
 like the student's.
