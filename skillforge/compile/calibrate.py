@@ -35,7 +35,7 @@ from skillforge.compile.ladder import TierPlan, plan_tiers
 from skillforge.compile.measure import CaseResult, DevCase
 from skillforge.compile.model_tiers import add_model_tiers, free_signals
 from skillforge.compile.second_opinion import measure_second_opinion
-from skillforge.compile.state import CompileState
+from skillforge.compile.state import Calibrated, CompileState
 from skillforge.compile.steps import fit_classifier
 from skillforge.format import ConfidenceSettings, LadderOption, ToCertify
 from skillforge.models.base import ModelRequest, Usage
@@ -234,20 +234,22 @@ async def calibrate(state: CompileState) -> None:
     best = _cheapest(priced, len(measured), costs.teacher)
     simplest = next(p for p in priced if p.repair == best.repair)
     choice = best.choice if best.plan.ask_student else simplest.choice
-    state.calibration_cases, state.repair = best.cases, best.repair
-    state.confidence = keep_second_opinion(choice, second and second[0])
+    confidence = keep_second_opinion(choice, second and second[0])
     others = [p.best_ladder(checked=state.checks is not None) for p in priced if p is not best]
-    state.plan = replace(best.plan, ladders=[*best.plan.ladders, *others])
-    state.calibration = best.plan.calibration if best.plan.ask_student else Calibration(None, 0.0, None)
+    plan = replace(best.plan, ladders=[*best.plan.ladders, *others])
     expected = [c.expected for c in [*state.dev, *extra]]
-    state.field_auroc = field_aurocs([(c.signals, c.output, x) for c, x in zip(best.cases, expected, strict=True)],
-                                     o.comparators)
-    if not best.plan.ask_student or best.plan.calibration.student_share == 0.0:
-        state.to_certify = _to_certify(priced, o.target_precision, o.confidence_level)
-    state.costs = costs.plus_student(_evidence_cost(state.confidence, costs, second_cost))
-    if state.plan.ask_student:
+    field_auroc = field_aurocs([(c.signals, c.output, x) for c, x in zip(best.cases, expected, strict=True)],
+                               o.comparators)
+    uncertified = not best.plan.ask_student or best.plan.calibration.student_share == 0.0
+    state.calibrated = Calibrated(
+        cases=best.cases, repair=best.repair, confidence=confidence, plan=plan,
+        calibration=best.plan.calibration if best.plan.ask_student else Calibration(None, 0.0, None),
+        costs=costs.plus_student(_evidence_cost(confidence, costs, second_cost)), field_auroc=field_auroc,
+        to_certify=_to_certify(priced, o.target_precision, o.confidence_level) if uncertified else None,
+    )
+    if plan.ask_student:
         try:
-            await add_model_tiers(state, cand, [*state.dev, *extra], fit, vote, state.costs,
+            await add_model_tiers(state, cand, [*state.dev, *extra], fit, vote, state.calibrated.costs,
                                   sum(c.prompt_tokens for c in best.cases) / max(1, len(best.cases)))
         except BudgetExhausted:
             if state.budget is not None:

@@ -176,11 +176,12 @@ async def add_model_tiers(
 ) -> None:
     """The calibrate step's last part: measure ``options.model_tiers`` on the ``calibration`` cases
     (whose student answers are ``state.calibration_cases``) and keep the cheapest ladder behind the
-    student in ``state.plan``. Nothing is called when no tier is configured."""
+    student in the calibrate step's result. Nothing is called when no tier is configured."""
     o = state.options
     if not o.model_tiers:
         return
     plan, student = state.the_plan(), state.calibration_cases
     measured = await measure_model_tiers(state, cand, calibration, student, fit, vote, prompt_tokens)
-    state.plan = plan_model_tiers(plan, plan.passed_on, len(student), measured, costs,
-                                  target_precision=o.target_precision, confidence_level=o.confidence_level)
+    tiered = plan_model_tiers(plan, plan.passed_on, len(student), measured, costs,
+                              target_precision=o.target_precision, confidence_level=o.confidence_level)
+    state.calibrated = replace(state.the_calibration(), plan=tiered)

@@ -40,9 +40,50 @@ def unwrapped(model: Model) -> Model:
     return wrappers(model)[-1]
 
 
+@dataclass(frozen=True)
+class Drafted:
+    """The draft step's result: the teacher's instructions (``None``: nothing usable), the dev cases with
+    their references, and the demo pool."""
+
+    teacher_text: str | None
+    dev: list[DevCase]
+    taught: TeacherPool
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The select step's result, which the refine step replaces when a revision is kept: every candidate
+    with its draws (the plain prompt first: the baseline), the choice (its committed draw), why, and each
+    refinement round."""
+
+    scored: list[Scored]
+    chosen: Measurement
+    why: str
+    rounds: list[RefinementRound] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """The calibrate step's result: the answers the thresholds were set on, whether a broken check is
+    repaired, the confidence, the ladder (tiers and threshold), what a student ask and an escalation cost,
+    each per-field signal's AUROC, and -- when the student answers nothing -- what more labelled data would
+    let it."""
+
+    cases: list[CaseResult]
+    repair: bool
+    confidence: ConfidenceChoice
+    plan: TierPlan
+    calibration: Calibration
+    costs: LadderCosts
+    field_auroc: dict[str, dict[str, float]]
+    to_certify: ToCertify | None
+
+
 @dataclass
 class CompileState:
-    """Everything one compilation knows, filled in step by step. Inputs first, then each step's output."""
+    """What one compilation knows: its inputs and the resources its steps share (models, ledger, answer
+    memo, cache, budget), then each step's frozen result (:class:`Drafted`, :class:`Selected`,
+    :class:`Calibrated`), set once by the step that makes it."""
 
     spec: SkillSpec
     options: CompileOptions
@@ -61,47 +102,83 @@ class CompileState:
     template_text: str
     #: prepare: the plain prompt's instructions (the description as one line).
     plain_text: str = ""
-    #: draft: the teacher's instructions (``None``: nothing usable), dev cases with references, demo pool.
-    teacher_text: str | None = None
-    dev: list[DevCase] = field(default_factory=list)
-    taught: TeacherPool | None = None
-    #: select: every measurement (each demo draw; refinement appends its revisions), the candidates
-    #: with their draws (the plain prompt first: the baseline), the choice (its committed draw) and why.
+    #: Each step's result (``None`` until it has run).
+    drafted: Drafted | None = None
+    selected: Selected | None = None
+    calibrated: Calibrated | None = None
+    #: Every measurement made (each demo draw and revision), in order.
     measurements: list[Measurement] = field(default_factory=list)
-    scored: list[Scored] = field(default_factory=list)
-    chosen: Measurement | None = None
-    why: str = ""
-    #: refine: each round, kept or not.
-    rounds: list[RefinementRound] = field(default_factory=list)
-    #: calibrate: the answers the threshold is chosen on, the confidence method, the tiers, the threshold.
-    calibration_cases: list[CaseResult] = field(default_factory=list)
-    confidence: ConfidenceChoice | None = None
-    plan: TierPlan | None = None
-    calibration: Calibration | None = None
-    #: calibrate: what a student ask (with its confidence's evidence calls) and an escalation cost.
-    costs: LadderCosts | None = None
     #: Each step's model calls and wall time, as the steps finish.
     step_costs: list[StepCost] = field(default_factory=list)
     #: The student's answers by request, shared between candidates (see :func:`measure`).
     answers: dict[str, Answer] = field(default_factory=dict)
     #: Models injected for ``options.model_tiers`` ids (the rest are resolved from the registry).
     tier_models: dict[str, Model] = field(default_factory=dict)
-    #: calibrate: the model that embedded the inputs for the classifier (``None``: it reads words only).
+    #: prepare: the model that embeds the inputs for the classifier (``None``: it reads words only).
     embedder: Model | None = None
     #: prepare: the answer checks beyond the schema, stated in the spec or learned from the labelled
     #: examples (:mod:`skillforge.spec.checks`); ``None``: none. Every student answer is held to them.
     checks: AnswerChecks | None = None
-    #: calibrate: whether an answer that breaks a check is repaired (asked again) before escalating.
-    repair: bool = True
     #: The answer cache every model call of the compile goes through (``None``: none).
     cache: AnswerCache | None = None
     #: The compile's budget (``None``: none), and the plan it was checked against.
     budget: Budget | None = None
     estimate: CompileEstimate | None = None
-    #: calibrate: each per-field signal's AUROC by field, and -- when the student answers nothing -- what
-    #: more labelled data would let it.
-    field_auroc: dict[str, dict[str, float]] = field(default_factory=dict)
-    to_certify: ToCertify | None = None
+
+    # Read access to the steps' results, by the names the steps and the assembly use.
+
+    @property
+    def teacher_text(self) -> str | None:
+        return None if self.drafted is None else self.drafted.teacher_text
+
+    @property
+    def dev(self) -> list[DevCase]:
+        """The dev cases with references (empty before ``draft``)."""
+        return [] if self.drafted is None else self.drafted.dev
+
+    @property
+    def taught(self) -> TeacherPool | None:
+        return None if self.drafted is None else self.drafted.taught
+
+    @property
+    def scored(self) -> list[Scored]:
+        return [] if self.selected is None else self.selected.scored
+
+    @property
+    def why(self) -> str:
+        return "" if self.selected is None else self.selected.why
+
+    @property
+    def rounds(self) -> list[RefinementRound]:
+        return [] if self.selected is None else self.selected.rounds
+
+    @property
+    def calibration_cases(self) -> list[CaseResult]:
+        return [] if self.calibrated is None else self.calibrated.cases
+
+    @property
+    def confidence(self) -> ConfidenceChoice | None:
+        return None if self.calibrated is None else self.calibrated.confidence
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return None if self.calibrated is None else self.calibrated.calibration
+
+    @property
+    def costs(self) -> LadderCosts | None:
+        return None if self.calibrated is None else self.calibrated.costs
+
+    @property
+    def repair(self) -> bool:
+        return True if self.calibrated is None else self.calibrated.repair
+
+    @property
+    def field_auroc(self) -> dict[str, dict[str, float]]:
+        return {} if self.calibrated is None else self.calibrated.field_auroc
+
+    @property
+    def to_certify(self) -> ToCertify | None:
+        return None if self.calibrated is None else self.calibrated.to_certify
 
     @property
     def name(self) -> str:
@@ -143,11 +220,15 @@ class CompileState:
     def student_concurrency(self) -> int:
         return 1 if self.student.is_local else 8
 
+    def the_calibration(self) -> Calibrated:
+        """The calibrate step's result (after ``calibrate``)."""
+        if self.calibrated is None:
+            raise RuntimeError("no tiers planned yet: run the calibrate step first")
+        return self.calibrated
+
     def the_plan(self) -> TierPlan:
         """The chosen ladder of tiers (after ``calibrate``)."""
-        if self.plan is None:
-            raise RuntimeError("no tiers planned yet: run the calibrate step first")
-        return self.plan
+        return self.the_calibration().plan
 
     def confidence_settings(self) -> ConfidenceSettings:
         """How the skill's student confidence is computed (the options' unless calibrate chose)."""
@@ -162,11 +243,17 @@ class CompileState:
         lean_score = None if self.taught is None else self.taught.score
         return "plain" if lean_score is None or lean_score >= self.the_choice().score else "student"
 
+    def the_selection(self) -> Selected:
+        """The select step's result (after ``select``; refined by ``refine``)."""
+        if self.selected is None:
+            raise RuntimeError("no candidate chosen yet: run the select step first")
+        return self.selected
+
     def the_choice(self) -> Measurement:
         """The chosen candidate's measurement (after ``select``)."""
-        if self.chosen is None:
+        if self.selected is None:
             raise RuntimeError("no candidate chosen yet: run the select step first")
-        return self.chosen
+        return self.selected.chosen
 
     async def measure(
         self, candidate: Candidate, cases: list[DevCase], what: str | None, *, choice_scores: bool = False,

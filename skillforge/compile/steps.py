@@ -30,7 +30,7 @@ from skillforge.compile.measure import Answerer, DevCase
 from skillforge.compile.race import race
 from skillforge.compile.refine import failures_of, over_budget, revise_instructions
 from skillforge.compile.selection import Scored, best, choose, clearly_better, paired_gain
-from skillforge.compile.state import CompileState
+from skillforge.compile.state import CompileState, Drafted, Selected
 from skillforge.errors import SpecError
 from skillforge.format import Demo, InstructionsSource, RefinementRound
 from skillforge.models.pricing import total_cost
@@ -100,8 +100,9 @@ def prepare(examples: list[Example], dev_examples: list[Example] | None, *, seed
     return train, dev_ex
 
 
-async def _references(state: CompileState) -> list[DevCase]:
-    """Dev cases need a reference answer: the label, else the teacher's answer (dropped if it fails)."""
+async def _references(state: CompileState, teacher_text: str | None) -> list[DevCase]:
+    """Dev cases need a reference answer: the label, else the teacher's answer to its instructions
+    (``teacher_text``, else the template's; dropped if it fails)."""
     spec, o = state.spec, state.options
     unlabelled = [e for e in state.dev_examples if e.expected is None]
     if unlabelled:
@@ -111,7 +112,7 @@ async def _references(state: CompileState) -> list[DevCase]:
     async def reference(e: Example) -> DevCase | None:
         if e.expected is not None:
             return DevCase(e.input, e.expected)
-        req = build_request(instructions=state.teacher_text or state.template_text, output_schema=spec.output_schema,
+        req = build_request(instructions=teacher_text or state.template_text, output_schema=spec.output_schema,
                             demos=[], input=e.input, max_tokens=o.max_tokens)
         async with sem:
             out = await ask(state.teacher, "teacher", req, Acceptance(spec.output_schema), state.site)
@@ -130,15 +131,16 @@ async def draft(state: CompileState) -> None:
     (the demo pool)."""
     o = state.options
     state.progress.stage("teacher: drafting instructions", 1)
-    state.teacher_text = await draft_instructions(
+    teacher_text = await draft_instructions(
         state.teacher, state.spec, draft_samples(state.train, state.spec.output_schema, 8, o.seed), ledger=state.ledger)
     state.progress.advance()
-    state.dev = await _references(state)
+    dev = await _references(state, teacher_text)
     train_pool = state.train[: o.search.max_demo_pool]
     state.progress.stage("teacher: answering training examples", len(train_pool))
     teacher = Answerer(state.teacher, state.spec.output_schema, state.spec.input_schema, o.comparators, o.max_tokens,
                        state.site, state.teacher_concurrency(), state.progress, role="teacher")
-    state.taught = await teacher_demos(teacher, state.teacher_text or state.template_text, train_pool)
+    taught = await teacher_demos(teacher, teacher_text or state.template_text, train_pool)
+    state.drafted = Drafted(teacher_text, dev, taught)
 
 
 def _renderings(state: CompileState) -> tuple[Rendering, list[Rendering]]:
@@ -229,10 +231,9 @@ async def select(state: CompileState) -> None:
     second = await race(state, _demo_candidates(state, texts[:2], rendering), what="demo", rivals=done)
     scored = [Scored([m]) for m in [*first, *second]]
     await _redraw(state, scored)
-    state.scored = scored
-    choice, state.why = choose([sc for sc in scored if not sc.draws[0].stopped], z=o.search.selection_z,
-                               need_spread=o.search.draws > 1)
-    state.chosen = choice.committed
+    choice, why = choose([sc for sc in scored if not sc.draws[0].stopped], z=o.search.selection_z,
+                         need_spread=o.search.draws > 1)
+    state.selected = Selected(scored, choice.committed, why)
 
 
 async def refine(state: CompileState) -> None:
@@ -258,22 +259,28 @@ async def refine(state: CompileState) -> None:
         state.progress.advance()
         spent = total_cost([spent, cost])
         if text is None:
-            state.rounds.append(RefinementRound(round=n, failures_shown=len(failures),
-                                                dev_score_before=_r(chosen.score)))
+            _record_round(state, RefinementRound(round=n, failures_shown=len(failures),
+                                                 dev_score_before=_r(chosen.score)))
             return
         base = chosen.candidate
         (ev,) = await race(state, [replace(base, name=f"{base.name}~r{n}", instructions_source="teacher",
                                            instructions=text)], what="revised", rivals=[chosen])
-        state.scored.append(Scored([ev]))
         kept = not ev.stopped and clearly_better(ev, chosen, o.search.selection_z)
-        state.rounds.append(RefinementRound(round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score),
-                                            dev_score_after=_r(ev.score), kept=kept,
-                                            cases_measured=len(ev.cases) if ev.stopped else None))
+        _record_round(state, RefinementRound(
+            round=n, failures_shown=len(failures), dev_score_before=_r(chosen.score), dev_score_after=_r(ev.score),
+            kept=kept, cases_measured=len(ev.cases) if ev.stopped else None), revision=Scored([ev]))
         if not kept:
             return
         gain, se = paired_gain(ev, chosen)
-        state.why += f"; revision r{n} kept: {gain:+.3f} \u00b1 {se:.3f}"
-        state.chosen = ev
+        sel = state.the_selection()
+        state.selected = replace(sel, chosen=ev, why=f"{sel.why}; revision r{n} kept: {gain:+.3f} \u00b1 {se:.3f}")
+
+
+def _record_round(state: CompileState, done: RefinementRound, revision: Scored | None = None) -> None:
+    """The selection with one more refinement round (and the revision it measured, if any)."""
+    sel = state.the_selection()
+    scored = sel.scored if revision is None else [*sel.scored, revision]
+    state.selected = replace(sel, scored=scored, rounds=[*sel.rounds, done])
 
 
 async def fit_classifier(state: CompileState) -> ClassifierFit | None:
