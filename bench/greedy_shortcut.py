@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from examples.tasks import ROOT, TASKS
 from skillforge import load_skill
 from skillforge.models import local
-from skillforge.run.prompt import build_request
+from skillforge.run.prompt import lean_request
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -36,8 +36,8 @@ def main() -> None:
     task = TASKS["intent-router"]()
     _train, dev, _test = task.splits()
     skill = load_skill(ROOT / "skills" / "intent-router")
-    requests = [build_request(instructions=skill.instructions, output_schema=task.spec.output_schema, demos=[],
-                              input=e.input, max_tokens=64) for e in dev[: args.calls]]
+    # The skill's own lean request (its rendering), with a short answer budget: what the shortcut is timed on.
+    requests = [lean_request(skill, e.input).model_copy(update={"max_tokens": 64}) for e in dev[: args.calls]]
     model = local.LocalModel(local.embedded_model_path())
     llm = local._load(model.path, model.n_ctx)[0]
     for r in requests[:3]:  # warm-up: the system prefix in the cache

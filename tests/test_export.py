@@ -20,6 +20,7 @@ from skillforge.export import agent_skill_name, describe, export_agent_skill, ex
 from skillforge.export.answer_check import problems
 from skillforge.run import EscalationRecord, render_input
 from skillforge.run.escalations import append_escalation
+from skillforge.run.prompt import lean_request
 from skillforge.spec import validation_errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,15 +148,19 @@ def test_finetune_records_are_verified_answers_without_regression_inputs(skill_w
     assert len(records) == agreed + 1 == manifest["counts"]["train"] + manifest["counts"]["validation"]
     assert manifest["sources"] == {"demo:teacher": agreed, "escalation-log": 1}
     assert manifest["counts"]["validation"] == round(0.2 * (agreed + 1))
+    # Each record is the request the skill's runner sends without demos, in the skill's own rendering.
+    fmt, in_schema = skill.settings.input_format, skill.manifest.input_schema
+    shown_regression = {render_input(c.input, fmt, in_schema) for c in skill.tests}
+    lean = lean_request(skill, skill.tests[0].input)
     for record in records:
         messages = record["messages"]
         if shape == "openai":
-            assert messages[0]["role"] == "system"
+            assert messages[0] == {"role": "system", "content": lean.system}
             messages = messages[1:]
         else:
-            assert record["system"]
+            assert record["system"] == lean.system
         assert [m["role"] for m in messages] == ["user", "assistant"]
-        assert render_input(json.loads(messages[0]["content"])) not in regression
+        assert messages[0]["content"] not in shown_regression
         assert validation_errors(skill.manifest.output_schema, json.loads(messages[1]["content"])) == []
 
 

@@ -28,7 +28,8 @@ from typing import Any, Literal
 from skillforge.errors import SpecError
 from skillforge.format import ESCALATIONS, SkillDefinition
 from skillforge.jsonl import dumps_line
-from skillforge.run import build_request, read_escalations, render_input, render_output
+from skillforge.run import read_escalations, render_input, render_output
+from skillforge.run.prompt import lean_request
 from skillforge.spec import validation_errors
 from skillforge.textfiles import write_atomic
 
@@ -67,10 +68,10 @@ def verified_traces(skill: SkillDefinition, skill_dir: Path | None) -> list[Trac
 
 
 def chat_record(skill: SkillDefinition, trace: Trace, shape: ChatShape) -> dict[str, Any]:
-    """One fine-tuning record: the skill's zero-shot prompt for ``trace.input`` and its verified answer."""
+    """One fine-tuning record: the skill's zero-shot prompt for ``trace.input`` (the request a runner sends
+    without demos, in the skill's rendering) and its verified answer."""
     m = skill.manifest
-    req = build_request(instructions=skill.instructions, output_schema=m.output_schema, demos=[], input=trace.input,
-                        max_tokens=m.settings.max_tokens)
+    req = lean_request(skill, trace.input)
     turns = [{"role": msg.role, "content": msg.content} for msg in req.messages]
     turns.append({"role": "assistant", "content": render_output(trace.output, m.output_schema)})
     if shape == "openai":

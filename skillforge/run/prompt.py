@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skillforge.format import InputFormat
+from skillforge.format import InputFormat, SkillDefinition
 from skillforge.models.base import Message, ModelRequest
 from skillforge.templating import render
 
@@ -176,3 +176,17 @@ def reask(request: ModelRequest, raw_text: str, errors: Sequence[str]) -> ModelR
             )
         }
     )
+
+
+def skill_style(skill: SkillDefinition) -> PromptStyle:
+    """How ``skill``'s requests are laid out: its settings' rendering, its input schema."""
+    s = skill.manifest.settings
+    return PromptStyle(s.input_format, skill.manifest.input_schema, s.schema_in_prompt)
+
+
+def lean_request(skill: SkillDefinition, input: Mapping[str, Any]) -> ModelRequest:
+    """``skill``'s instructions and ``input`` only, in its rendering (no demos): the request a runner sends
+    a model tier or an escalation asked without demos, and what a fine-tuning record shows."""
+    s = skill.manifest.settings
+    return build_request(instructions=skill.instructions, output_schema=skill.manifest.output_schema, demos=[],
+                         input=input, max_tokens=s.max_tokens, temperature=s.temperature, style=skill_style(skill))

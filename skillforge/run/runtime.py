@@ -26,7 +26,7 @@ from skillforge.run.drift import SHARE, DriftMonitor, expectations
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.evidence import Evidence, start_evidence
 from skillforge.run.model_tiers import TierModels, TierView, ask_tier
-from skillforge.run.prompt import PromptStyle, assemble, build_request, demo_messages, system_text
+from skillforge.run.prompt import PromptStyle, assemble, demo_messages, lean_request, skill_style, system_text
 from skillforge.run.retrieval import DemoIndex, DemoRouter, neighbour_vote
 from skillforge.run.signals import History, Signals, confidence, signals_of
 from skillforge.run.teacher_only import teacher_only_request
@@ -289,15 +289,11 @@ class Runner:
 
     def lean_request_for(self, input: Mapping[str, Any]) -> ModelRequest:
         """The instructions and ``input`` only, in the skill's rendering (no demos)."""
-        s = self.skill.settings
-        return build_request(instructions=self.skill.instructions, output_schema=self.skill.manifest.output_schema,
-                             demos=[], input=input, max_tokens=s.max_tokens, temperature=s.temperature,
-                             style=self.style())
+        return lean_request(self.skill, input)
 
     def style(self) -> PromptStyle:
         """How the skill's requests are laid out (its settings' rendering, its input schema)."""
-        s = self.skill.settings
-        return PromptStyle(s.input_format, self.skill.manifest.input_schema, s.schema_in_prompt)
+        return skill_style(self.skill)
 
     async def arun(self, input: dict[str, Any]) -> RunResult:
         """Answer one input. Raises InputValidationError or, for an escalation log that cannot be
