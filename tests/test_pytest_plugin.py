@@ -86,6 +86,34 @@ def test_options_mirror_the_cli(pytester: pytest.Pytester) -> None:
     assert pytester.runpytest("skills", "--skillforge-mode=sometimes").ret == pytest.ExitCode.USAGE_ERROR
 
 
+CANDIDATES = """
+from skillforge.models import register_provider
+from skillforge.testing import FunctionModel
+
+from helpers import keyword_answer
+
+register_provider("cand", lambda name: FunctionModel(
+    keyword_answer if name == "good" else (lambda request: {"sentiment": "negative"}), model_id=f"cand:{name}"))
+"""
+
+
+@pytest.mark.parametrize(("candidate", "passes"), [("cand:good", True), ("cand:bad", False)])
+def test_a_candidate_student_runs_the_suites_and_fails_ci_on_regressions(
+        pytester: pytest.Pytester, candidate: str, passes: bool) -> None:
+    path = make_skill(pytester.path, "alpha")
+    before = {f.name: f.read_bytes() for f in path.iterdir() if f.is_file()}
+    pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n" + CANDIDATES)
+    result = pytester.runpytest_subprocess("skills", "--skillforge-mode=live", f"--skillforge-student={candidate}",
+                                           "--skillforge-no-escalate")
+    if passes:
+        result.assert_outcomes(passed=1)
+    else:
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(["*skill 'alpha' (skills/alpha): pass rate * < minimum 0.950*"])
+    # The CI check never changes the skill.
+    assert {f.name: f.read_bytes() for f in path.iterdir() if f.is_file()} == before
+
+
 def test_ordinary_tests_are_collected_as_before(pytester: pytest.Pytester) -> None:
     make_skill(pytester.path, "alpha")
     pytester.makepyfile(test_plain="def test_it():\n    assert True\n")

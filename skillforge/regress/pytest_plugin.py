@@ -17,6 +17,10 @@ Options (mirroring ``skillforge test``):
 - ``--skillforge-json=FILE``: write the results as ``skillforge test --json`` does (a later baseline)
 - ``--skillforge-baseline=FILE`` with ``--skillforge-tolerance=T``: fail a skill whose pass rate dropped
   by more than ``T`` (default 0.02) against a ``--json`` result of either tool
+- ``--skillforge-student=MODEL`` / ``--skillforge-teacher=MODEL``: run the suites on a candidate model
+  instead of the one each skill pins (the CI check before moving skills to a new model). The skill files
+  are never changed; recordings are per model id, so run a candidate in ``live`` mode, or ``record`` it
+  once (adding its recordings beside the pinned model's) and replay it after.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a previous JSON result: fail a skill whose pass rate dropped beyond the tolerance")
     group.addoption("--skillforge-tolerance", type=float, default=0.02, metavar="T",
                     help="allowed pass-rate drop against --skillforge-baseline (default 0.02)")
+    group.addoption("--skillforge-student", default=None, metavar="MODEL",
+                    help="run every skill with this candidate student instead of the one it pins")
+    group.addoption("--skillforge-teacher", default=None, metavar="MODEL",
+                    help="run every skill with this candidate teacher instead of the one it pins")
 
 
 _RESULTS = pytest.StashKey[list[SkillResult]]()
@@ -123,6 +131,7 @@ class SkillItem(pytest.Item):
             self.path.parent, mode=config.getoption("skillforge_mode"),
             escalate=not config.getoption("skillforge_no_escalate"),
             repeat=config.getoption("skillforge_repeat"), root=config.rootpath,
+            student=config.getoption("skillforge_student"), teacher=config.getoption("skillforge_teacher"),
         )
         config.stash[_RESULTS].append(result)
         for key in SUMMARY_FIELDS:
