@@ -107,12 +107,19 @@ async def _escalate(runner: Runner, case: EvalCase, *, simulated: bool, counter:
         case.teacher_usage = Usage(input_tokens=case.teacher_prompt_tokens, output_tokens=n_out)
         case.final_correct, case.final_score = True, 1.0
         return
-    t = await ask(runner.teacher, "teacher", runner.teacher_request_for(case.input),
-                  Acceptance(schema, max_reasks=s.max_reasks), runner.site("eval"))
+    request = runner.teacher_request_for(case.input)
+    t = await ask(runner.teacher, "teacher", request, Acceptance(schema, max_reasks=s.max_reasks), runner.site("eval"))
     final = compare(t.output, case.expected, s.comparators)
     case.teacher_usage = sum((a.usage for a in t.attempts), Usage())
     if t.attempts and t.attempts[0].usage.input_tokens:
         case.teacher_prompt_tokens = t.attempts[0].usage.input_tokens
+        m = skill.manifest
+        if request == teacher_only_request(description=m.description, output_schema=schema,
+                                           input_schema=m.input_schema, input=case.input, max_tokens=s.max_tokens):
+            # The escalation sent exactly the teacher-only prompt: its first call *is* the teacher-only call,
+            # measured instead of estimated.
+            case.teacher_only_usage = t.attempts[0].usage
+            case.teacher_only_cost = runner.teacher.cost_usd(t.attempts[0].usage)
     case.teacher_cost = total_cost([a.cost_usd for a in t.attempts])
     case.teacher_refused = any(a.verdict == "refused" for a in t.attempts)
     case.final_correct, case.final_score = final.correct, final.score
@@ -153,11 +160,17 @@ async def aevaluate_skill(
         progress.advance()
     teacher_id = "gold labels (simulated teacher)" if simulated else (
         runner.teacher.model_id if escalate else skill.manifest.provenance.teacher)
+    reference = simulated or not escalate or runner.teacher.is_local
+    if not reference:
+        # A real teacher prices teacher-only as it prices its own calls (the escalations'), so the two compare.
+        for case in cases:
+            if case.teacher_only_cost is None:
+                case.teacher_only_cost = runner.teacher.cost_usd(case.teacher_only_usage)
     return EvalResult(
         skill=skill.name, student=runner.student.model_id, teacher=teacher_id, teacher_simulated=simulated,
         escalate=escalate, threshold=s.threshold, target_precision=s.target_precision, cases=cases,
         student_calls_per_input=s.confidence.samples if s.confidence.method == "self_consistency" else 1,
-        teacher_as_reference=simulated or not escalate or runner.teacher.is_local,
+        teacher_as_reference=reference,
         escalation_prompt=s.escalation_prompt, student_asked=s.ask_student, comparators=dict(s.comparators),
     )
 

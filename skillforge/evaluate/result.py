@@ -47,6 +47,9 @@ class EvalCase:
     #: What the student's and the teacher's calls cost as priced by their models (``None``: unknown).
     student_cost: float | None = 0.0
     teacher_cost: float | None = 0.0
+    #: The teacher-only call for this case as the teacher prices its own calls (``None``: unknown); used for a
+    #: real teacher, whose escalations are priced the same way.
+    teacher_only_cost: float | None = None
     #: What the model tiers behind the student cost on this case, as priced by their models.
     tier_cost: float | None = 0.0
     #: Output tokens of the student's first answer (sizes a simulated teacher's answer without a tokenizer).
@@ -213,7 +216,12 @@ def costs_per_1k(result: EvalResult) -> dict[str, float | None]:
         teacher_cost = _price(TEACHER_REFERENCE, teacher_usage)
     else:
         teacher_cost = total_cost([c.teacher_cost for c in result.cases])
-    teacher_only = teacher_only_cost(one_call, None if result.teacher_as_reference else result.teacher)
+    own = [c.teacher_only_cost for c in result.cases]
+    if not result.teacher_as_reference and result.escalate and all(x is not None for x in own):
+        # A real teacher: teacher-only at the teacher's own prices, as its escalations are priced.
+        teacher_only: float | None = total_cost(own)
+    else:
+        teacher_only = teacher_only_cost(one_call, None if result.teacher_as_reference else result.teacher)
 
     def per_1k(x: float | None) -> float | None:
         return None if x is None else 1000.0 * x / n
