@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.tasks import ROOT, TASKS
 from skillforge import load_skill
-from skillforge.models import local
+from skillforge.models.local import model as local
 from skillforge.run.prompt import lean_request
 
 RESULTS = ROOT / "bench" / "results"

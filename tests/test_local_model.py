@@ -34,7 +34,7 @@ def test_output_is_constrained_to_the_schema_and_carries_a_confidence() -> None:
 
 
 def test_the_weights_are_loaded_once_and_shared() -> None:
-    from skillforge.models import local
+    from skillforge.models.local import model as local
 
     first, second = get_model("local:smollm2-135m"), get_model("local:smollm2-135m")
     first.request_sync(request_for("ok"))
@@ -144,7 +144,8 @@ def _token_by_token(llm, prompt: list[int], lead: str, keys: list[str], tail: st
 
 
 def test_class_probabilities_agree_with_token_by_token_scoring_in_one_decode_per_value(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from skillforge.models import local, local_scoring
+    from skillforge.models.local import model as local
+    from skillforge.models.local import scoring as local_scoring
 
     enum = ["add_to_playlist", "book_restaurant", "get_weather", "play_music"]
     schema = {"type": "object", "properties": {"intent": {"type": "string", "enum": enum}}, "required": ["intent"]}
@@ -191,7 +192,7 @@ def test_greedy_decoding_checks_few_tokens_against_the_grammar_and_answers_exact
     """The shortcut (the most likely tokens checked against the grammar first) changes no token, log
     probability or class probability -- on short enum answers and on a free-text field where the
     model's favourite token is often outside the grammar."""
-    from skillforge.models import local
+    from skillforge.models.local import model as local
 
     address = {
         "type": "object",
