@@ -113,11 +113,9 @@ async def _escalate(runner: Runner, case: EvalCase, *, simulated: bool, counter:
     case.teacher_usage = sum((a.usage for a in t.attempts), Usage())
     if t.attempts and t.attempts[0].usage.input_tokens:
         case.teacher_prompt_tokens = t.attempts[0].usage.input_tokens
-        m = skill.manifest
-        if request == teacher_only_request(description=m.description, output_schema=schema,
-                                           input_schema=m.input_schema, input=case.input, max_tokens=s.max_tokens):
-            # The escalation sent exactly the teacher-only prompt: its first call *is* the teacher-only call,
-            # measured instead of estimated.
+        if s.escalation_prompt == "plain":
+            # The escalation sent the teacher-only prompt (Runner.teacher_request_for): its first call *is* the
+            # teacher-only call, measured instead of estimated.
             case.teacher_only_usage = t.attempts[0].usage
             case.teacher_only_cost = runner.teacher.cost_usd(t.attempts[0].usage)
     case.teacher_cost = total_cost([a.cost_usd for a in t.attempts])
