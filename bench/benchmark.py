@@ -261,6 +261,7 @@ async def _evaluate(skill: Skill, test: list[Example], student: Model, *, escala
 
 def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict[str, Any] | None = None,
              cache: Path | None = None, save_to: Path | None = None) -> dict[str, Any]:
+    commit = commit_stamp()  # at the start: the code this unit imports
     task: Task = ALL_TASKS[name]()
     train, dev, test = task.splits()
     test = test[:limit] if limit else test
@@ -300,7 +301,8 @@ def run_unit(name: str, kind: str, seed: int, limit: int | None, overrides: dict
     diff, diff_se = paired([pick(c) for c in plain.cases], [pick(c) for c in comp.cases])
     m = skill.manifest.metrics
     return {
-        "task": name, "student": kind, "seed": seed, "test_cases": len(test), "train_examples": len(train),
+        "task": name, "student": kind, "seed": seed, "commit": commit, "test_cases": len(test),
+        "train_examples": len(train),
         "dev_cases": len(dev), "never_tuned": name in NEVER_TUNED, "small_machine_options": extra,
         "non_default_options": overrides or {}, "answer_cache": None if cache is None else str(cache),
         "metric": key, "rows": rows, "per_field": {k: per_field(r) for k, r in results.items()} if key == "field_score"
@@ -377,6 +379,37 @@ def run_units(units: list[tuple[str, str, int]], *, work: Path, limit: int | Non
         t.join()
     if failures:
         raise SystemExit(f"units failed: {', '.join(failures)}")
+
+
+def product_units(tasks: Sequence[str], students: str, seeds: str) -> list[tuple[str, str, int]]:
+    """Every (task, student, seed) of the product, checked against the known tasks and student columns."""
+    kinds = [k for k in students.split(",") if k]
+    unknown = sorted(set(tasks) - set(ALL_TASKS))
+    if unknown or set(kinds) - set(STUDENTS):
+        raise ValueError(f"unknown tasks {unknown} or students {kinds}: tasks are {list(ALL_TASKS)}, "
+                         f"students {STUDENTS}")
+    return [(t, k, int(s)) for t in tasks for k in kinds for s in seeds.split(",") if s]
+
+
+def parse_units(text: str) -> list[tuple[str, str, int]]:
+    """``task:student:seed`` units, comma-separated."""
+    units = []
+    for item in (u.strip() for u in text.split(",") if u.strip()):
+        parts = item.split(":")
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise ValueError(f"unit {item!r}: expected task:student:seed, e.g. address-parser:local:0")
+        units += product_units([parts[0]], parts[1], parts[2])
+    return units
+
+
+def merge_units(earlier: dict[str, Any], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The earlier file's units (stamped with its commit where they carry none) with the new ones replacing
+    the same (task, student, seed)."""
+    key = lambda u: (u["task"], u["student"], u["seed"])  # noqa: E731
+    fresh = {key(u) for u in new}
+    kept = [{"commit": earlier["commit"], **u} for runs in earlier["results"].values() for us in runs.values()
+            for u in us if key(u) not in fresh]
+    return kept + new
 
 
 def summarise(units: list[dict[str, Any]]) -> dict[str, Any]:
@@ -621,6 +654,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="an answer cache to compile through (development runs: compile times then mean "
                              "nothing; the benchmark's own figures compile from scratch)")
+    parser.add_argument("--units", default=None,
+                        help="comma-separated task:student:seed units to run instead of the tasks x students x seeds "
+                             "product, e.g. address-parser:local:0,person-names:claude:0")
+    parser.add_argument("--merge", action="store_true",
+                        help="add the units run to the existing result file (replacing the same units), each unit "
+                             "keeping the commit it ran at; without it the file holds only this run's units")
     parser.add_argument("--unit", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -636,27 +675,32 @@ def main() -> None:
         doc["targets"] = targets(doc["results"])
         write(doc, Path(args.out))
         return
-    unknown = sorted(set(args.tasks) - set(ALL_TASKS))
-    kinds = [k for k in args.students.split(",") if k]
-    if unknown or set(kinds) - set(STUDENTS):
-        parser.error(f"unknown tasks {unknown} or students {kinds}: tasks are {list(ALL_TASKS)}, students {STUDENTS}")
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    try:
+        units = parse_units(args.units) if args.units else product_units(args.tasks, args.students, args.seeds)
+    except ValueError as exc:
+        parser.error(str(exc))
     commit = commit_stamp()
     work = WORK / commit
     work.mkdir(parents=True, exist_ok=True)
-    units = [(t, k, s) for t in args.tasks for k in kinds for s in seeds]
     start = time.perf_counter()
     options = json.dumps(json.loads(args.options), sort_keys=True)
     run_units(units, work=work, limit=args.limit, jobs=args.jobs, resume=args.resume, options=options,
               cache=args.cache)
     results = [json.loads(unit_path(work, *u, args.limit, options).read_text()) for u in units]
+    command = " ".join(["bench/benchmark.py", *sys.argv[1:]])
+    wall = round(time.perf_counter() - start, 1)
+    if args.merge:
+        earlier = json.loads(Path(args.out).with_suffix(".json").read_text(encoding="utf-8"))
+        results = merge_units(earlier, results)
+        command = f"{earlier['command']}; then {command}"
+        wall = round(earlier["wall_seconds"] + wall, 1)
     by_task = summarise(results)
     doc = {
-        "commit": commit, "date": datetime.now(UTC).date().isoformat(),
-        "machine": f"{len(os.sched_getaffinity(0))} cores, {platform.machine()}, Python {platform.python_version()}",
-        "command": " ".join(["bench/benchmark.py", *sys.argv[1:]]), "jobs": args.jobs,
+        "commit": ", ".join(dict.fromkeys(r["commit"] for r in results)), "date": datetime.now(UTC).date().isoformat(),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "command": command, "jobs": args.jobs,
         "non_default_options": json.loads(options), "answer_cache": None if args.cache is None else str(args.cache),
-        "wall_seconds": round(time.perf_counter() - start, 1), "split_seed": SPLIT_SEED,
+        "wall_seconds": wall, "split_seed": SPLIT_SEED,
         "teacher_only": f"{REFERENCE_TEACHER} answering every input with the plain prompt (docs/benchmarks.md)",
         "student_prices": f"local $0, and as {REFERENCE_STUDENT}; the Claude-like student as {REFERENCE_STUDENT}",
         "results": by_task, "targets": targets(by_task),
