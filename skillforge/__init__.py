@@ -38,6 +38,7 @@ from skillforge.errors import (
     BatchJournalError,
     CacheWarning,
     ConfigurationError,
+    DeprecatedModelWarning,
     EscalationFailed,
     InputValidationError,
     LedgerWriteError,
@@ -46,6 +47,7 @@ from skillforge.errors import (
     ModelAuthError,
     ModelRequestRejected,
     ReplayMissError,
+    RetiredModelError,
     RunError,
     SkillforgeError,
     SkillFormatError,
@@ -63,7 +65,7 @@ from skillforge.progress import Progress
 from skillforge.run import ItemResult, RunResult
 from skillforge.skill import Skill, load_skill
 from skillforge.spec import Comparator, Example, SkillSpec
-from skillforge.update import UpdateReport, update_skill
+from skillforge.update import RetargetReport, UpdateReport, retarget_skill, update_skill
 
 #: Names the top level exported before 0.2, with where they live now. Importing one from ``skillforge``
 #: still works for one release, with a DeprecationWarning naming the new home.
@@ -103,6 +105,7 @@ __all__ = [
     "CompileOptions",
     "ConfidenceOptions",
     "ConfigurationError",
+    "DeprecatedModelWarning",
     "EscalationFailed",
     "EvalResult",
     "Example",
@@ -116,6 +119,8 @@ __all__ = [
     "ModelRequestRejected",
     "Progress",
     "ReplayMissError",
+    "RetargetReport",
+    "RetiredModelError",
     "RunError",
     "RunResult",
     "SearchConfig",
@@ -137,6 +142,7 @@ __all__ = [
     "evaluate_skill",
     "get_model",
     "load_skill",
+    "retarget_skill",
     "run_batch",
     "update_skill",
 ]

@@ -9,6 +9,7 @@ The hierarchy::
     │   │   └── SkillIntegrityError    -- a file changed since compile (hash mismatch), strict mode only
     │   ├── InputValidationError       -- run input does not match the skill's input schema
     │   ├── ConfigurationError         -- unknown model id, missing weights, missing API key, ...
+    │   ├── RetiredModelError          -- a skill pins a model past its retirement date (test, status)
     │   └── BatchJournalError          -- a batch journal of another skill/input file, or in use
     └── RunError                       -- something failed while running; may succeed on a later try
         ├── ModelAPIError              -- a provider call failed (status, error type, request id)
@@ -19,13 +20,15 @@ The hierarchy::
         └── LedgerWriteError           -- ledger entries still cannot be written when flushed
 
 Warnings: ``SkillIntegrityWarning`` (a changed file, non-strict mode), ``UnknownPriceWarning``,
-``LedgerWriteWarning`` (a ledger line could not be written; the entry is kept and written later) and
-``CacheWarning`` (an answer-cache entry could not be read or written; the model is asked instead).
+``LedgerWriteWarning`` (a ledger line could not be written; the entry is kept and written later),
+``CacheWarning`` (an answer-cache entry could not be read or written; the model is asked instead) and
+``DeprecatedModelWarning`` (a run uses a deprecated or retired model; once per model per process).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +81,19 @@ class InputValidationError(UserError):
 
 class ConfigurationError(UserError):
     """A model id, provider setting, path or credential is wrong or missing."""
+
+
+class RetiredModelError(UserError):
+    """A skill pins a model whose retirement date has passed: requests to it fail. ``skillforge test`` and
+    ``skillforge status`` fail with it; the message names the date and the ``successor`` to retarget to
+    (``None`` when the source names none). ``role`` is what the skill uses the model as."""
+
+    def __init__(self, message: str, *, model: str, role: str, retired_on: date, successor: str | None) -> None:
+        self.model = model
+        self.role = role
+        self.retired_on = retired_on
+        self.successor = successor
+        super().__init__(message)
 
 
 class BatchJournalError(UserError):
@@ -177,3 +193,17 @@ class UnknownPriceWarning(UserWarning):
 class CacheWarning(UserWarning):
     """The answer cache could not read or write an entry (damaged, locked, full disk). The model is asked
     instead; nothing is answered wrongly."""
+
+
+class DeprecatedModelWarning(UserWarning):
+    """A skill runs a model that is deprecated (or already retired): it still runs -- a date passing never
+    stops a production run -- but should be retargeted to ``successor`` (``None``: none named) before
+    ``retired_on``. Issued once per model per process."""
+
+    def __init__(self, message: str, *, model: str, deprecated_on: date | None, retired_on: date | None,
+                 successor: str | None) -> None:
+        self.model = model
+        self.deprecated_on = deprecated_on
+        self.retired_on = retired_on
+        self.successor = successor
+        super().__init__(message)

@@ -134,8 +134,8 @@ def test_importing_skillforge_and_its_cli_loads_no_optional_extra() -> None:
 
 #: Entry points a user calls with keyword options (the async cores behind the public verbs and the skill's
 #: run methods); command-line commands and constructors are exempt too.
-ENTRY_POINTS = {"acompile_skill", "aevaluate_skill", "aupdate_skill", "arun_batch", "arun_suite", "arun",
-                "arun_many"}
+ENTRY_POINTS = {"acompile_skill", "aevaluate_skill", "aupdate_skill", "aretarget_skill", "arun_batch", "arun_suite",
+                "arun", "arun_many"}
 
 
 def _long_signatures() -> list[str]:

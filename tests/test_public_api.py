@@ -30,8 +30,8 @@ def test_at_most_25_names_besides_the_errors() -> None:
 
 
 def test_the_verbs_a_user_reaches_for_are_at_the_top() -> None:
-    for verb in ("compile_skill", "load_skill", "evaluate_skill", "update_skill", "run_batch", "get_model",
-                 "estimate_compile_skill"):
+    for verb in ("compile_skill", "load_skill", "evaluate_skill", "update_skill", "retarget_skill", "run_batch",
+                 "get_model", "estimate_compile_skill"):
         assert verb in skillforge.__all__ and callable(getattr(skillforge, verb))
 
 
@@ -42,6 +42,13 @@ def test_every_exported_name_resolves() -> None:
 
 def test_every_public_error_is_exported_at_the_top() -> None:
     assert _error_names() <= set(skillforge.__all__)
+
+
+def test_the_model_lifecycle_warning_and_error_are_at_the_top() -> None:
+    # A run only warns about a deprecated model; test and status fail on a retired one: the user's to fix.
+    assert issubclass(skillforge.DeprecatedModelWarning, UserWarning)
+    assert issubclass(skillforge.RetiredModelError, skillforge.UserError)
+    assert {"DeprecatedModelWarning", "RetiredModelError"} <= set(skillforge.__all__)
 
 
 @pytest.mark.parametrize("name", sorted(MOVED))

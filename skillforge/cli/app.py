@@ -45,8 +45,8 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 #: The order ``skillforge --help`` lists the commands in: the job first, then checking, then operating.
-COMMANDS = ("compile", "run", "batch", "eval", "test", "update", "status", "report", "cache", "export", "import",
-            "serve")
+COMMANDS = ("compile", "run", "batch", "eval", "test", "update", "retarget", "status", "report", "cache", "export",
+            "import", "serve")
 
 
 def _print_version(value: bool) -> None:
@@ -311,8 +311,9 @@ def test_cmd(
     """Run every skill's regression cases and gate on its minimum pass rate (and field score, when set).
 
     Exit code 0 when every skill reaches its minimum (and none dropped against --baseline), 1 when
-    one does not, 2 on a usage error. Re-record after changing a skill or its models:
-    `skillforge test skills/ --mode record`.
+    one does not, 2 on a usage error. A skill that runs a model past its retirement date fails, naming the
+    successor to retarget to; a deprecated one passes with a note. Re-record after changing a skill or its
+    models: `skillforge test skills/ --mode record`.
     """
     base = load_report(baseline) if baseline is not None else None
     with RichProgress(err, enabled=err.is_terminal, transient=True) as progress:
@@ -336,6 +337,7 @@ def test_cmd(
 # Commands in their own modules (cli/<name>_cmd.py), registered here, then listed in COMMANDS order.
 from skillforge.cli.cache_cmd import cache_cmd  # noqa: E402
 from skillforge.cli.export_cmd import export_cmd, import_cmd  # noqa: E402
+from skillforge.cli.retarget_cmd import retarget_cmd  # noqa: E402
 from skillforge.cli.serve import serve_cmd  # noqa: E402
 from skillforge.cli.update_cmd import update_cmd  # noqa: E402
 
@@ -345,6 +347,7 @@ app.command("report")(report)
 app.command("serve")(serve_cmd)
 app.command("cache")(cache_cmd)
 app.command("update")(update_cmd)
+app.command("retarget")(retarget_cmd)
 app.command("export")(export_cmd)
 app.command("import")(import_cmd)
 app.registered_commands.sort(key=lambda command: COMMANDS.index(command.name or ""))

@@ -60,6 +60,14 @@ def calibration_extra(state: CompileState, cand: Candidate) -> list[DevCase]:
     return pool[: MAX_CALIBRATION_EXTRA if o.search.calibration_extra is None else o.search.calibration_extra]
 
 
+def wants_choice_scores(state: CompileState) -> bool:
+    """Whether the calibration reads the student's class probabilities (an enum output, a student that gives
+    them, signal search on, no self-consistency)."""
+    o = state.options
+    return (o.search.signal_search and o.confidence.method != "self_consistency"
+            and state.student.supports_choice_scores and bool(enum_fields(state.spec.output_schema)))
+
+
 def sampling(state: CompileState) -> ConfidenceSettings | None:
     """How the student's extra samples are drawn, when they are measured: for a student that gives no
     token probabilities (nothing else of its own ranks its answers) under signal search, unless
@@ -103,7 +111,10 @@ def mean_usage(state: CompileState, request_for: Callable[[Mapping[str, Any]], M
 
 
 def teacher_only_tokens(state: CompileState) -> Usage | None:
-    """Mean tokens of the teacher-only call (:mod:`skillforge.run.teacher_only`) over the dev inputs."""
+    """Mean tokens of the teacher-only call (:mod:`skillforge.run.teacher_only`) over the dev inputs (a
+    retarget: as measured when the skill was compiled -- the call does not depend on the student)."""
+    if state.kept is not None and state.kept.teacher_only is not None:
+        return state.kept.teacher_only
     spec, o = state.spec, state.options
     return mean_usage(state, lambda x: teacher_only_request(
         description=spec.description, output_schema=spec.output_schema, input_schema=spec.input_schema, input=x,
@@ -187,8 +198,7 @@ async def calibrate(state: CompileState) -> None:
         state.budget.release()  # what was held back for this step
     cand = chosen.candidate
     extra = calibration_extra(state, cand)
-    scores = (o.search.signal_search and o.confidence.method != "self_consistency"
-              and state.student.supports_choice_scores and bool(enum_fields(spec.output_schema)))
+    scores = wants_choice_scores(state)
     samples = sampling(state)
     dev_cases = chosen.cases
     needs_scores = scores and not all("class_prob" in c.signals for c in dev_cases if c.output is not None)
@@ -200,7 +210,10 @@ async def calibrate(state: CompileState) -> None:
                    ).cases if extra else []
     measured = list(dev_cases) + list(extra_cases)
     inputs = [c.input for c in state.dev] + [c.input for c in extra]
-    fit = await fit_classifier(state) if o.search.classifier_tier else None
+    if state.kept is not None:
+        fit = state.kept.classifier
+    else:
+        fit = await fit_classifier(state) if o.search.classifier_tier else None
     # The classifier's view of each student answer and the neighbours' vote: free signals for any student.
     vote = neighbour_vote(cand.demos, spec.output_schema)
     free_signals(measured, inputs, fit, vote)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from skillforge.compile.budget import Budget, BudgetedModel
 from skillforge.compile.candidates import Candidate
-from skillforge.compile.classifier_tier import LadderCosts
+from skillforge.compile.classifier_tier import ClassifierFit, LadderCosts
 from skillforge.compile.confidence_fit import ConfidenceChoice
 from skillforge.compile.drafting import TeacherPool
 from skillforge.compile.estimate import CompileEstimate
@@ -17,7 +17,7 @@ from skillforge.compile.selection import Scored
 from skillforge.format import CompileOptions, ConfidenceSettings, Demo, RefinementRound, StepCost, ToCertify
 from skillforge.ledger import CallSite, Clock, Ledger
 from skillforge.models.answer_cache import AnswerCache, CachedModel
-from skillforge.models.base import Model
+from skillforge.models.base import Model, Usage
 from skillforge.models.batching import BatchingModel
 from skillforge.progress import Progress
 from skillforge.spec import AnswerChecks, Example, SkillSpec
@@ -79,6 +79,18 @@ class Calibrated:
     to_certify: ToCertify | None
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What a retarget (:mod:`skillforge.update.retarget`) keeps from the reviewed skill instead of deriving it
+    again: its classifier (fitted on the inputs alone, so no student changes it; ``None``: the skill has none,
+    and none is trained on its demos), what its escalations send the teacher, and the teacher-only call's
+    mean tokens measured when it was compiled (``None``: not recorded)."""
+
+    classifier: ClassifierFit | None
+    escalation_prompt: Literal["plain", "lean", "student"]
+    teacher_only: Usage | None
+
+
 @dataclass
 class CompileState:
     """What one compilation knows: its inputs and the resources its steps share (models, ledger, answer
@@ -124,6 +136,8 @@ class CompileState:
     #: The compile's budget (``None``: none), and the plan it was checked against.
     budget: Budget | None = None
     estimate: CompileEstimate | None = None
+    #: A retarget's state: what is kept from the skill rather than derived (``None``: a compile).
+    kept: Kept | None = None
 
     # Read access to the steps' results, by the names the steps and the assembly use.
 
@@ -234,12 +248,14 @@ class CompileState:
         """How the skill's student confidence is computed (the options' unless calibrate chose)."""
         return self.options.confidence.settings() if self.confidence is None else self.confidence.settings
 
-    def escalation_prompt(self) -> Literal["plain", "student"]:
+    def escalation_prompt(self) -> Literal["plain", "lean", "student"]:
         """What an escalation sends the teacher: the teacher-only prompt (``plain``: the description and the
         schema, no demos -- an escalated input then costs exactly what it costs teacher-only) unless the
         teacher measurably needs the demos: without them it must score at least what the student scores
         on dev with its prompt. A strong teacher clears that easily; a teacher no stronger than the student
-        (offline: the same 135M model) does not, and gets the student's prompt."""
+        (offline: the same 135M model) does not, and gets the student's prompt. A retarget keeps the skill's."""
+        if self.kept is not None:
+            return self.kept.escalation_prompt
         lean_score = None if self.taught is None else self.taught.score
         return "plain" if lean_score is None or lean_score >= self.the_choice().score else "student"
 

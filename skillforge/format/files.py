@@ -72,6 +72,8 @@ def dump_manifest(manifest: Manifest) -> str:
     for name, default in (("ask_student", True), ("repair", True), ("checks", None)):
         if name in data["settings"] and data["settings"][name] == default:
             del data["settings"][name]
+    if not data["provenance"].get("retargeted_from"):  # written once a skill has been retargeted
+        data["provenance"].pop("retargeted_from", None)
     for tier in data["settings"].get("model_tiers", []):
         if tier["confidence"].get("second_opinion", "") is None:
             del tier["confidence"]["second_opinion"]

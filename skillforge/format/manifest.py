@@ -141,6 +141,19 @@ class Settings(StrictModel):
     ask_student: bool = True
 
 
+class Lineage(StrictModel):
+    """A skill this one was retargeted from (``skillforge retarget``): its models and when it was made."""
+
+    student: str
+    teacher: str
+    compiled_at: str
+    #: Its content hash (instructions, demos, regression cases and classifier as then written).
+    content_hash: str
+    #: Written although the regression gate refused it (``--force``), and why it refused.
+    forced: bool = False
+    refusals: list[str] = Field(default_factory=list)
+
+
 class Provenance(StrictModel):
     teacher: str
     student: str
@@ -151,6 +164,8 @@ class Provenance(StrictModel):
     compiled_at: str
     #: The options the skill was compiled with (``None`` for skills compiled before they were recorded).
     options: CompileOptions | None = None
+    #: The skills this one was retargeted from, oldest first (empty: compiled as it is).
+    retargeted_from: list[Lineage] = Field(default_factory=list)
 
 
 class CandidateResult(StrictModel):

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -181,41 +181,57 @@ def reset_price_warnings() -> None:
         _warned.clear()
 
 
-class PriceTable(Mapping[str, Price]):
-    """Model name -> :class:`Price`. Starts from :data:`PRICES` unless ``include_defaults=False``;
-    ``prices`` (``Price`` instances or plain dicts of its fields) override or extend it."""
+V = TypeVar("V", bound=BaseModel)
 
-    def __init__(
-        self,
-        prices: Mapping[str, Price | Mapping[str, Any]] | None = None,
-        *,
-        include_defaults: bool = True,
-    ) -> None:
-        self._prices: dict[str, Price] = dict(PRICES) if include_defaults else {}
-        if prices:
-            self.update(prices)
 
-    def update(self, prices: Mapping[str, Price | Mapping[str, Any]]) -> None:
+class ModelTable(Mapping[str, V]):
+    """Model name -> one model's record (a price, a lifecycle), keyed by canonical name: dated ids, the
+    ``-latest`` aliases and the ``anthropic:`` prefix find the same entry. Starts from ``defaults`` unless
+    ``include_defaults=False``; ``entries`` (instances or plain dicts of their fields) override or extend it."""
+
+    #: The record type, and the table a new instance starts from.
+    record: type[V]
+    defaults: Mapping[str, V]
+
+    def __init__(self, entries: Mapping[str, V | Mapping[str, Any]] | None = None, *,
+                 include_defaults: bool = True) -> None:
+        self._entries: dict[str, V] = dict(self.defaults) if include_defaults else {}
+        if entries:
+            self.update(entries)
+
+    def update(self, entries: Mapping[str, V | Mapping[str, Any]]) -> None:
         """Add or replace entries. Keys are model names, dated or not, with or without ``anthropic:``."""
-        for name, price in prices.items():
-            value = price if isinstance(price, Price) else Price.model_validate(price)
-            self._prices[canonical_model_name(name)] = value
+        for name, entry in entries.items():
+            value = entry if isinstance(entry, self.record) else self.record.model_validate(entry)
+            self._entries[canonical_model_name(name)] = value
 
-    def __getitem__(self, name: str) -> Price:
-        return self._prices[canonical_model_name(name)]
+    def get_entry(self, model: str) -> V | None:
+        """The entry for ``model`` by its canonical name (``None``: none)."""
+        return self._entries.get(canonical_model_name(model))
+
+    def __getitem__(self, name: str) -> V:
+        return self._entries[canonical_model_name(name)]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and canonical_model_name(name) in self._prices
+        return isinstance(name, str) and canonical_model_name(name) in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._prices)
+        return iter(self._entries)
 
     def __len__(self) -> int:
-        return len(self._prices)
+        return len(self._entries)
+
+
+class PriceTable(ModelTable[Price]):
+    """Model name -> :class:`Price`. Starts from :data:`PRICES` unless ``include_defaults=False``;
+    entries (``Price`` instances or plain dicts of its fields) override or extend it."""
+
+    record = Price
+    defaults = PRICES
 
     def price_for(self, model: str, *, warn: bool = True) -> Price | None:
         """The price of ``model``, or ``None`` (and one warning per model) when unknown."""
-        price = self._prices.get(canonical_model_name(model))
+        price = self.get_entry(model)
         if price is None and warn:
             warn_unknown_price(model)
         return price

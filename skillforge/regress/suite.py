@@ -10,6 +10,10 @@ A case that raises (no valid answer from anyone, a provider error, a replay miss
 message; the run goes on. What makes every case fail the same way (a missing API key, rejected
 credentials, an unknown model id) ends that skill's run with an error instead; other skills still run.
 
+A skill that runs a model past its retirement date (:mod:`skillforge.models.lifecycle`) fails with an error
+naming the date and the successor to retarget to, without running a case: requests to that model fail in
+production. A deprecated model that has not retired yet is a note on the result.
+
 Results are pydantic models with paths relative to ``root`` and no timings, so ``--json`` output of
 the same run is byte-identical and diffs well.
 """
@@ -21,6 +25,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +43,14 @@ from skillforge.errors import (
 from skillforge.format import MANIFEST, TESTS
 from skillforge.ledger import Ledger
 from skillforge.models.base import Attempt, Model, blocking
+from skillforge.models.lifecycle import LifecycleTable, default_lifecycle_table, retired_error, today_utc
 from skillforge.models.pricing import total_cost
 from skillforge.progress import NullProgress, Progress
 from skillforge.regress.baseline import compare_baseline
 from skillforge.regress.cassette import CASSETTE_DIR, CassetteModel, CassetteStore, Mode
 from skillforge.regress.results import DEFAULT_TOLERANCE, CaseFailure, SkillResult, SuiteReport, meets
 from skillforge.run import Runner, summarize
+from skillforge.run.pinned import model_id_of, pinned_models
 from skillforge.skill import Skill, load_skill
 from skillforge.spec import FieldDiff, compare
 
@@ -200,13 +207,19 @@ async def arun_skill_tests(
     root: Path | None = None,
     progress: Progress | None = None,
     concurrency: int | None = None,
+    today: date | None = None,
+    lifecycle: LifecycleTable | None = None,
+    prune: bool | None = None,
 ) -> SkillResult:
     """Run the regression cases of the skill at ``path``, ``repeat`` times each.
 
     ``student``/``teacher`` override the models recorded in the skill (ids or instances; recordings
     are per model id). ``concurrency`` defaults to 1 for a local student (one llama.cpp context, warm
     KV cache) and 8 otherwise. In ``record`` mode a complete run prunes the skill's cassettes to what
-    it used; ``auto`` only adds recordings.
+    it used; ``auto`` only adds recordings (``prune=True``: and prunes after a complete run too). The
+    models it runs are judged by their lifecycle in ``lifecycle`` (default:
+    :func:`~skillforge.models.lifecycle.default_lifecycle_table`) on ``today`` (default: the current UTC
+    date): a retired one fails the skill, a deprecated one adds a note.
     """
     if repeat < 1:
         raise ConfigurationError(f"repeat must be at least 1, got {repeat}")
@@ -220,6 +233,14 @@ async def arun_skill_tests(
     common: dict[str, Any] = {"student": prov.student, "teacher": prov.teacher, "escalate": escalate,
                               "repeat": repeat, "min_pass_rate": skill.settings.min_pass_rate,
                               "min_field_score": skill.settings.min_field_score, "notes": notes}
+    pins = pinned_models(skill.manifest, student=model_id_of(student, prov.student),
+                         teacher=model_id_of(teacher, prov.teacher))
+    notices = (lifecycle if lifecycle is not None else default_lifecycle_table()).notices(
+        pins, today=today or today_utc())
+    notes += [n.message(skill.name, rel) for n in notices if n.state == "deprecated"]
+    retired = retired_error(notices, skill.name, rel)
+    if retired is not None:  # its calls fail in production: no replayed answer may pass it
+        return _error_result(skill.name, rel, mode, str(retired), **common)
     if not skill.tests:
         return _error_result(skill.name, rel, mode, f"{TESTS} has no regression cases", **common)
     store = CassetteStore(path / CASSETTE_DIR)
@@ -238,7 +259,7 @@ async def arun_skill_tests(
                                          concurrency=concurrency or (1 if student_m.is_local else 8))
     finally:
         if mode in ("record", "auto"):
-            store.save(prune=mode == "record" and aborted is None)
+            store.save(prune=(mode == "record" if prune is None else prune) and aborted is None)
     if aborted is not None:
         return _error_result(skill.name, rel, mode, aborted, **common)
     return _summarize(skill, rel, mode, runs, common)
@@ -294,11 +315,15 @@ async def arun_suite(
     tolerance: float = DEFAULT_TOLERANCE,
     root: Path | None = None,
     progress: Progress | None = None,
+    today: date | None = None,
+    lifecycle: LifecycleTable | None = None,
 ) -> SuiteReport:
-    """Find the skills under ``paths`` and run each (see :func:`arun_skill_tests`), one after another."""
+    """Find the skills under ``paths`` and run each (see :func:`arun_skill_tests`), one after another; every
+    skill's models are judged by their lifecycle on the same ``today`` (default: the current UTC date)."""
+    today = today or today_utc()
     results = [
         await arun_skill_tests(p, mode=mode, escalate=escalate, repeat=repeat, student=student, teacher=teacher,
-                               root=root, progress=progress)
+                               root=root, progress=progress, today=today, lifecycle=lifecycle)
         for p in find_skills(paths)
     ]
     report = SuiteReport(mode=mode, escalate=escalate, repeat=repeat, skills=results,

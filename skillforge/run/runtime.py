@@ -26,6 +26,7 @@ from skillforge.run.drift import SHARE, DriftMonitor, expectations
 from skillforge.run.escalations import EscalationRecord, check_escalation_log, log_escalation
 from skillforge.run.evidence import Evidence, start_evidence
 from skillforge.run.model_tiers import TierModels, TierView, ask_tier
+from skillforge.run.pinned import pinned_models, warn_pinned
 from skillforge.run.prompt import PromptStyle, assemble, demo_messages, lean_request, skill_style, system_text
 from skillforge.run.retrieval import DemoIndex, DemoRouter, neighbour_vote
 from skillforge.run.signals import History, Signals, confidence, signals_of
@@ -132,6 +133,13 @@ class Runner:
         #: The last inputs' outcomes against the compiled expectations: one logged warning on drift.
         #: Production traffic only: a regression or eval run measures on purpose-picked cases.
         self.drift = DriftMonitor(skill.name, expectations(skill.manifest) if phase == "run" else {})
+        if phase == "run":
+            # Production only warns about a deprecated or retired model (once per model per process): a date
+            # passing must never stop a skill from answering. The skill's directory holds its escalation log.
+            pins = pinned_models(skill.manifest, student=student_model, teacher=teacher, tiers=tiers,
+                                 second_opinion=second_opinion)
+            warn_pinned(skill.manifest, pins, today=clock().date(),
+                        skill_dir=None if escalation_log is None else str(escalation_log.parent))
 
     @property
     def teacher(self) -> Model:
