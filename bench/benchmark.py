@@ -214,11 +214,19 @@ def estimate_vs_actual(plan: CompileEstimate, entries: Sequence[LedgerEntry], st
     """The plan made before the compile against what it made: calls per step, and calls and tokens in all,
     each as a share of the plan's midpoint."""
     actual_calls = {s.step: s.calls for s in steps}
+    # The ledger holds the compile's calls in step order: each step's tokens are its run of entries.
+    actual_tokens, start = {}, 0
+    for s in steps:
+        run = entries[start:start + s.calls]
+        actual_tokens[s.step] = sum(e.usage.input_tokens + e.usage.output_tokens for e in run)
+        start += s.calls
     per_step = {}
     for s in plan.steps():
         mid = (s.calls[0] + s.calls[1]) / 2
+        tok = (s.input_tokens[0] + s.output_tokens[0], s.input_tokens[1] + s.output_tokens[1])
         per_step[s.step] = {"planned": list(s.calls), "made": actual_calls.get(s.step, 0),
-                            "of_midpoint": _r(actual_calls.get(s.step, 0) / mid) if mid else None}
+                            "of_midpoint": _r(actual_calls.get(s.step, 0) / mid) if mid else None,
+                            "tokens_planned": list(tok), "tokens_made": actual_tokens.get(s.step, 0)}
     tokens = sum(e.usage.input_tokens + e.usage.output_tokens for e in entries)
     calls, tok = plan.total(), plan.total("input_tokens") + plan.total("output_tokens")
     return {"steps": per_step, "calls": {"planned": [round(calls.low), round(calls.high)], "made": len(entries),

@@ -17,6 +17,9 @@ from skillforge.run.prompt import schema_text
 from skillforge.spec import Example, SkillSpec, compare
 from skillforge.templating import render
 
+#: The longest draft the teacher may write (its instructions then fill up to this many tokens of every prompt).
+DRAFT_MAX_TOKENS = 400
+
 
 def draft_request(spec: SkillSpec, samples: Sequence[Example]) -> ModelRequest:
     """The teacher's request to draft instructions from the spec and a few labelled samples."""
@@ -28,7 +31,7 @@ def draft_request(spec: SkillSpec, samples: Sequence[Example]) -> ModelRequest:
     user = render("draft_user", description=spec.description, input_schema=schema_text(spec.input_schema),
                   output_schema=schema_text(spec.output_schema), samples=rows)
     return ModelRequest(system=render("draft_system"), messages=(Message(role="user", content=user),),
-                        output_schema=None, max_tokens=400, temperature=0.0, logprobs=False)
+                        output_schema=None, max_tokens=DRAFT_MAX_TOKENS, temperature=0.0, logprobs=False)
 
 
 async def draft_instructions(

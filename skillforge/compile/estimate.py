@@ -20,20 +20,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillforge.compile.candidates import demo_counts, label_field
+from skillforge.compile.drafting import DRAFT_MAX_TOKENS
 from skillforge.compile.race import BATCH
+from skillforge.compile.refine import REVISE_MAX_TOKENS
 from skillforge.format import RENDERINGS, CompileOptions, StepEstimate
 from skillforge.models.base import Model, Usage
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
-from skillforge.run.prompt import render_input, render_output, schema_text, template_instructions
+from skillforge.run.prompt import plain_instructions, render_input, render_output, system_text, template_instructions
 from skillforge.spec import Example, SkillSpec
 
 #: Characters per token where no tokenizer is at hand (English prose and JSON: about four).
 CHARS_PER_TOKEN = 4.0
 #: Tokens a chat turn adds around its text (role markers, separators).
 TURN_OVERHEAD = 6
-#: What the teacher's draft and revision prompts add to the examples or failures they show, and their answers.
-DRAFT_PROMPT, DRAFT_ANSWER = 250, 250
-REVISE_PROMPT, REVISE_ANSWER = 350, 300
+#: What the teacher's draft and revision prompts add to the examples or failures they show, and their answers
+#: (as long as the requests allow: a small teacher writes up to its limit, and its text then sits in every
+#: student prompt that uses it).
+DRAFT_PROMPT, DRAFT_ANSWER = 250, DRAFT_MAX_TOKENS
+REVISE_PROMPT, REVISE_ANSWER = 350, REVISE_MAX_TOKENS
 #: The share of student answers the high end allows to be re-asked (invalid answers are asked once more).
 REASKS = 0.15
 
@@ -55,6 +59,9 @@ class Span:
     def times(self, x: float) -> Span:
         return Span(self.low * x, self.high * x)
 
+    def plus(self, x: float) -> Span:
+        return Span(self.low + x, self.high + x)
+
 
 ZERO = Span(0.0, 0.0)
 
@@ -70,12 +77,14 @@ class Line:
     output_tokens: Span = ZERO
     usd: Span = ZERO
 
-    def add(self, calls: Span, prompt: float, answer: float, price: Callable[[float, float], float]) -> None:
-        """``calls`` calls of ``prompt`` tokens in and ``answer`` out, at ``price`` per call."""
+    def add(self, calls: Span, prompt: float | Span, answer: float, price: Callable[[float, float], float]) -> None:
+        """``calls`` calls of ``prompt`` tokens in (a span: the low end's calls are the shorter prompts) and
+        ``answer`` out, at ``price`` per call."""
+        p = prompt if isinstance(prompt, Span) else Span(prompt, prompt)
         self.calls += calls
-        self.input_tokens += calls.times(prompt)
+        self.input_tokens += Span(calls.low * p.low, calls.high * p.high)
         self.output_tokens += calls.times(answer)
-        self.usd += calls.times(price(prompt, answer))
+        self.usd += Span(calls.low * price(p.low, answer), calls.high * price(p.high, answer))
 
     def with_reasks(self, share: float) -> None:
         """Up to ``share`` of the calls re-asked once (the high end only)."""
@@ -169,22 +178,33 @@ def _mean(xs: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class _Sizes:
-    """Tokens of a compile's calls, sized from the examples."""
+    """Tokens of a compile's calls, sized from the examples and the prompts' own text: the system prompt with
+    the spec's template instructions, with the teacher's draft in their place (from as long as the template to
+    as long as a draft may be), and the plain prompt's; an input, an answer, a demo (both turns)."""
 
     input: float
     answer: float
     system: float
+    teacher_system: Span
+    plain_system: float
     demo: float
 
 
-def _sizes(spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], count: Callable[[str], float]) -> _Sizes:
+def _sizes(spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], count: Callable[[str], float],
+           schema_share: float) -> _Sizes:
+    """``schema_share``: the share of the renderings tried that show the output schema's text."""
     schema = spec.output_schema
     inputs = [render_input(e.input) for e in [*train, *dev]][:200]
     answers = [render_output(e.expected, schema) for e in [*train, *dev] if e.expected is not None][:200]
     input_tokens = _mean([count(x) for x in inputs]) + TURN_OVERHEAD
     answer_tokens = max(1.0, _mean([count(a) for a in answers]))
-    system = count(template_instructions(spec.description, schema)) + count(schema_text(schema)) / 2 + TURN_OVERHEAD
-    return _Sizes(input_tokens, answer_tokens, system, input_tokens + answer_tokens + TURN_OVERHEAD)
+    template = template_instructions(spec.description, schema)
+    # What showing the schema adds to the system prompt, in the share of the renderings that show it.
+    shown = schema_share * max(0.0, count(system_text(template, schema, True)) - count(template))
+    system = count(template) + shown + TURN_OVERHEAD
+    plain = count(plain_instructions(spec.description)) + TURN_OVERHEAD
+    return _Sizes(input_tokens, answer_tokens, system, Span(system, DRAFT_MAX_TOKENS + shown + TURN_OVERHEAD), plain,
+                  input_tokens + answer_tokens + TURN_OVERHEAD)
 
 
 def estimate_compile(
@@ -195,7 +215,7 @@ def estimate_compile(
     the calibration measures the student's extra samples; ``second_opinion``: the model asked for one."""
     o = options
     renderings = renderings_tried(o, student)
-    size = _sizes(spec, train, dev, _counter(student))
+    size = _sizes(spec, train, dev, _counter(student), schema_share(o, student))
     prices = (_pricer(teacher, REFERENCE_TEACHER), _pricer(student, REFERENCE_STUDENT))
     plan = CompileEstimate(teacher.model_id, student.model_id)
     n_dev, n_train = len(dev), sum(e.expected is not None for e in train)
@@ -206,25 +226,35 @@ def estimate_compile(
     draft.add(Span(1, 1), DRAFT_PROMPT + 8 * size.demo, DRAFT_ANSWER, prices[0])
     asked = pool + sum(e.expected is None for e in dev)
     draft.add(Span(asked, asked), size.system + size.input, size.answer, prices[0])
-    ks = _plan_select(plan, spec, o, data, renderings, prices[1])
+    ks, most = _plan_select(plan, spec, o, data, renderings, prices[1])
     rounds = o.search.refine_rounds
     if rounds:  # each round: a revision by the teacher, and its race against the choice
         plan.line("refine", "teacher").add(Span(0, rounds), REVISE_PROMPT + 12 * size.demo, REVISE_ANSWER, prices[0])
-        plan.line("refine", "student").add(Span(0, rounds * n_dev), size.system + size.input, size.answer, prices[1])
-    extra = _plan_calibrate(plan, o, data, min(ks) if ks else 0, (student, second_opinion), sampling, prices[1])
+        plan.line("refine", "student").add(Span(0, rounds * n_dev), size.teacher_system.plus(size.input),
+                                           size.answer, prices[1])
+    extra = _plan_calibrate(plan, o, data, (min(ks) if ks else 0, most), (student, second_opinion), sampling,
+                            prices[1])
     in_flight = 1 if student.is_local else 8
     plan.in_flight_usd = (in_flight * prices[1]((size.system + size.input) * CHARS_PER_TOKEN, o.max_tokens)
                           + prices[0](DRAFT_PROMPT * CHARS_PER_TOKEN, o.max_tokens))
     plan.minimum_usd = _minimum(plan, n_dev, size.system + size.input, size.answer, prices[1]) + plan.in_flight_usd
     plan.assumptions = [
         f"prompts sized from the examples: ~{size.input:.0f} tokens per input, ~{size.answer:.0f} per answer, "
-        f"~{size.system:.0f} of instructions, ~{size.demo:.0f} per demo",
+        f"~{size.system:.0f} of instructions (up to ~{size.teacher_system.high:.0f} with the teacher's text), "
+        f"~{size.demo:.0f} per demo",
         f"low: every candidate that may stop does so after its first {min(BATCH, n_dev)} dev cases and no "
         f"refinement is tried; high: nothing stops, every round runs, up to {REASKS:.0%} of answers re-asked",
         f"{extra} held-out examples calibrated on" + (f", each with {o.confidence.samples - 1} extra samples"
                                                       if sampling else ""),
     ]
     return plan
+
+
+def schema_share(options: CompileOptions, student: Model) -> float:
+    """The share of the renderings tried (:func:`renderings_tried`) that show the output schema's text."""
+    structured = student.supports_structured_output
+    tried = [r for r in options.search.renderings if "+schema" in r or structured] or list(RENDERINGS)
+    return sum("+schema" in r for r in tried) / len(tried)
 
 
 def renderings_tried(options: CompileOptions, student: Model) -> int:
@@ -246,9 +276,10 @@ class _Data:
 
 
 def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, data: _Data, renderings: int,
-                 price: Callable[[float, float], float]) -> list[int]:
+                 price: Callable[[float, float], float]) -> tuple[list[int], int]:
     """The races of selection: the baseline in full, the template in each rendering and the teacher's text,
-    fixed demos with two texts, demo groups and retrieval with one, and the leader's demo draws."""
+    fixed demos with two texts, demo groups and retrieval with one, and the leader's demo draws. Returns the
+    fixed demo counts tried and the most demos any candidate shows."""
     size, n_dev, n_train, pool = data.size, data.n_dev, data.n_train, data.pool
     schema = spec.output_schema
     n_classes = len((schema.get("properties") or {}).get(label_field(schema) or "", {}).get("enum", [])) or None
@@ -258,29 +289,35 @@ def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, data
     rks = demo_counts(min(search.max_retrieval_pool, n_train), n_classes, asked) if search.retrieval else []
     stoppable = Span(min(BATCH, n_dev), n_dev)
     select = plan.line("select", "student")
-    select.add(Span(n_dev, n_dev), size.system + size.input, size.answer, price)  # the baseline
-    select.add(stoppable.times(renderings + 1), size.system + size.input, size.answer, price)
+    select.add(Span(n_dev, n_dev), size.plain_system + size.input, size.answer, price)  # the baseline
+    select.add(stoppable.times(renderings), size.system + size.input, size.answer, price)
+    select.add(stoppable, size.teacher_system.plus(size.input), size.answer, price)  # the teacher's text
+    # With demos: the two best texts (the template's, the teacher's) or the best one, either.
+    either = size.teacher_system.plus(size.system).times(0.5)
     fixed = [k for k in ks for _ in range(2)]
     pooled = [k for k in rks for _ in range(2 if o.search.clustered else 1)]
     for k in [*fixed, *pooled]:
-        select.add(stoppable, size.system + size.input + k * size.demo, size.answer, price)
+        select.add(stoppable, either.plus(size.input + k * size.demo), size.answer, price)
     if o.search.draws > 1 and (fixed or pooled):
         k_mean = _mean([float(k) for k in [*fixed, *pooled]])
-        select.add(Span(0, (o.search.draws - 1) * n_dev), size.system + size.input + k_mean * size.demo,
+        select.add(Span(0, (o.search.draws - 1) * n_dev), either.plus(size.input + k_mean * size.demo),
                    size.answer, price)
     select.with_reasks(REASKS)
-    return ks
+    return ks, max([0, *ks, *rks])
 
 
-def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, data: _Data, shown: int,
+def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, data: _Data, demos: tuple[int, int],
                     models: tuple[Model, Model | None], sampling: bool, price: Callable[[float, float], float]) -> int:
-    """Dev again (class probabilities or samples), every held-out example, and the evidence calls; ``models``:
-    the student and the second opinion's model (``None``: none asked)."""
+    """Dev again (class probabilities or samples), every held-out example, and the evidence calls; ``demos``:
+    the fewest fixed demos a chosen prompt shows (kept out of the held-out examples) and the most any shows;
+    ``models``: the student and the second opinion's model (``None``: none asked). The chosen prompt is not
+    known yet: from the template's zero-shot prompt to the teacher's text with the most demos."""
     size, n_dev, n_train = data.size, data.n_dev, data.n_train
     student, second_opinion = models
+    shown, most = demos
     extra = min(max(0, n_train - shown), 1000 if o.search.calibration_extra is None else o.search.calibration_extra)
     again = n_dev if (student.supports_choice_scores or sampling) else 0
-    prompt = size.system + size.input + shown * size.demo
+    prompt = Span(size.system + size.input, size.teacher_system.high + size.input + most * size.demo)
     calibration = plan.line("calibrate", "student")
     calibration.add(Span(extra + again, extra + again), prompt, size.answer, price)
     calibration.with_reasks(REASKS)
@@ -288,7 +325,7 @@ def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, data: _Data, shown
         samples = (o.confidence.samples - 1) * (extra + n_dev)
         plan.line("calibrate", "samples").add(Span(samples, samples), prompt, size.answer, price)
     if second_opinion is not None:
-        plan.line("calibrate", "second opinion").add(Span(extra + n_dev, extra + n_dev), size.system + size.input,
+        plan.line("calibrate", "second opinion").add(Span(extra + n_dev, extra + n_dev), size.plain_system + size.input,
                                                      size.answer, _pricer(second_opinion, REFERENCE_STUDENT))
     return extra
 

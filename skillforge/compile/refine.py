@@ -40,6 +40,10 @@ def failures_of(measurement: Measurement, dev: Sequence[DevCase], limit: int) ->
     return out[:limit]
 
 
+#: The longest revision the teacher may write.
+REVISE_MAX_TOKENS = 500
+
+
 def refine_request(spec: SkillSpec, instructions: str, failures: Sequence[Failure]) -> ModelRequest:
     """The teacher's request for revised instructions."""
     schema = spec.output_schema
@@ -49,7 +53,7 @@ def refine_request(spec: SkillSpec, instructions: str, failures: Sequence[Failur
     user = render("refine_user", description=spec.description, output_schema=schema_text(schema),
                               instructions=instructions.strip(), failures=rows)
     return ModelRequest(system=render("refine_system"), messages=(Message(role="user", content=user),),
-                        output_schema=None, max_tokens=500, temperature=0.0, logprobs=False)
+                        output_schema=None, max_tokens=REVISE_MAX_TOKENS, temperature=0.0, logprobs=False)
 
 
 async def revise_instructions(
