@@ -244,3 +244,16 @@ def test_the_classifier_tier_is_kept_as_compiled(tmp_path: Path) -> None:
     new = load_skill(path, strict=True)
     assert new.classifier == skill.classifier
     assert new.settings.tiers and new.settings.tiers[0].threshold == skill.settings.tiers[0].threshold
+
+
+def test_recording_a_candidate_student_keeps_the_skills_own_recordings(compiled: Path) -> None:
+    """The CI check of a candidate model (``skillforge test --student X --mode record``) adds its recordings
+    and leaves the pinned student's: the skill still replays as committed."""
+    assert run_skill_tests(compiled, mode="record", student=OLD(), teacher=TEACHER()).ok
+    own = compiled / CASSETTE_DIR / cassette_filename("test:old")
+    before = own.read_bytes()
+    candidate = run_skill_tests(compiled, mode="record", student=student("test:cand", right=0.5), teacher=TEACHER())
+    assert candidate.student == "test:cand"
+    assert (compiled / CASSETTE_DIR / cassette_filename("test:cand")).exists()
+    assert own.read_bytes() == before
+    assert run_skill_tests(compiled, mode="replay").ok

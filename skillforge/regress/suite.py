@@ -215,8 +215,10 @@ async def arun_skill_tests(
 
     ``student``/``teacher`` override the models recorded in the skill (ids or instances; recordings
     are per model id). ``concurrency`` defaults to 1 for a local student (one llama.cpp context, warm
-    KV cache) and 8 otherwise. In ``record`` mode a complete run prunes the skill's cassettes to what
-    it used; ``auto`` only adds recordings (``prune=True``: and prunes after a complete run too). The
+    KV cache) and 8 otherwise. In ``record`` mode a complete run of the skill's own models prunes its
+    cassettes to what it used; a run of a candidate model (another id than the skill pins) only adds the
+    candidate's recordings, so the skill's own stay; ``auto`` only adds recordings (``prune=True``: prune
+    after a complete run all the same). The
     models it runs are judged by their lifecycle in ``lifecycle`` (default:
     :func:`~skillforge.models.lifecycle.default_lifecycle_table`) on ``today`` (default: the current UTC
     date): a retired one fails the skill, a deprecated one adds a note.
@@ -259,7 +261,9 @@ async def arun_skill_tests(
                                          concurrency=concurrency or (1 if student_m.is_local else 8))
     finally:
         if mode in ("record", "auto"):
-            store.save(prune=(mode == "record" if prune is None else prune) and aborted is None)
+            # A candidate's run must not drop the recordings of the models the skill pins.
+            own = (student_m.model_id, teacher_m.model_id) == (prov.student, prov.teacher)
+            store.save(prune=(mode == "record" and own if prune is None else prune) and aborted is None)
     if aborted is not None:
         return _error_result(skill.name, rel, mode, aborted, **common)
     return _summarize(skill, rel, mode, runs, common)
