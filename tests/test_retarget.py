@@ -257,3 +257,10 @@ def test_recording_a_candidate_student_keeps_the_skills_own_recordings(compiled:
     assert (compiled / CASSETTE_DIR / cassette_filename("test:cand")).exists()
     assert own.read_bytes() == before
     assert run_skill_tests(compiled, mode="replay").ok
+
+
+def test_further_examples_that_break_the_skills_schema_are_refused_naming_the_example(compiled: Path) -> None:
+    bad = [Example(input={"text": "good fresh 1"}, expected={"sentiment": "ecstatic"})]
+    with pytest.raises(SpecError, match="examples"):
+        retarget_skill(compiled, student=student("test:new", right=1.0), old_student=OLD(), teacher=TEACHER(),
+                       examples=bad, ledger=Ledger(None))

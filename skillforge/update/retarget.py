@@ -51,7 +51,7 @@ from skillforge.regress.suite import arun_skill_tests
 from skillforge.run import render_input, with_confidence, without_inputs
 from skillforge.run.classifier import InputClassifier, TextClassifier, embedder_for
 from skillforge.skill import Skill, load_skill
-from skillforge.spec import Example
+from skillforge.spec import Example, check_examples
 from skillforge.stats import Calibration, wilson_lower_bound
 from skillforge.update.update import file_diff
 
@@ -259,6 +259,7 @@ async def aretarget_skill(
     teacher_arg = teacher if teacher is not None else prov.teacher
     teacher_m = CassetteModel(teacher_arg, store, "auto")
     student_m.check_schema(old.spec.output_schema)
+    check_examples(old.spec, list(examples), what="examples")
     cases = calibration_cases(old, examples)
     if not cases:
         raise SpecError(f"{path}: no labelled cases to fit the new student's confidence on (its "
