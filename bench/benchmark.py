@@ -469,6 +469,7 @@ def targets(by_task: dict[str, Any]) -> list[dict[str, Any]]:
         p = get("intent-router", "claude", "ladder", "accepted_precision")
         out.append({"target": "intent-router, Claude-like student: >= 85% answered at >= 95%",
                     "measured": f"{_pct(s)} at {_pct(p)}", "met": bool(s and p and s >= 0.85 and p >= 0.95)})
+    out += extraction_targets(by_task)
     for task, kinds in by_task.items():
         for kind, runs in kinds.items():
             ok = all(r["compiled_minus_plain"]["compiled_ge_plain_minus_1se"] for r in runs)
@@ -476,6 +477,33 @@ def targets(by_task: dict[str, Any]) -> list[dict[str, Any]]:
                               for r in runs)
             out.append({"target": f"{task}, {kind}: compiled >= plain - 1 SE (every seed)", "measured": diffs,
                         "met": ok})
+    return out
+
+
+def extraction_targets(by_task: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 31's done-when on every multi-field task: never dearer than teacher-only (the student priced as
+    Haiku); where the student is wholly right on at least 30% of the test inputs, accepted precision at least
+    90% and the cheap tiers answering at least half of those inputs (each seed)."""
+    out = []
+    for task, kinds in by_task.items():
+        for kind, runs in kinds.items():
+            if runs[0]["metric"] != "field_score":
+                continue
+            key = "cost_vs_teacher_only" if kind == "claude" else "cost_vs_teacher_only_student_as_haiku"
+            costs = [r["ladder"][key] for r in runs]
+            out.append({"target": f"{task}, {kind}: cost <= teacher-only (student as Haiku)",
+                        "measured": ", ".join(_pct(c) for c in costs),
+                        "met": all(c is not None and c <= 1.0 for c in costs)})
+            for r in runs:
+                if (r["rows"]["compiled"]["accuracy"] or 0.0) < 0.30:
+                    continue
+                lad = r["ladder"]
+                p, half = lad["accepted_precision"], lad["answered_of_student_right"]
+                out.append({"target": f"{task}, {kind}, seed {r['seed']} (student wholly right on "
+                                      f"{_pct(r['rows']['compiled']['accuracy'])}): accepted precision >= 90%, "
+                                      "cheap tiers answer >= half of the wholly-right inputs",
+                            "measured": f"{_pct(p)} precision, {_pct(half)} of the wholly-right answered",
+                            "met": p is not None and p >= 0.90 and half is not None and half >= 0.5})
     return out
 
 
