@@ -222,7 +222,8 @@ def test_a_committed_skill_moves_to_a_double_of_known_accuracy_with_no_model_of_
                             ledger=Ledger(None))
     assert report.status == "written", report.refusals
     assert report.calibration_cases == len(skill.demos)
-    assert report.after.answered_share >= 0.8 and report.after.accepted_precision == 1.0
+    assert report.after.answered_share >= 0.8
+    assert (report.after.accepted_precision or 0.0) >= skill.settings.target_precision
     assert report.recorded is not None and report.recorded.ok
     replayed = run_skill_tests(path, mode="replay")
     assert replayed.ok and replayed.student == "test:next" and replayed.teacher == "local:smollm2-135m"

@@ -298,13 +298,15 @@ async def aretarget_skill(
 
 
 def _options(options: CompileOptions, tiers: Sequence[str] | None, second_opinion: str | None) -> CompileOptions:
-    """The skill's options with the model tiers and second opinion asked for."""
-    updates: dict[str, Any] = {}
+    """The skill's options with the model tiers and second opinion asked for, and the signal search on: the
+    confidence is fitted for a model whose signals the skill was not compiled with (a student without token
+    probabilities has none to read without it; a skill compiled before the search recorded it off)."""
+    updates: dict[str, Any] = {"search": options.search.model_copy(update={"signal_search": True})}
     if tiers is not None:
         updates["model_tiers"] = tuple(tiers)
     if second_opinion is not None:
         updates["second_opinion"] = second_opinion
-    return CompileOptions.model_validate({**options.model_dump(), **updates}) if updates else options
+    return options.model_copy(update=updates)
 
 
 async def _kept(old: Skill, cases: Sequence[DevCase], student: Model, level: float | None) -> Kept:
