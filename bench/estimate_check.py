@@ -11,6 +11,7 @@ bench/results/estimate_check.json and .md.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -64,14 +65,20 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    source = RESULTS / "benchmark.json"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", type=Path, default=RESULTS / "benchmark.json", help="a benchmark result file")
+    parser.add_argument("--out", type=Path, default=RESULTS / "estimate_check", help="output path without extension")
+    args = parser.parse_args()
+    source = args.source.resolve()
     bench = json.loads(source.read_text(encoding="utf-8"))
     units = [u for kinds in bench["results"].values() for runs in kinds.values() for u in runs]
     for u in units:
         u.setdefault("commit", bench["commit"])
-    doc = {"planner_commit": commit_stamp(), "source": str(source.relative_to(RESULTS.parent.parent)),
+    root = RESULTS.parent.parent
+    doc = {"planner_commit": commit_stamp(),
+           "source": str(source.relative_to(root)) if source.is_relative_to(root) else str(source),
            "units": [check(u) for u in units]}
-    out = RESULTS / "estimate_check"
+    out = args.out
     out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     out.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
     print(markdown(doc))

@@ -40,6 +40,9 @@ DRAFT_PROMPT, DRAFT_ANSWER = 250, DRAFT_MAX_TOKENS
 REVISE_PROMPT, REVISE_ANSWER = 350, REVISE_MAX_TOKENS
 #: The share of student answers the high end allows to be re-asked (invalid answers are asked once more).
 REASKS = 0.15
+#: ... when the answers are held to checks (stated in the spec or learned from the examples): any answer may
+#: break one and be repaired, asked once more.
+CHECKED_REASKS = 1.0
 
 
 @dataclass(frozen=True)
@@ -209,11 +212,13 @@ def _sizes(spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], co
 
 def estimate_compile(
     spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], options: CompileOptions, *,
-    teacher: Model, student: Model, sampling: bool, second_opinion: Model | None,
+    teacher: Model, student: Model, sampling: bool, second_opinion: Model | None, checked: bool = False,
 ) -> CompileEstimate:
     """The plan of a compile of ``spec`` on ``train`` and ``dev`` (see the module docstring). ``sampling``:
-    the calibration measures the student's extra samples; ``second_opinion``: the model asked for one."""
+    the calibration measures the student's extra samples; ``second_opinion``: the model asked for one;
+    ``checked``: the answers are held to checks beyond the schema (a broken one is repaired by a re-ask)."""
     o = options
+    reasks = CHECKED_REASKS if checked else REASKS
     renderings = renderings_tried(o, student)
     size = _sizes(spec, train, dev, _counter(student), schema_share(o, student))
     prices = (_pricer(teacher, REFERENCE_TEACHER), _pricer(student, REFERENCE_STUDENT))
@@ -227,23 +232,28 @@ def estimate_compile(
     asked = pool + sum(e.expected is None for e in dev)
     draft.add(Span(asked, asked), size.system + size.input, size.answer, prices[0])
     ks, most = _plan_select(plan, spec, o, data, renderings, prices[1])
+    plan.line("select", "student").with_reasks(reasks)
     rounds = o.search.refine_rounds
     if rounds:  # each round: a revision by the teacher, and its race against the choice
         plan.line("refine", "teacher").add(Span(0, rounds), REVISE_PROMPT + 12 * size.demo, REVISE_ANSWER, prices[0])
         plan.line("refine", "student").add(Span(0, rounds * n_dev), size.teacher_system.plus(size.input),
                                            size.answer, prices[1])
+        plan.line("refine", "student").with_reasks(reasks)
     extra = _plan_calibrate(plan, o, data, (min(ks) if ks else 0, most), (student, second_opinion), sampling,
                             prices[1])
+    plan.line("calibrate", "student").with_reasks(reasks)
     in_flight = 1 if student.is_local else 8
     plan.in_flight_usd = (in_flight * prices[1]((size.system + size.input) * CHARS_PER_TOKEN, o.max_tokens)
                           + prices[0](DRAFT_PROMPT * CHARS_PER_TOKEN, o.max_tokens))
-    plan.minimum_usd = _minimum(plan, n_dev, size.system + size.input, size.answer, prices[1]) + plan.in_flight_usd
+    plan.minimum_usd = (_minimum(plan, n_dev, size.system + size.input, size.answer, prices[1], reasks)
+                        + plan.in_flight_usd)
     plan.assumptions = [
         f"prompts sized from the examples: ~{size.input:.0f} tokens per input, ~{size.answer:.0f} per answer, "
         f"~{size.system:.0f} of instructions (up to ~{size.teacher_system.high:.0f} with the teacher's text), "
         f"~{size.demo:.0f} per demo",
         f"low: every candidate that may stop does so after its first {min(BATCH, n_dev)} dev cases and no "
-        f"refinement is tried; high: nothing stops, every round runs, up to {REASKS:.0%} of answers re-asked",
+        f"refinement is tried; high: nothing stops, every round runs, up to {reasks:.0%} of answers re-asked"
+        + (" (the answers are held to checks: any may be repaired)" if checked else ""),
         f"{extra} held-out examples calibrated on" + (f", each with {o.confidence.samples - 1} extra samples"
                                                       if sampling else ""),
     ]
@@ -302,7 +312,6 @@ def _plan_select(plan: CompileEstimate, spec: SkillSpec, o: CompileOptions, data
         k_mean = _mean([float(k) for k in [*fixed, *pooled]])
         select.add(Span(0, (o.search.draws - 1) * n_dev), either.plus(size.input + k_mean * size.demo),
                    size.answer, price)
-    select.with_reasks(REASKS)
     return ks, max([0, *ks, *rks])
 
 
@@ -320,7 +329,6 @@ def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, data: _Data, demos
     prompt = Span(size.system + size.input, size.teacher_system.high + size.input + most * size.demo)
     calibration = plan.line("calibrate", "student")
     calibration.add(Span(extra + again, extra + again), prompt, size.answer, price)
-    calibration.with_reasks(REASKS)
     if sampling:
         samples = (o.confidence.samples - 1) * (extra + n_dev)
         plan.line("calibrate", "samples").add(Span(samples, samples), prompt, size.answer, price)
@@ -331,11 +339,11 @@ def _plan_calibrate(plan: CompileEstimate, o: CompileOptions, data: _Data, demos
 
 
 def _minimum(plan: CompileEstimate, n_dev: int, prompt: float, answer: float,
-             student_price: Callable[[float, float], float]) -> float:
+             student_price: Callable[[float, float], float], reasks: float) -> float:
     """What a skill cannot do without, at the high end: the draft and pool, the baseline, the calibration
     (the caller adds the worst case of the calls that may be in flight at once)."""
     musts = [ln.usd.high for ln in plan.lines if ln.step in ("draft", "calibrate")]
-    return sum(musts) + n_dev * student_price(prompt, answer) * (1 + REASKS)
+    return sum(musts) + n_dev * student_price(prompt, answer) * (1 + reasks)
 
 
 def expected_vs_actual(estimate: Mapping[str, Any], actual_calls: int) -> float:

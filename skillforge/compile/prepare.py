@@ -25,7 +25,7 @@ from skillforge.models.registry import resolve_model
 from skillforge.progress import NullProgress, Progress
 from skillforge.run import plain_instructions, template_instructions, with_confidence
 from skillforge.run.classifier import single_enum_field
-from skillforge.spec import Example, SkillSpec, check_examples, learn_checks, spec_from_mapping
+from skillforge.spec import AnswerChecks, Example, SkillSpec, check_examples, learn_checks, spec_from_mapping
 
 #: The embedded local model: the embedder a remote student borrows (``classifier_embeddings="auto"``).
 EMBEDDED = "local:smollm2-135m"
@@ -60,6 +60,8 @@ class Checked:
     student: Model
     embedder: Model | None
     estimate: CompileEstimate
+    #: The answer checks beyond the schema, stated in the spec or learned from the examples (``None``: none).
+    checks: AnswerChecks | None
 
 
 def _examples(values: Sequence[Example | Mapping[str, Any]], *, spec: SkillSpec, what: str) -> list[Example]:
@@ -97,14 +99,17 @@ def check(inputs: Inputs, *, calls: bool = True) -> Checked:
     if options.search.signal_search and options.second_opinion is not None:
         second = student if options.second_opinion == "student" else resolve_model(
             options.second_opinion, options.second_opinion, role="second_opinion")
+    checks = spec.checks if spec.checks is not None else learn_checks(
+        [(e.input, e.expected) for e in [*train, *dev] if e.expected is not None], spec.output_schema)
     estimate = estimate_compile(spec, train, dev, options, teacher=teacher, student=student,
-                                sampling=wants_samples(options, student), second_opinion=second)
+                                sampling=wants_samples(options, student), second_opinion=second,
+                                checked=not checks.empty)
     budget = options.budget_usd
     if budget is not None and budget < estimate.minimum_usd:
         raise SpecError(f"a budget of ${budget:.4f} cannot pay for what every skill needs -- the teacher's draft and "
                         f"demo pool, the baseline on dev and the calibration: at least ${estimate.minimum_usd:.4f} "
                         "(their worst case at list prices)", field="budget_usd")
-    return Checked(spec, options, train, dev, teacher, student, embedder, estimate)
+    return Checked(spec, options, train, dev, teacher, student, embedder, estimate, None if checks.empty else checks)
 
 
 def _resolve_unkeyed(model: str | Model | None, default: str, *, role: Role) -> Model:
@@ -149,8 +154,6 @@ def initial_state(inputs: Inputs) -> CompileState:
     if store is not None:
         teacher_m, student_m = CachedModel(teacher_m, store), CachedModel(student_m, store)
     spec = c.spec
-    checks = spec.checks if spec.checks is not None else learn_checks(
-        [(e.input, e.expected) for e in [*c.train, *c.dev] if e.expected is not None], spec.output_schema)
     return CompileState(
         spec=spec, options=options, teacher=teacher_m, student=student_m,
         # Dev answers are measured the way the skill will run: with self-consistency when configured.
@@ -159,7 +162,7 @@ def initial_state(inputs: Inputs) -> CompileState:
         progress=inputs.progress or NullProgress(), clock=inputs.clock, train=c.train, dev_examples=c.dev,
         template_text=template_instructions(spec.description, spec.output_schema),
         plain_text=plain_instructions(spec.description), tier_models=dict(inputs.tier_models),
-        embedder=c.embedder, checks=None if checks.empty else checks, cache=store, budget=budget,
+        embedder=c.embedder, checks=c.checks, cache=store, budget=budget,
         estimate=c.estimate,
     )
 
