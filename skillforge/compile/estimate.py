@@ -210,14 +210,25 @@ def _sizes(spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], co
                   input_tokens + answer_tokens + TURN_OVERHEAD)
 
 
+@dataclass(frozen=True)
+class Extras:
+    """What a compile asks beyond one answer per case: ``sampling``, the calibration measures the student's
+    extra samples; ``second_opinion``, the model asked for one (``None``: none); ``checked``, the answers are
+    held to checks beyond the schema (a broken one is repaired by a re-ask)."""
+
+    sampling: bool = False
+    second_opinion: Model | None = None
+    checked: bool = False
+
+
 def estimate_compile(
     spec: SkillSpec, train: Sequence[Example], dev: Sequence[Example], options: CompileOptions, *,
-    teacher: Model, student: Model, sampling: bool, second_opinion: Model | None, checked: bool = False,
+    teacher: Model, student: Model, extras: Extras = Extras(),
 ) -> CompileEstimate:
-    """The plan of a compile of ``spec`` on ``train`` and ``dev`` (see the module docstring). ``sampling``:
-    the calibration measures the student's extra samples; ``second_opinion``: the model asked for one;
-    ``checked``: the answers are held to checks beyond the schema (a broken one is repaired by a re-ask)."""
+    """The plan of a compile of ``spec`` on ``train`` and ``dev`` (see the module docstring and
+    :class:`Extras`)."""
     o = options
+    sampling, second_opinion, checked = extras.sampling, extras.second_opinion, extras.checked
     reasks = CHECKED_REASKS if checked else REASKS
     renderings = renderings_tried(o, student)
     size = _sizes(spec, train, dev, _counter(student), schema_share(o, student))

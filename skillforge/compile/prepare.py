@@ -12,7 +12,7 @@ from typing import Any
 
 from skillforge.compile import steps
 from skillforge.compile.budget import Budget, BudgetedModel
-from skillforge.compile.estimate import CompileEstimate, estimate_compile
+from skillforge.compile.estimate import CompileEstimate, Extras, estimate_compile
 from skillforge.compile.state import CompileState
 from skillforge.environment import read_env
 from skillforge.errors import ConfigurationError, SpecError
@@ -102,8 +102,7 @@ def check(inputs: Inputs, *, calls: bool = True) -> Checked:
     checks = spec.checks if spec.checks is not None else learn_checks(
         [(e.input, e.expected) for e in [*train, *dev] if e.expected is not None], spec.output_schema)
     estimate = estimate_compile(spec, train, dev, options, teacher=teacher, student=student,
-                                sampling=wants_samples(options, student), second_opinion=second,
-                                checked=not checks.empty)
+                                extras=Extras(wants_samples(options, student), second, not checks.empty))
     budget = options.budget_usd
     if budget is not None and budget < estimate.minimum_usd:
         raise SpecError(f"a budget of ${budget:.4f} cannot pay for what every skill needs -- the teacher's draft and "
