@@ -265,3 +265,14 @@ def test_further_examples_that_break_the_skills_schema_are_refused_naming_the_ex
     with pytest.raises(SpecError, match="examples"):
         retarget_skill(compiled, student=student("test:new", right=1.0), old_student=OLD(), teacher=TEACHER(),
                        examples=bad, ledger=Ledger(None))
+
+
+def test_a_skill_without_demos_needs_further_examples_and_says_why(compiled: Path) -> None:
+    skill = load_skill(compiled)
+    bare = compiled.parent / "bare"
+    settings = skill.manifest.settings.model_copy(update={"demo_strategy": "none", "k": 0, "demo_groups": None})
+    manifest = skill.manifest.model_copy(update={"settings": settings})
+    type(skill)(manifest, skill.instructions, [], skill.tests).save(bare)
+    with pytest.raises(SpecError, match=r"keeps no demos.*--examples"):
+        retarget_skill(bare, student=student("test:new", right=1.0), old_student=OLD(), teacher=TEACHER(),
+                       ledger=Ledger(None))

@@ -262,9 +262,11 @@ async def aretarget_skill(
     check_examples(old.spec, list(examples), what="examples")
     cases = calibration_cases(old, examples)
     if not cases:
-        raise SpecError(f"{path}: no labelled cases to fit the new student's confidence on (its "
-                        f"{old.settings.demo_strategy} demos are shown in every prompt): pass further labelled "
-                        "examples (--examples FILE)", field="examples")
+        why = ("it keeps no demos" if not old.demos else "its fixed demos are in every prompt, so answering them "
+               "tests nothing")
+        raise SpecError(f"{path}: no labelled cases to fit the new student's confidence on ({why}; its regression "
+                        "cases are kept for the verdict): pass further labelled examples (--examples FILE)",
+                        field="examples")
     state = CompileState(
         spec=old.spec, options=options, teacher=teacher_m, student=student_m,
         student_eval=with_confidence(student_m, options.confidence.settings()), ledger=ledger, progress=progress,
