@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import math
 import os
 import platform
 import random
@@ -62,7 +61,7 @@ from skillforge.models.answer_cache import AnswerCache
 from skillforge.models.pricing import REFERENCE_STUDENT, REFERENCE_TEACHER, cost_usd, price_for
 from skillforge.run.prompt import plain_instructions
 from skillforge.skill import Skill
-from skillforge.stats import two_sided_z, wilson_interval
+from skillforge.stats import mean_se, two_sided_z, wilson_interval
 from skillforge.testing import ClaudeLike
 
 RESULTS = ROOT / "bench" / "results"
@@ -111,15 +110,6 @@ def student_model(kind: str) -> Model:
 
 
 # -- statistics ---------------------------------------------------------------------------------------
-
-
-def mean_se(xs: Sequence[float]) -> tuple[float, float]:
-    n = len(xs)
-    if n == 0:
-        return 0.0, 0.0
-    m = sum(xs) / n
-    var = sum((x - m) ** 2 for x in xs) / (n - 1) if n > 1 else 0.0
-    return m, math.sqrt(var / n)
 
 
 def paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:

@@ -98,12 +98,12 @@ def retarget_cmd(
     if not out.is_terminal and "COLUMNS" not in os.environ:
         out = Console(width=140)
     refused = False
+    ledger = Ledger(read_env().ledger_path)
     for path in find_skills(skill_dirs):
         with RichProgress(err, enabled=err.is_terminal, transient=True) as progress:
             report = run_sync(aretarget_skill(path, student=student, teacher=teacher, tiers=tier,
                                               second_opinion=second_opinion, examples=extra, force=force,
-                                              dry_run=dry_run, ledger=Ledger(read_env().ledger_path),
-                                              progress=progress))
+                                              dry_run=dry_run, ledger=ledger, progress=progress))
         print_retarget(out, report)
         refused = refused or report.status == "refused"
     if refused:

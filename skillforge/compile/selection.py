@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from skillforge.compile.candidates import Candidate
 from skillforge.compile.measure import Measurement
+from skillforge.stats import mean_se
 
 _SOURCE_RANK = {"plain": 0, "template": 1, "teacher": 2}
 
@@ -88,14 +89,7 @@ def paired_gain(new: Scored | Measurement, base: Scored | Measurement) -> tuple[
     if len(a) != len(b) or not a:
         # A programming error (measurements of different case lists), not a user mistake.
         raise ValueError("paired_gain needs measurements on the same, non-empty dev cases")
-    return _mean_se([x - y for x, y in zip(a, b, strict=True)])
-
-
-def _mean_se(diffs: Sequence[float]) -> tuple[float, float]:
-    n = len(diffs)
-    mean = sum(diffs) / n
-    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
-    return mean, math.sqrt(var / n)
+    return mean_se([x - y for x, y in zip(a, b, strict=True)])
 
 
 def _clear(gain: float, noise: float, z: float) -> bool:

@@ -50,7 +50,7 @@ from skillforge.regress.baseline import compare_baseline
 from skillforge.regress.cassette import CASSETTE_DIR, CassetteModel, CassetteStore, Mode
 from skillforge.regress.results import DEFAULT_TOLERANCE, CaseFailure, SkillResult, SuiteReport, meets
 from skillforge.run import Runner, summarize
-from skillforge.run.pinned import model_id_of, pinned_models
+from skillforge.run.pinned import pinned_models
 from skillforge.skill import Skill, load_skill
 from skillforge.spec import FieldDiff, compare
 
@@ -235,8 +235,7 @@ async def arun_skill_tests(
     common: dict[str, Any] = {"student": prov.student, "teacher": prov.teacher, "escalate": escalate,
                               "repeat": repeat, "min_pass_rate": skill.settings.min_pass_rate,
                               "min_field_score": skill.settings.min_field_score, "notes": notes}
-    pins = pinned_models(skill.manifest, student=model_id_of(student, prov.student),
-                         teacher=model_id_of(teacher, prov.teacher))
+    pins = pinned_models(skill.manifest, student=student, teacher=teacher)
     notices = (lifecycle if lifecycle is not None else default_lifecycle_table()).notices(
         pins, today=today or today_utc())
     notes += [n.message(skill.name, rel) for n in notices if n.state == "deprecated"]

@@ -4,7 +4,14 @@ models, no files."""
 
 from skillforge.stats.drift import DriftTest, drift_tests
 from skillforge.stats.fitting import auroc, fit_binary, fit_multinomial, folds
-from skillforge.stats.intervals import DEFAULT_CONFIDENCE_LEVEL, two_sided_z, wilson_interval, wilson_lower_bound, z_for
+from skillforge.stats.intervals import (
+    DEFAULT_CONFIDENCE_LEVEL,
+    mean_se,
+    two_sided_z,
+    wilson_interval,
+    wilson_lower_bound,
+    z_for,
+)
 from skillforge.stats.threshold import (
     COVERAGES,
     Calibration,
@@ -32,6 +39,7 @@ __all__ = [
     "fit_binary",
     "fit_multinomial",
     "folds",
+    "mean_se",
     "risk_coverage",
     "stored_threshold",
     "two_sided_z",

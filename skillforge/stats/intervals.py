@@ -8,6 +8,7 @@ drift window.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
 
 from skillforge.errors import SpecError
@@ -37,6 +38,17 @@ def z_for(confidence_level: float) -> float:
     if not 0.5 <= confidence_level < 1.0:
         raise SpecError("must be in [0.5, 1)", field="confidence_level")
     return NormalDist().inv_cdf(confidence_level)
+
+
+def mean_se(xs: Sequence[float]) -> tuple[float, float]:
+    """The mean of ``xs`` and its standard error (sample variance; ``(0, 0)`` for no values, SE 0 for one). Of
+    per-case differences between two answerers on the same cases, it is their paired difference."""
+    n = len(xs)
+    if n == 0:
+        return 0.0, 0.0
+    mean = sum(xs) / n
+    var = sum((x - mean) ** 2 for x in xs) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(var / n)
 
 
 def wilson_lower_bound(successes: int, n: int, *, confidence_level: float = DEFAULT_CONFIDENCE_LEVEL) -> float:

@@ -21,7 +21,6 @@ the models is fitted again.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +51,7 @@ from skillforge.run import render_input, with_confidence, without_inputs
 from skillforge.run.classifier import InputClassifier, TextClassifier, embedder_for
 from skillforge.skill import Skill, load_skill
 from skillforge.spec import Example, check_examples
-from skillforge.stats import Calibration, wilson_lower_bound
+from skillforge.stats import Calibration, mean_se, wilson_lower_bound
 from skillforge.update.update import file_diff
 
 Status = Literal["written", "forced", "refused", "dry-run"]
@@ -126,7 +125,7 @@ def calibration_cases(skill: Skill, examples: Sequence[Example]) -> list[DevCase
     own = [Example(input=d.input, expected=d.output) for d in skill.demos] if skill.settings.k and \
         skill.settings.demo_strategy in ("retrieved", "clustered") else []
     shown = [d.input for d in skill.demos] if not own else []
-    given = without_inputs(without_inputs([e for e in examples if e.expected is not None], suite), shown)
+    given = without_inputs(without_inputs(list(examples), suite), shown)
     seen: set[str] = set()
     out = []
     for e in [*without_inputs(own, suite), *given]:
@@ -151,7 +150,8 @@ async def kept_classifier(skill: Skill, cases: Sequence[DevCase], student: Model
     tier = skill.settings.tiers[0] if skill.settings.tiers else None
     if tier is None or tier.threshold is None or not cases:
         return fit
-    taken = [(v.predict()[0], c) for v, c in zip(views, cases, strict=True) if v.predict()[1] >= tier.threshold]
+    predicted = [(v.predict(), c) for v, c in zip(views, cases, strict=True)]
+    taken = [(label, c) for (label, p), c in predicted if p >= tier.threshold]
     right = sum(c.expected.get(weights.field) == label for label, c in taken)
     fit.calibration = Calibration(
         tier.threshold, len(taken) / len(cases), right / len(taken) if taken else None,
@@ -160,25 +160,18 @@ async def kept_classifier(skill: Skill, cases: Sequence[DevCase], student: Model
 
 
 def _side(skill: Skill, result: EvalResult, student: str, teacher: str) -> SuiteSide:
-    cases = result.cases
-    n = max(1, len(cases))
-    accepted = [c for c in cases if c.accepted]
     chosen = [ladder for ladder in skill.manifest.metrics.ladders if ladder.chosen]
+    precision = result.accepted_accuracy
     return SuiteSide(
-        student=student, teacher=teacher, cases=len(cases), accuracy=round(sum(c.correct for c in cases) / n, 4),
-        field_score=round(sum(c.score for c in cases) / n, 4), answered_share=round(len(accepted) / n, 4),
-        accepted_precision=round(sum(c.correct for c in accepted) / len(accepted), 4) if accepted else None,
+        student=student, teacher=teacher, cases=result.n, accuracy=round(result.student_accuracy, 4),
+        field_score=round(result.student_field_score, 4), answered_share=round(result.student_share, 4),
+        accepted_precision=None if precision is None else round(precision, 4),
         cost_per_1k=chosen[0].cost_per_1k if chosen else None)
 
 
 def paired_change(old: Sequence[bool], new: Sequence[bool]) -> tuple[float, float]:
     """Mean of new - old per case, and its standard error."""
-    d = [float(b) - float(a) for a, b in zip(old, new, strict=True)]
-    if len(d) < 2:
-        return (d[0] if d else 0.0), 0.0
-    mean = sum(d) / len(d)
-    var = sum((x - mean) ** 2 for x in d) / (len(d) - 1)
-    return mean, math.sqrt(var / len(d))
+    return mean_se([float(b) - float(a) for a, b in zip(old, new, strict=True)])
 
 
 def verdict(report: RetargetReport, target: float) -> list[str]:
@@ -194,30 +187,41 @@ def verdict(report: RetargetReport, target: float) -> list[str]:
     return out
 
 
-def _new_skill(old: Skill, state: CompileState, suite_score: tuple[float, float], lineage: Lineage,
-               clock: Clock) -> Skill:
+def _refitted(old: Skill, state: CompileState, clock: Clock) -> Skill:
     """The re-fitted skill: the old one's prompt, demos and cases with the calibrate step's settings and
-    metrics, the regression gate set from the new student's suite answers, the lineage recorded."""
+    metrics (its regression gate and lineage are set by :func:`_gated`)."""
     fitted = assemble(state)
-    accuracy, score = suite_score
     fm, om = fitted.manifest, old.manifest
-    settings = fm.settings.model_copy(update={
-        "min_pass_rate": max(0.0, round(accuracy - 0.05, 2)),
-        "min_field_score": None if om.settings.min_field_score is None else max(0.0, round(score - 0.05, 2)),
-    })
     metrics = om.metrics.model_copy(update={
         name: getattr(fm.metrics, name) for name in (
             "accepted_precision", "precision_lower_bound", "confidence_level", "calibration_size", "signal_auroc",
             "ladders", "risk_coverage", "invalid_share", "field_auroc", "to_certify", "compile_steps")
-    } | {"dev_score": round(score, 4), "estimate": [], "budget": None})
+    } | {"estimate": [], "budget": None})
     provenance = fm.provenance.model_copy(update={
-        "spec_hash": om.provenance.spec_hash, "compiled_at": clock().isoformat(timespec="seconds"),
-        "retargeted_from": [*om.provenance.retargeted_from, lineage]})
-    manifest = Manifest.model_validate({**om.model_dump(), "settings": settings.model_dump(),
+        "spec_hash": om.provenance.spec_hash, "compiled_at": clock().isoformat(timespec="seconds")})
+    manifest = Manifest.model_validate({**om.model_dump(), "settings": fm.settings.model_dump(),
                                         "metrics": metrics.model_dump(), "provenance": provenance.model_dump()})
-    out = Skill(manifest, old.instructions, list(old.demos), list(old.tests), classifier=fitted.classifier,
-                student=fitted.default_student, teacher=fitted.default_teacher, tiers=state.tier_models,
-                embedder=state.embedder)
+    return Skill(manifest, old.instructions, list(old.demos), list(old.tests), classifier=fitted.classifier,
+                 student=fitted.default_student, teacher=fitted.default_teacher, tiers=state.tier_models,
+                 embedder=state.embedder)
+
+
+def _gated(refitted: Skill, old: Skill, side: SuiteSide, lineage: Lineage) -> Skill:
+    """``refitted`` with the regression gate set from the new student's suite answers (the compile's rule:
+    less a margin of 0.05), its suite score as the dev score, and the lineage recorded; content hash updated."""
+    m = refitted.manifest
+    settings = m.settings.model_copy(update={
+        "min_pass_rate": max(0.0, round(side.accuracy - 0.05, 2)),
+        "min_field_score": None if old.settings.min_field_score is None
+        else max(0.0, round(side.field_score - 0.05, 2)),
+    })
+    manifest = m.model_copy(update={
+        "settings": settings, "metrics": m.metrics.model_copy(update={"dev_score": round(side.field_score, 4)}),
+        "provenance": m.provenance.model_copy(
+            update={"retargeted_from": [*old.manifest.provenance.retargeted_from, lineage]})})
+    out = Skill(manifest, refitted.instructions, refitted.demos, refitted.tests, classifier=refitted.classifier,
+                student=refitted.default_student, teacher=refitted.default_teacher, tiers=refitted.default_tiers,
+                embedder=refitted.default_embedder)
     out.manifest = out.hashed_manifest()
     return out
 
@@ -343,8 +347,8 @@ async def _gate(old: Skill, state: CompileState, students: tuple[Model, Model], 
     prov = old.manifest.provenance
     suite = [Example(input=c.input, expected=c.expected) for c in old.tests]
     before = await aevaluate_skill(old, suite, student=students[0], escalate=False, ledger=ledger, progress=progress)
-    # The suite's answers do not depend on the gate the skill will carry: measure with a provisional one.
-    draft = _new_skill(old, state, (0.0, 0.0), _lineage(old, []), clock)
+    # The suite's answers do not depend on the gate the skill will carry: measured before it is set.
+    draft = _refitted(old, state, clock)
     after = await aevaluate_skill(draft, suite, student=students[1], escalate=False, ledger=ledger,
                                   progress=progress)
     change, se = paired_change([c.correct for c in before.cases], [c.correct for c in after.cases])
@@ -359,7 +363,7 @@ async def _gate(old: Skill, state: CompileState, students: tuple[Model, Model], 
         report.improvements += a.correct and not b.correct
     report.refusals = verdict(report, old.settings.target_precision)
     lineage = _lineage(old, report.refusals if forced else [])
-    report.skill = _new_skill(old, state, (report.after.accuracy, report.after.field_score), lineage, clock)
+    report.skill = _gated(draft, old, report.after, lineage)
     return report
 
 
